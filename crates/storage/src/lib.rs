@@ -1,0 +1,89 @@
+//! Where a log's bytes live: the object store (tiles, issuers, checkpoint,
+//! staging bundles) and the lock backend (the latest checkpoint, updated only
+//! by compare-and-swap).
+//!
+//! This crate owns the storage seams as small traits so the sequencer can be
+//! tested against in-memory fakes and moved to other backends later. It must
+//! never interpret what it stores (no Merkle or certificate logic here), and
+//! never hold a lock across an `.await`: blocking work (file system, SQLite)
+//! runs on the blocking thread pool.
+
+mod fs;
+mod headers;
+mod lock;
+mod memory;
+mod sqlite;
+
+pub use fs::FsStore;
+pub use headers::{is_immutable, ObjectHeaders};
+pub use lock::{LockBackend, LockError};
+pub use memory::MemoryStore;
+pub use sqlite::SqliteLock;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// Errors from an object store.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("invalid object key {0:?}")]
+    InvalidKey(String),
+    #[error("immutable object {0} rewritten with different bytes")]
+    ImmutableRewrite(String),
+    #[error("{op} {key}: {source}")]
+    Io {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("storage task failed: {0}")]
+    Task(String),
+}
+
+/// A flat key → bytes store. Keys are relative paths such as `checkpoint`,
+/// `tile/0/000.p/3` or `issuer/<hex>`.
+///
+/// Everything under `tile/` and `issuer/` is immutable once written: writing
+/// it again is allowed only with identical bytes (a retry), which is why the
+/// sequencer stages tiles before committing a tree size.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Writes `data` under `key`, atomically: a reader sees the old object or
+    /// the whole new one, never a torn write. Returns once the write is durable.
+    async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError>;
+    /// Reads `key`; `Ok(None)` when it does not exist.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError>;
+    /// Removes `key`; removing a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+}
+
+/// Rejects keys that could escape the store's root or name a directory.
+pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
+    let bad = key.is_empty()
+        || key.starts_with('/')
+        || key.ends_with('/')
+        || key.contains('\\')
+        || key
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == ".." || part.starts_with('.'));
+    if bad {
+        return Err(StorageError::InvalidKey(key.to_string()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_key;
+
+    #[test]
+    fn keys_cannot_escape_the_root() {
+        for good in ["checkpoint", "tile/0/000.p/3", "issuer/abcd", "staging/5-ab"] {
+            assert!(check_key(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/etc/passwd", "tile/../x", "tile//0", "a/./b", "tile/", ".tmp", "a\\b", "x/.hidden"] {
+            assert!(check_key(bad).is_err(), "{bad}");
+        }
+    }
+}
