@@ -1,0 +1,227 @@
+//! The operator's TOML file: what logs to run and where their parts live.
+//!
+//! Relative paths are resolved against the config file's folder, so a config
+//! and its keys can move together. Unknown fields are errors: a typo in a
+//! production config must not silently fall back to a default.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// One HTTP listener for every log.
+    pub listen: SocketAddr,
+    /// The SQLite lock database (created if missing).
+    pub lock_db: PathBuf,
+    #[serde(rename = "log")]
+    pub logs: Vec<LogConfig>,
+}
+
+/// One `[[log]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Short unique name, used in logs and metrics.
+    pub name: String,
+    /// Where CAs submit, e.g. `https://ct.example.org/2026h1`. Without the
+    /// scheme and trailing slash it is the checkpoint origin.
+    pub submission_prefix: String,
+    /// Where monitors read tiles; may equal the submission prefix.
+    pub monitoring_prefix: String,
+    /// ECDSA P-256 private key, PKCS#8 or SEC1 PEM.
+    pub key: PathBuf,
+    /// PEM bundle of accepted roots.
+    pub roots: PathBuf,
+    /// Accepted leaf NotAfter window, `[start, limit)`, RFC 3339.
+    pub not_after_start: String,
+    pub not_after_limit: String,
+    #[serde(default = "default_period_ms")]
+    pub period_ms: u64,
+    /// Entries one round may hold; beyond it submitters get 503.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Batcher tasks for this log.
+    #[serde(default = "default_batchers")]
+    pub batchers: usize,
+    pub storage: StorageConfig,
+}
+
+/// Where a log's tiles, issuers and checkpoint are stored.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StorageConfig {
+    /// A local directory.
+    Fs { path: PathBuf },
+}
+
+fn default_period_ms() -> u64 {
+    1000
+}
+
+fn default_pool_size() -> usize {
+    10_000
+}
+
+fn default_batchers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
+impl Config {
+    /// Reads, parses and checks the file, resolving relative paths.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.lock_db = base.join(&config.lock_db);
+        for log in &mut config.logs {
+            log.key = base.join(&log.key);
+            log.roots = base.join(&log.roots);
+            let StorageConfig::Fs { path } = &mut log.storage;
+            *path = base.join(&*path);
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.logs.is_empty() {
+            bail!("the config lists no [[log]]");
+        }
+        let mut seen = HashSet::new();
+        for log in &self.logs {
+            log.check().with_context(|| format!("log {:?}", log.name))?;
+            let sub = prefix_path(&log.submission_prefix)?;
+            let mon = prefix_path(&log.monitoring_prefix)?;
+            for unique in [format!("name {}", log.name), format!("origin {}", log.origin()), format!("path {sub}")] {
+                if !seen.insert(unique.clone()) {
+                    bail!("two logs share the {unique}");
+                }
+            }
+            if mon != sub && !seen.insert(format!("path {mon}")) {
+                bail!("two logs share the path {mon}");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LogConfig {
+    fn check(&self) -> anyhow::Result<()> {
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            bail!("name must be non-empty ASCII letters, digits, '-', '_' or '.'");
+        }
+        let (start, limit) = self.not_after_window()?;
+        if start >= limit {
+            bail!("not_after_start must be before not_after_limit");
+        }
+        if self.period_ms == 0 || self.pool_size == 0 || self.batchers == 0 {
+            bail!("period_ms, pool_size and batchers must be positive");
+        }
+        Ok(())
+    }
+
+    /// The checkpoint origin: the submission prefix without scheme and
+    /// trailing slash.
+    pub fn origin(&self) -> String {
+        ct_formats::origin_from_prefix(&self.submission_prefix)
+    }
+
+    /// `[not_after_start, not_after_limit)` in Unix seconds.
+    pub fn not_after_window(&self) -> anyhow::Result<(u64, u64)> {
+        Ok((unix_seconds(&self.not_after_start)?, unix_seconds(&self.not_after_limit)?))
+    }
+}
+
+fn unix_seconds(rfc3339: &str) -> anyhow::Result<u64> {
+    let t = OffsetDateTime::parse(rfc3339, &Rfc3339).with_context(|| format!("{rfc3339:?} is not an RFC 3339 time"))?;
+    u64::try_from(t.unix_timestamp()).with_context(|| format!("{rfc3339:?} is before 1970"))
+}
+
+/// The URL path of a prefix, without trailing slash: `https://h/a/b/` →
+/// `/a/b`, `https://h` → `` (the root).
+pub fn prefix_path(prefix: &str) -> anyhow::Result<String> {
+    let rest = prefix
+        .strip_prefix("https://")
+        .or_else(|| prefix.strip_prefix("http://"))
+        .with_context(|| format!("prefix {prefix:?} must start with http:// or https://"))?;
+    let path = rest.find('/').map_or("", |i| &rest[i..]).trim_end_matches('/');
+    let host = rest.split('/').next().unwrap_or("");
+    let clean = |s: &str| !s.is_empty() && !s.contains(['?', '#', ' ', '{', '}', '*']);
+    if !clean(host) || path.split('/').skip(1).any(|seg| !clean(seg)) {
+        bail!("prefix {prefix:?} is not a plain URL (host and /path segments only)");
+    }
+    Ok(path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_paths() {
+        assert_eq!(prefix_path("https://ct.example.org/2026h1/").unwrap(), "/2026h1");
+        assert_eq!(prefix_path("http://127.0.0.1:8080/a/b").unwrap(), "/a/b");
+        assert_eq!(prefix_path("https://ct.example.org").unwrap(), "");
+        for bad in ["ct.example.org/x", "ftp://x/y", "https://x/a//b", "https://x/a?b", "https:///a"] {
+            assert!(prefix_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loads_and_resolves_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ct.toml");
+        std::fs::write(&file, EXAMPLE).unwrap();
+        let config = Config::load(&file).unwrap();
+        assert_eq!(config.lock_db, dir.path().join("data/lock.db"));
+        let log = &config.logs[0];
+        assert_eq!(log.key, dir.path().join("keys/dev.pem"));
+        assert_eq!(log.origin(), "127.0.0.1:8080/dev2026");
+        assert_eq!(log.not_after_window().unwrap(), (1767225600, 1798761600));
+        assert_eq!((log.period_ms, log.pool_size), (1000, 10_000));
+        let StorageConfig::Fs { path } = &log.storage;
+        assert_eq!(path, &dir.path().join("data/dev2026"));
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ct.toml");
+        let cases = [
+            (EXAMPLE.replace("period_ms", "perod_ms"), "unknown field"),
+            (EXAMPLE.replace("2027-01-01", "2025-01-01"), "before not_after_limit"),
+            (EXAMPLE.replace("\"fs\"", "\"s4\""), "unknown variant"),
+            (format!("{EXAMPLE}\n{}", &EXAMPLE[EXAMPLE.find("[[log]]").unwrap()..]), "share"),
+            (EXAMPLE.replace("http://127.0.0.1:8080/dev2026\"\nmon", "127.0.0.1/dev2026\"\nmon"), "http://"),
+        ];
+        for (text, want) in cases {
+            std::fs::write(&file, &text).unwrap();
+            let err = format!("{:#}", Config::load(&file).unwrap_err());
+            assert!(err.contains(want), "want {want:?} in {err:?}");
+        }
+    }
+
+    const EXAMPLE: &str = r#"
+listen = "127.0.0.1:8080"
+lock_db = "data/lock.db"
+
+[[log]]
+name = "dev2026"
+submission_prefix = "http://127.0.0.1:8080/dev2026"
+monitoring_prefix = "http://127.0.0.1:8080/dev2026"
+key = "keys/dev.pem"
+roots = "roots.pem"
+not_after_start = "2026-01-01T00:00:00Z"
+not_after_limit = "2027-01-01T00:00:00Z"
+period_ms = 1000
+storage = { type = "fs", path = "data/dev2026" }
+"#;
+}

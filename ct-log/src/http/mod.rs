@@ -1,0 +1,103 @@
+//! The HTTP frontend: one axum router for every log, with each log's
+//! submission endpoints under its submission path and its static read path
+//! under its monitoring path.
+//!
+//! Every error is a status code and one human-readable line; a 500 means our
+//! own failure, never the client's input.
+
+mod read;
+mod submit;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::config::prefix_path;
+use crate::log::Log;
+
+/// Submissions larger than this are refused with 413 before being read.
+const MAX_BODY_BYTES: usize = 128 * 1024;
+
+/// A log together with the URL paths it is served under.
+pub struct Mounted {
+    pub log: Arc<Log>,
+    pub submission_path: String,
+    pub monitoring_path: String,
+}
+
+impl Mounted {
+    pub fn new(log: Log, submission_prefix: &str, monitoring_prefix: &str) -> anyhow::Result<Mounted> {
+        Ok(Mounted {
+            log: Arc::new(log),
+            submission_path: prefix_path(submission_prefix)?,
+            monitoring_path: prefix_path(monitoring_prefix)?,
+        })
+    }
+}
+
+/// Builds the router serving every log.
+pub fn router(logs: &[Mounted]) -> Router {
+    let mut app = Router::new();
+    for mounted in logs {
+        let submission = Router::new()
+            .route("/ct/v1/add-chain", post(submit::add_chain))
+            .route("/ct/v1/add-pre-chain", post(submit::add_pre_chain))
+            .route("/ct/v1/get-roots", get(submit::get_roots))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        let monitoring = Router::new()
+            .route("/checkpoint", get(read::checkpoint))
+            .route("/tile/{*path}", get(read::tile))
+            .route("/issuer/{fingerprint}", get(read::issuer));
+        let (sub, mon) = (&mounted.submission_path, &mounted.monitoring_path);
+        if sub == mon {
+            app = mount(app, sub, submission.merge(monitoring).with_state(mounted.log.clone()));
+        } else {
+            app = mount(app, sub, submission.with_state(mounted.log.clone()));
+            app = mount(app, mon, monitoring.with_state(mounted.log.clone()));
+        }
+    }
+    app.fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+}
+
+/// Nests `routes` at `path`, or merges them when the path is the root.
+fn mount(app: Router, path: &str, routes: Router) -> Router {
+    if path.is_empty() {
+        app.merge(routes)
+    } else {
+        app.nest(path, routes)
+    }
+}
+
+/// A failed request: the status says whose fault, the text says what.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound(String),
+    /// The log cannot take more work now; retry after a second.
+    Busy(String),
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, reason) = match self {
+            ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, r),
+            ApiError::NotFound(r) => (StatusCode::NOT_FOUND, r),
+            ApiError::Busy(r) => (StatusCode::SERVICE_UNAVAILABLE, r),
+            ApiError::Internal(r) => (StatusCode::INTERNAL_SERVER_ERROR, r),
+        };
+        if status.is_server_error() {
+            tracing::warn!(%status, reason, "request failed");
+        }
+        let one_line = reason.replace(['\n', '\r'], " ");
+        let mut response = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], one_line + "\n").into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,164 @@
+//! The per-log sequencer: the single owner of a log's tree.
+//!
+//! Exactly one sequencer runs per log. It receives batches of entries, and
+//! every period runs one round (see `round`) that assigns indexes, writes
+//! tiles, commits the new checkpoint to the lock backend and publishes it,
+//! then answers each batch with its first index and the round's timestamp.
+//!
+//! It owns the tree's right edge and nothing else; it never validates
+//! certificates, signs SCTs or deduplicates — those belong to the frontend
+//! and batchers. It must never answer a batch before the checkpoint covering
+//! it is published, and never sign a checkpoint that does not extend the one
+//! in the lock.
+
+mod edge;
+mod load;
+mod round;
+mod staging;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ct_formats::{Entry, LogKey, SignedCheckpoint};
+use ct_storage::{LockBackend, ObjectStore};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+pub use load::LoadError;
+
+/// Where a batch's entries landed: consecutive indexes from `first_index`,
+/// all with the round's `timestamp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sequenced {
+    pub first_index: u64,
+    pub timestamp: u64,
+}
+
+/// Why a batch was not sequenced; the entries got no index.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SequencingError(pub String);
+
+/// A batch of entries to sequence together, and where to send the result.
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    pub reply: oneshot::Sender<Result<Sequenced, SequencingError>>,
+}
+
+/// What a sequencer needs to know about its log.
+#[derive(Clone)]
+pub struct LogConfig {
+    /// The checkpoint origin (submission prefix without scheme).
+    pub origin: String,
+    pub key: Arc<LogKey>,
+    /// How often a round runs.
+    pub period: Duration,
+    /// At most this many entries wait for one round; beyond it, batches
+    /// stay queued in the channel and the senders feel back-pressure.
+    pub pool_size: usize,
+}
+
+/// The sending side of a running sequencer.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    batches: mpsc::Sender<Batch>,
+}
+
+impl SequencerHandle {
+    /// Queues `batch` for a coming round. Gives the batch back if the
+    /// sequencer has stopped.
+    pub async fn send(&self, batch: Batch) -> Result<(), Batch> {
+        self.batches.send(batch).await.map_err(|e| e.0)
+    }
+}
+
+/// A log's fixed parts and its backends, shared by rounds and recovery.
+pub(crate) struct Log {
+    pub origin: String,
+    pub key: Arc<LogKey>,
+    pub store: Arc<dyn ObjectStore>,
+    pub lock: Arc<dyn LockBackend>,
+    /// The log's row in the lock backend: its log ID in hex.
+    pub lock_id: String,
+}
+
+/// The committed tree: its right edge and the checkpoint the lock holds.
+pub(crate) struct Tree {
+    pub edge: edge::RightEdge,
+    pub checkpoint: SignedCheckpoint,
+}
+
+pub(crate) fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as u64
+}
+
+/// Opens the log (creating it when lock and storage are both empty, and
+/// refusing when they disagree) and starts its sequencer task. The task
+/// ends after a final round once every `SequencerHandle` is dropped.
+pub async fn start(
+    config: LogConfig,
+    store: Arc<dyn ObjectStore>,
+    lock: Arc<dyn LockBackend>,
+) -> Result<(SequencerHandle, JoinHandle<()>), LoadError> {
+    let span = tracing::info_span!("sequencer", log = %config.origin);
+    let lock_id = hex::encode(config.key.log_id());
+    let log = Log { origin: config.origin.clone(), key: config.key.clone(), store, lock, lock_id };
+    let tree = load::open(&log, load::Create::IfEmpty).instrument(span.clone()).await?;
+    tracing::info!(parent: &span, size = tree.checkpoint.checkpoint.size, "log opened");
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(run(log, tree, rx, config).instrument(span));
+    Ok((SequencerHandle { batches: tx }, task))
+}
+
+/// The sequencer loop: collect batches into the pool, run a round every
+/// period, reload after a fatal failure.
+async fn run(log: Log, mut tree: Tree, mut batches: mpsc::Receiver<Batch>, config: LogConfig) {
+    let mut pool: Vec<Batch> = Vec::new();
+    let mut pooled = 0;
+    let mut ticker = tokio::time::interval(config.period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                pooled = 0;
+                round_or_reload(&log, &mut tree, std::mem::take(&mut pool)).await;
+            }
+            batch = batches.recv(), if pooled < config.pool_size => match batch {
+                Some(batch) => {
+                    pooled += batch.entries.len();
+                    pool.push(batch);
+                }
+                None => {
+                    round_or_reload(&log, &mut tree, pool).await;
+                    tracing::info!("sequencer stopped");
+                    return;
+                }
+            },
+        }
+    }
+}
+
+async fn round_or_reload(log: &Log, tree: &mut Tree, pool: Vec<Batch>) {
+    if let Err(round::Fatal(error)) = round::sequence(log, tree, pool).await {
+        tracing::error!(%error, "fatal round failure; reloading the log from storage");
+        *tree = reload(log).await;
+    }
+}
+
+/// Reloads until it succeeds, backing off up to 30 s between tries; batches
+/// queue meanwhile and their senders feel back-pressure.
+async fn reload(log: &Log) -> Tree {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match load::open(log, load::Create::Never).await {
+            Ok(tree) => {
+                tracing::info!(size = tree.checkpoint.checkpoint.size, "log reloaded");
+                return tree;
+            }
+            Err(e) => tracing::error!(error = %e, retry_in = ?delay, "reloading the log failed"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
