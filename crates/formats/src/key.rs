@@ -1,0 +1,144 @@
+//! The log's P-256 signing key: PEM loading, LogID, and RFC 5246
+//! DigitallySigned signatures (ECDSA over SHA-256, deterministic per RFC 6979).
+
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::pkcs8::DecodePrivateKey;
+use p256::SecretKey;
+use sha2::{Digest, Sha256};
+
+use crate::codec::{put_prefixed, Reader};
+use crate::{FormatError, Hash};
+
+/// DER SubjectPublicKeyInfo header for an uncompressed P-256 point:
+/// SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (66 bytes) }.
+/// The 65-byte SEC1 point follows. Fixed for the curve, so encoding cannot fail.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// RFC 5246 HashAlgorithm.sha256.
+const HASH_SHA256: u8 = 4;
+/// RFC 5246 SignatureAlgorithm.ecdsa.
+const SIG_ECDSA: u8 = 3;
+
+/// The log's signing key with its public identity computed once.
+#[derive(Clone)]
+pub struct LogKey {
+    signing_key: SigningKey,
+    verifying_key: VerifyingKey,
+    spki_der: Vec<u8>,
+    log_id: Hash,
+}
+
+impl std::fmt::Debug for LogKey {
+    /// Shows only the public LogID, never the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id: String = self.log_id.iter().map(|b| format!("{b:02x}")).collect();
+        f.debug_struct("LogKey").field("log_id", &id).finish()
+    }
+}
+
+impl LogKey {
+    /// Accepts PKCS#8 ("PRIVATE KEY") and SEC1 ("EC PRIVATE KEY") PEM.
+    /// Other blocks (such as the "EC PARAMETERS" that `openssl ecparam
+    /// -genkey` prints first) are skipped; the first key block is used.
+    /// Only P-256 keys are accepted.
+    pub fn from_pem(pem: &str) -> Result<LogKey, FormatError> {
+        for (label, block) in pem_blocks(pem) {
+            let secret = match label {
+                "PRIVATE KEY" => SecretKey::from_pkcs8_pem(block)
+                    .map_err(|e| FormatError::Key(format!("PKCS#8 P-256 key: {e}")))?,
+                "EC PRIVATE KEY" => SecretKey::from_sec1_pem(block)
+                    .map_err(|e| FormatError::Key(format!("SEC1 P-256 key: {e}")))?,
+                _ => continue,
+            };
+            return Ok(LogKey::from_signing_key(SigningKey::from(secret)));
+        }
+        Err(FormatError::Key(
+            "no PRIVATE KEY or EC PRIVATE KEY PEM block".into(),
+        ))
+    }
+
+    pub fn from_signing_key(key: SigningKey) -> LogKey {
+        let verifying_key = *key.verifying_key();
+        let spki_der = spki_der_of(&verifying_key);
+        LogKey {
+            log_id: log_id_of(&spki_der),
+            signing_key: key,
+            verifying_key,
+            spki_der,
+        }
+    }
+
+    /// SHA-256 of the DER SubjectPublicKeyInfo.
+    pub fn log_id(&self) -> &Hash {
+        &self.log_id
+    }
+
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.verifying_key
+    }
+
+    /// RFC 5246 DigitallySigned: 0x04 (sha256) | 0x03 (ecdsa) | u16 len |
+    /// DER ECDSA signature over SHA-256(msg). Deterministic (RFC 6979), so a
+    /// resubmission gets byte-identical SCTs.
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        let signature: Signature = self.signing_key.sign(msg);
+        let der = signature.to_der();
+        let mut out = Vec::with_capacity(4 + der.as_bytes().len());
+        out.extend_from_slice(&[HASH_SHA256, SIG_ECDSA]);
+        put_prefixed(&mut out, 2, der.as_bytes());
+        out
+    }
+}
+
+/// LogID: SHA-256 of the DER SubjectPublicKeyInfo.
+pub fn log_id_of(spki_der: &[u8]) -> Hash {
+    Sha256::digest(spki_der).into()
+}
+
+/// Checks a DigitallySigned (must be sha256/ecdsa, length must match) over msg.
+pub fn verify_digitally_signed(
+    key: &VerifyingKey,
+    msg: &[u8],
+    digitally_signed: &[u8],
+) -> Result<(), FormatError> {
+    let mut r = Reader::new(digitally_signed, "DigitallySigned");
+    if r.u8()? != HASH_SHA256 || r.u8()? != SIG_ECDSA {
+        return Err(FormatError::Signature("algorithm is not sha256/ecdsa"));
+    }
+    let der = r.prefixed(2)?;
+    r.finish()?;
+    let signature =
+        Signature::from_der(der).map_err(|_| FormatError::Signature("malformed DER ECDSA"))?;
+    key.verify(msg, &signature)
+        .map_err(|_| FormatError::Signature("does not verify"))
+}
+
+/// DER SubjectPublicKeyInfo of a P-256 public key.
+pub(crate) fn spki_der_of(key: &VerifyingKey) -> Vec<u8> {
+    let point = key.to_encoded_point(false);
+    [&P256_SPKI_PREFIX[..], point.as_bytes()].concat()
+}
+
+/// Splits PEM text into (label, whole block text) pairs, in order.
+/// Text outside blocks is ignored; an unterminated block ends the scan.
+fn pem_blocks(pem: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut rest = pem;
+    std::iter::from_fn(move || {
+        let start = rest.find("-----BEGIN ")?;
+        let after = &rest[start + "-----BEGIN ".len()..];
+        let label = &after[..after.find("-----")?];
+        let end_marker = format!("-----END {label}-----");
+        let end = rest[start..].find(&end_marker)? + start + end_marker.len();
+        let block = &rest[start..end];
+        rest = &rest[end..];
+        Some((label, block))
+    })
+}
