@@ -1,0 +1,136 @@
+//! Parsing submitted certificates (once each) and reading the few
+//! extensions the policy looks at.
+
+use thiserror::Error;
+use x509_parser::asn1_rs::{oid, Oid};
+use x509_parser::certificate::{X509Certificate, X509CertificateParser};
+use x509_parser::extensions::X509Extension;
+use x509_parser::nom::Parser;
+use x509_parser::x509::X509Name;
+
+use crate::der;
+use crate::error::Rejection;
+
+pub(crate) const POISON: Oid<'static> = oid!(1.3.6 .1 .4 .1 .11129 .2 .4 .3);
+pub(crate) const SCT_LIST: Oid<'static> = oid!(1.3.6 .1 .4 .1 .11129 .2 .4 .2);
+const EXTENDED_KEY_USAGE: Oid<'static> = oid!(2.5.29 .37);
+const SERVER_AUTH: Oid<'static> = oid!(1.3.6 .1 .5 .5 .7 .3 .1);
+const ANY_EXTENDED_KEY_USAGE: Oid<'static> = oid!(2.5.29 .37 .0);
+const PRECERT_SIGNING: Oid<'static> = oid!(1.3.6 .1 .4 .1 .11129 .2 .4 .4);
+
+/// Parses one DER certificate; nothing may follow it.
+///
+/// Extensions are not deep-parsed: the policy reads just EKU and the
+/// poison itself, and an odd extension elsewhere must not make a real
+/// certificate unloggable.
+pub(crate) fn parse(der: &[u8]) -> Result<X509Certificate<'_>, ParseError> {
+    let mut parser = X509CertificateParser::new().with_deep_parse_extensions(false);
+    let (rest, cert) = parser
+        .parse(der)
+        .map_err(|e| ParseError::Malformed(one_line(&e.to_string())))?;
+    if !rest.is_empty() {
+        return Err(ParseError::TrailingBytes(rest.len()));
+    }
+    Ok(cert)
+}
+
+/// Why bytes are not exactly one certificate.
+#[derive(Debug, Error)]
+pub(crate) enum ParseError {
+    #[error("not a valid X.509 DER certificate: {0}")]
+    Malformed(String),
+    #[error("{0} trailing bytes after the certificate")]
+    TrailingBytes(usize),
+}
+
+impl ParseError {
+    /// The rejection for chain position `index`.
+    pub(crate) fn at(self, index: usize) -> Rejection {
+        match self {
+            ParseError::Malformed(reason) => Rejection::Malformed { index, reason },
+            ParseError::TrailingBytes(count) => Rejection::TrailingBytes { index, count },
+        }
+    }
+}
+
+/// The extension with `oid`, or an error if it appears more than once
+/// (RFC 5280 forbids duplicates, so a second copy is never meaningful).
+pub(crate) fn unique_extension<'c, 'a>(
+    cert: &'c X509Certificate<'a>,
+    oid: &Oid,
+) -> Result<Option<&'c X509Extension<'a>>, Duplicate> {
+    let mut matching = cert.extensions().iter().filter(|e| e.oid == *oid);
+    let first = matching.next();
+    match matching.next() {
+        Some(_) => Err(Duplicate),
+        None => Ok(first),
+    }
+}
+
+/// Marker error: an extension appears twice.
+pub(crate) struct Duplicate;
+
+/// Whether the leaf may be used for TLS servers: no EKU extension at all,
+/// or one that lists serverAuth or anyExtendedKeyUsage.
+pub(crate) fn allows_server_auth(index: usize, cert: &X509Certificate) -> Result<bool, Rejection> {
+    match extended_key_usages(index, cert)? {
+        None => Ok(true),
+        Some(usages) => Ok(usages
+            .iter()
+            .any(|u| *u == SERVER_AUTH.as_bytes() || *u == ANY_EXTENDED_KEY_USAGE.as_bytes())),
+    }
+}
+
+/// Whether the certificate is a precertificate signing certificate (its
+/// EKU lists the Certificate Transparency usage).
+pub(crate) fn is_precert_signing(index: usize, cert: &X509Certificate) -> Result<bool, Rejection> {
+    Ok(extended_key_usages(index, cert)?
+        .is_some_and(|usages| usages.contains(&PRECERT_SIGNING.as_bytes())))
+}
+
+/// The encoded OIDs (contents octets) of the EKU extension, if present.
+fn extended_key_usages<'a>(
+    index: usize,
+    cert: &X509Certificate<'a>,
+) -> Result<Option<Vec<&'a [u8]>>, Rejection> {
+    let malformed = || Rejection::MalformedExtension {
+        index,
+        extension: "ExtendedKeyUsage",
+    };
+    let Some(ext) = unique_extension(cert, &EXTENDED_KEY_USAGE).map_err(|_| malformed())? else {
+        return Ok(None);
+    };
+    let seq = der::read_only(ext.value, 0x30).map_err(|_| malformed())?;
+    der::children(seq.content)
+        .map(|usage| match usage {
+            Ok(tlv) if tlv.tag == 0x06 => Ok(tlv.content),
+            _ => Err(malformed()),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// A distinguished name for an error message: one line, bounded length.
+pub(crate) fn name(name: &X509Name) -> String {
+    let text = name.to_string();
+    if text.is_empty() {
+        "(empty name)".to_string()
+    } else {
+        one_line(&text)
+    }
+}
+
+/// Replaces control characters and truncates, so text taken from a
+/// submission cannot break the one-line error body or make it huge.
+fn one_line(text: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    let mut out: String = text
+        .chars()
+        .take(MAX_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().nth(MAX_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
