@@ -47,8 +47,15 @@ impl RightEdge {
         self.data.extend_from_slice(tile_leaf);
         self.size += 1;
         if self.size % TILE_WIDTH == 0 {
-            let id = TileId { kind: TileKind::Data, index: self.size / TILE_WIDTH - 1, width: TILE_WIDTH };
-            full.push(NewTile { id, bytes: std::mem::take(&mut self.data) });
+            let id = TileId {
+                kind: TileKind::Data,
+                index: self.size / TILE_WIDTH - 1,
+                width: TILE_WIDTH,
+            };
+            full.push(NewTile {
+                id,
+                bytes: std::mem::take(&mut self.data),
+            });
         }
         let mut hash = leaf_hash;
         for level in 0.. {
@@ -63,7 +70,14 @@ impl RightEdge {
             hash = root_of(&hashes);
             let index = level_count(self.size, level) / TILE_WIDTH - 1;
             let kind = TileKind::Hash { level: level as u8 };
-            full.push(NewTile { id: TileId { kind, index, width: TILE_WIDTH }, bytes: hashes.concat() });
+            full.push(NewTile {
+                id: TileId {
+                    kind,
+                    index,
+                    width: TILE_WIDTH,
+                },
+                bytes: hashes.concat(),
+            });
         }
     }
 
@@ -72,8 +86,15 @@ impl RightEdge {
     pub fn partial_tiles_since(&self, old_size: u64) -> Vec<NewTile> {
         let mut tiles = Vec::new();
         if self.size != old_size && !self.data.is_empty() {
-            let id = TileId { kind: TileKind::Data, index: self.size / TILE_WIDTH, width: self.size % TILE_WIDTH };
-            tiles.push(NewTile { id, bytes: self.data.clone() });
+            let id = TileId {
+                kind: TileKind::Data,
+                index: self.size / TILE_WIDTH,
+                width: self.size % TILE_WIDTH,
+            };
+            tiles.push(NewTile {
+                id,
+                bytes: self.data.clone(),
+            });
         }
         for (level, hashes) in self.levels.iter().enumerate() {
             let count = level_count(self.size, level);
@@ -81,8 +102,15 @@ impl RightEdge {
                 continue;
             }
             let kind = TileKind::Hash { level: level as u8 };
-            let id = TileId { kind, index: count / TILE_WIDTH, width: hashes.len() as u64 };
-            tiles.push(NewTile { id, bytes: hashes.concat() });
+            let id = TileId {
+                kind,
+                index: count / TILE_WIDTH,
+                width: hashes.len() as u64,
+            };
+            tiles.push(NewTile {
+                id,
+                bytes: hashes.concat(),
+            });
         }
         tiles
     }
@@ -139,7 +167,10 @@ mod tests {
                 edge.append(leaf(i), &i.to_be_bytes(), &mut full);
             }
             for t in full.into_iter().chain(edge.partial_tiles_since(old_size)) {
-                assert_eq!(t.bytes.len() as u64, t.id.width * if t.id.kind == TileKind::Data { 8 } else { 32 });
+                assert_eq!(
+                    t.bytes.len() as u64,
+                    t.id.width * if t.id.kind == TileKind::Data { 8 } else { 32 }
+                );
                 tiles.insert((t.id.kind, t.id.index), t.bytes);
             }
             assert_eq!(edge.size(), leaves.len() as u64);
@@ -158,7 +189,11 @@ mod tests {
             }
             for (index, chunk) in level_hashes.chunks(256).enumerate() {
                 let stored = &tiles[&(TileKind::Hash { level }, index as u64)];
-                assert_eq!(stored, &chunk.concat(), "level {level} tile {index} at size {size}");
+                assert_eq!(
+                    stored,
+                    &chunk.concat(),
+                    "level {level} tile {index} at size {size}"
+                );
             }
             level_hashes = level_hashes.chunks_exact(256).map(root_of).collect();
         }
@@ -178,9 +213,17 @@ mod tests {
         }
         assert!(edge.partial_tiles_since(300).is_empty());
         assert_eq!(RightEdge::default().root(), empty_root());
-        let paths = |old| edge.partial_tiles_since(old).iter().map(|t| t.id.path()).collect::<Vec<_>>();
+        let paths = |old| {
+            edge.partial_tiles_since(old)
+                .iter()
+                .map(|t| t.id.path())
+                .collect::<Vec<_>>()
+        };
         // From 256 the level-1 count stays 1: its partial tile is unchanged.
         assert_eq!(paths(256), ["tile/data/001.p/44", "tile/0/001.p/44"]);
-        assert_eq!(paths(200), ["tile/data/001.p/44", "tile/0/001.p/44", "tile/1/000.p/1"]);
+        assert_eq!(
+            paths(200),
+            ["tile/data/001.p/44", "tile/0/001.p/44", "tile/1/000.p/1"]
+        );
     }
 }

@@ -90,7 +90,10 @@ pub(crate) struct Tree {
 }
 
 pub(crate) fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
 }
 
 /// Opens the log (creating it when lock and storage are both empty, and
@@ -103,8 +106,16 @@ pub async fn start(
 ) -> Result<(SequencerHandle, JoinHandle<()>), LoadError> {
     let span = tracing::info_span!("sequencer", log = %config.origin);
     let lock_id = hex::encode(config.key.log_id());
-    let log = Log { origin: config.origin.clone(), key: config.key.clone(), store, lock, lock_id };
-    let tree = load::open(&log, load::Create::IfEmpty).instrument(span.clone()).await?;
+    let log = Log {
+        origin: config.origin.clone(),
+        key: config.key.clone(),
+        store,
+        lock,
+        lock_id,
+    };
+    let tree = load::open(&log, load::Create::IfEmpty)
+        .instrument(span.clone())
+        .await?;
     tracing::info!(parent: &span, size = tree.checkpoint.checkpoint.size, "log opened");
     let (tx, rx) = mpsc::channel(64);
     let task = tokio::spawn(run(log, tree, rx, config).instrument(span));
@@ -122,7 +133,7 @@ async fn run(log: Log, mut tree: Tree, mut batches: mpsc::Receiver<Batch>, confi
         tokio::select! {
             _ = ticker.tick() => {
                 pooled = 0;
-                round_or_reload(&log, &mut tree, std::mem::take(&mut pool)).await;
+                round_or_reload(&log, &mut tree, std::mem::take(&mut pool), &mut batches).await;
             }
             batch = batches.recv(), if pooled < config.pool_size => match batch {
                 Some(batch) => {
@@ -130,7 +141,7 @@ async fn run(log: Log, mut tree: Tree, mut batches: mpsc::Receiver<Batch>, confi
                     pool.push(batch);
                 }
                 None => {
-                    round_or_reload(&log, &mut tree, pool).await;
+                    round_or_reload(&log, &mut tree, pool, &mut batches).await;
                     tracing::info!("sequencer stopped");
                     return;
                 }
@@ -139,16 +150,22 @@ async fn run(log: Log, mut tree: Tree, mut batches: mpsc::Receiver<Batch>, confi
     }
 }
 
-async fn round_or_reload(log: &Log, tree: &mut Tree, pool: Vec<Batch>) {
+async fn round_or_reload(
+    log: &Log,
+    tree: &mut Tree,
+    pool: Vec<Batch>,
+    batches: &mut mpsc::Receiver<Batch>,
+) {
     if let Err(round::Fatal(error)) = round::sequence(log, tree, pool).await {
         tracing::error!(%error, "fatal round failure; reloading the log from storage");
-        *tree = reload(log).await;
+        *tree = reload(log, batches).await;
     }
 }
 
-/// Reloads until it succeeds, backing off up to 30 s between tries; batches
-/// queue meanwhile and their senders feel back-pressure.
-async fn reload(log: &Log) -> Tree {
+/// Reloads until it succeeds, backing off up to 30 s between tries. Batches
+/// arriving meanwhile are refused at once rather than left waiting for a
+/// recovery that may need an operator.
+async fn reload(log: &Log, batches: &mut mpsc::Receiver<Batch>) -> Tree {
     let mut delay = Duration::from_millis(100);
     loop {
         match load::open(log, load::Create::Never).await {
@@ -157,6 +174,11 @@ async fn reload(log: &Log) -> Tree {
                 return tree;
             }
             Err(e) => tracing::error!(error = %e, retry_in = ?delay, "reloading the log failed"),
+        }
+        while let Ok(batch) = batches.try_recv() {
+            let error =
+                SequencingError("the log is recovering from a storage failure; retry later".into());
+            let _ = batch.reply.send(Err(error));
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(30));

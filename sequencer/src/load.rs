@@ -11,8 +11,8 @@ use std::io::Read;
 
 use bytes::Bytes;
 use ct_formats::{
-    empty_root, leaf_hash, open_checkpoint, parse_tile_leaves, Checkpoint, FormatError, Hash, SignedCheckpoint,
-    TileId, TileKind, TILE_WIDTH,
+    empty_root, leaf_hash, open_checkpoint, parse_tile_leaves, Checkpoint, FormatError, Hash,
+    SignedCheckpoint, TileId, TileKind, TILE_WIDTH,
 };
 use ct_storage::{LockError, StorageError};
 
@@ -70,50 +70,85 @@ pub(crate) async fn open(log: &Log, create: Create) -> Result<Tree, LoadError> {
         };
     };
     let locked = verify(log, "lock", &locked)?;
-    let stored = stored.map(|note| verify(log, "storage", &note)).transpose()?;
+    let stored = stored
+        .map(|note| verify(log, "storage", &note))
+        .transpose()?;
     reconcile(log, &locked, stored.as_ref()).await?;
     let edge = read_edge(log, &locked.checkpoint).await?;
-    Ok(Tree { edge, checkpoint: locked })
+    Ok(Tree {
+        edge,
+        checkpoint: locked,
+    })
 }
 
 fn verify(log: &Log, what: &'static str, note: &[u8]) -> Result<SignedCheckpoint, LoadError> {
-    open_checkpoint(note, &log.origin, log.key.verifying_key()).map_err(|e| LoadError::BadCheckpoint(what, e))
+    open_checkpoint(note, &log.origin, log.key.verifying_key())
+        .map_err(|e| LoadError::BadCheckpoint(what, e))
 }
 
 /// A new log: an empty tree, committed to the lock first (so a concurrent
 /// creator loses the race), then published.
 async fn create_log(log: &Log) -> Result<Tree, LoadError> {
-    let checkpoint = Checkpoint { origin: log.origin.clone(), size: 0, root: empty_root() };
+    let checkpoint = Checkpoint {
+        origin: log.origin.clone(),
+        size: 0,
+        root: empty_root(),
+    };
     let signed = checkpoint.sign(&log.key, now_millis());
     log.lock.create(&log.lock_id, &signed.note).await?;
-    log.store.put("checkpoint", Bytes::from(signed.note.clone())).await?;
+    log.store
+        .put("checkpoint", Bytes::from(signed.note.clone()))
+        .await?;
     tracing::info!("created a new, empty log");
-    Ok(Tree { edge: RightEdge::default(), checkpoint: signed })
+    Ok(Tree {
+        edge: RightEdge::default(),
+        checkpoint: signed,
+    })
 }
 
 /// Brings storage up to the lock's checkpoint, or refuses.
-async fn reconcile(log: &Log, locked: &SignedCheckpoint, stored: Option<&SignedCheckpoint>) -> Result<(), LoadError> {
+async fn reconcile(
+    log: &Log,
+    locked: &SignedCheckpoint,
+    stored: Option<&SignedCheckpoint>,
+) -> Result<(), LoadError> {
     let (lsize, lroot) = (locked.checkpoint.size, locked.checkpoint.root);
     if let Some(stored) = stored {
         let ssize = stored.checkpoint.size;
         if ssize > lsize {
-            return Err(LoadError::StorageAhead { stored: ssize, locked: lsize });
+            return Err(LoadError::StorageAhead {
+                stored: ssize,
+                locked: lsize,
+            });
         }
         if ssize == lsize {
-            return if stored.checkpoint.root == lroot { Ok(()) } else { Err(LoadError::Fork(lsize)) };
+            return if stored.checkpoint.root == lroot {
+                Ok(())
+            } else {
+                Err(LoadError::Fork(lsize))
+            };
         }
     }
     if lsize > 0 {
         apply_staging(log, lsize, &lroot).await?;
     }
-    log.store.put("checkpoint", Bytes::from(locked.note.clone())).await?;
-    tracing::warn!(size = lsize, "recovered: storage lagged the lock; re-applied the staged round");
+    log.store
+        .put("checkpoint", Bytes::from(locked.note.clone()))
+        .await?;
+    tracing::warn!(
+        size = lsize,
+        "recovered: storage lagged the lock; re-applied the staged round"
+    );
     Ok(())
 }
 
 async fn apply_staging(log: &Log, size: u64, root: &Hash) -> Result<(), LoadError> {
     let key = staging_key(size, root);
-    let bundle = log.store.get(&key).await?.ok_or(LoadError::MissingStaging(key))?;
+    let bundle = log
+        .store
+        .get(&key)
+        .await?
+        .ok_or(LoadError::MissingStaging(key))?;
     for (key, data) in staging::decode(&bundle)? {
         log.store.put(&key, data).await?;
     }
@@ -127,7 +162,11 @@ fn last_tile(kind: TileKind, size: u64) -> Option<TileId> {
         TileKind::Data => size,
     };
     let last = count.checked_sub(1)?;
-    Some(TileId { kind, index: last / TILE_WIDTH, width: last % TILE_WIDTH + 1 })
+    Some(TileId {
+        kind,
+        index: last / TILE_WIDTH,
+        width: last % TILE_WIDTH + 1,
+    })
 }
 
 /// Reads the right edge of a tree back from storage and checks it hashes to
@@ -137,7 +176,12 @@ async fn read_edge(log: &Log, checkpoint: &Checkpoint) -> Result<RightEdge, Load
     let size = checkpoint.size;
     let mut levels = Vec::new();
     let mut level0 = Vec::new();
-    while let Some(id) = last_tile(TileKind::Hash { level: levels.len() as u8 }, size) {
+    while let Some(id) = last_tile(
+        TileKind::Hash {
+            level: levels.len() as u8,
+        },
+        size,
+    ) {
         let hashes = read_hash_tile(log, id).await?;
         if levels.is_empty() {
             level0 = hashes.clone();
@@ -160,15 +204,24 @@ async fn read_edge(log: &Log, checkpoint: &Checkpoint) -> Result<RightEdge, Load
 
 async fn fetch(log: &Log, id: TileId) -> Result<Bytes, LoadError> {
     let path = id.path();
-    log.store.get(&path).await?.ok_or(LoadError::MissingTile(path))
+    log.store
+        .get(&path)
+        .await?
+        .ok_or(LoadError::MissingTile(path))
 }
 
 async fn read_hash_tile(log: &Log, id: TileId) -> Result<Vec<Hash>, LoadError> {
     let bytes = fetch(log, id).await?;
     if bytes.len() as u64 != id.width * 32 {
-        return Err(LoadError::BadTile(id.path(), format!("{} bytes, want {}", bytes.len(), id.width * 32)));
+        return Err(LoadError::BadTile(
+            id.path(),
+            format!("{} bytes, want {}", bytes.len(), id.width * 32),
+        ));
     }
-    Ok(bytes.chunks_exact(32).map(|h| h.try_into().expect("32-byte chunk")).collect())
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|h| h.try_into().expect("32-byte chunk"))
+        .collect())
 }
 
 /// Reads a data tile, returning its decompressed TileLeaf bytes after
@@ -177,15 +230,21 @@ async fn read_data_tile(log: &Log, id: TileId, level0: &[Hash]) -> Result<Vec<u8
     let bad = |reason: String| LoadError::BadTile(id.path(), reason);
     let gzipped = fetch(log, id).await?;
     let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(&gzipped[..]).read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
+    flate2::read::GzDecoder::new(&gzipped[..])
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
     let leaves = parse_tile_leaves(&bytes).map_err(|e| bad(e.to_string()))?;
     if leaves.len() as u64 != id.width || level0.len() != leaves.len() {
         return Err(bad(format!("{} entries, want {}", leaves.len(), id.width)));
     }
     for (i, (leaf, hash)) in leaves.iter().zip(level0).enumerate() {
         let want_index = id.index * TILE_WIDTH + i as u64;
-        if leaf.leaf_index().ok() != Some(want_index) || leaf_hash(&leaf.merkle_tree_leaf()) != *hash {
-            return Err(bad(format!("entry {want_index} does not match its level-0 hash or index")));
+        if leaf.leaf_index().ok() != Some(want_index)
+            || leaf_hash(&leaf.merkle_tree_leaf()) != *hash
+        {
+            return Err(bad(format!(
+                "entry {want_index} does not match its level-0 hash or index"
+            )));
         }
     }
     Ok(bytes)

@@ -42,7 +42,10 @@ impl Round {
     }
 
     fn staging_key(&self) -> String {
-        staging_key(self.checkpoint.checkpoint.size, &self.checkpoint.checkpoint.root)
+        staging_key(
+            self.checkpoint.checkpoint.size,
+            &self.checkpoint.checkpoint.root,
+        )
     }
 
     /// Answers every waiter with its batch's first index and the timestamp.
@@ -78,11 +81,18 @@ pub(crate) async fn sequence(log: &Log, tree: &mut Tree, pool: Vec<Batch>) -> Re
     }
     // Commit. Fatal: an error may hide a swap that landed, and a lost swap
     // means another sequencer moved the log. Either way our edge is stale.
-    if let Err(e) = log.lock.replace(&log.lock_id, &tree.checkpoint.note, &round.checkpoint.note).await {
+    if let Err(e) = log
+        .lock
+        .replace(&log.lock_id, &tree.checkpoint.note, &round.checkpoint.note)
+        .await
+    {
         round.fail(format!("commit failed: {e}"));
         return Err(Fatal(format!("lock compare-and-swap failed: {e}")));
     }
-    *tree = Tree { edge: round.edge.clone(), checkpoint: round.checkpoint.clone() };
+    *tree = Tree {
+        edge: round.edge.clone(),
+        checkpoint: round.checkpoint.clone(),
+    };
     // Upload. Fatal: the lock names tiles that may be missing; reloading
     // re-applies the staging bundle.
     if let Err(e) = upload(log, &round).await {
@@ -92,7 +102,11 @@ pub(crate) async fn sequence(log: &Log, tree: &mut Tree, pool: Vec<Batch>) -> Re
     // Publish. Not fatal: the tiles are in place and the next round's
     // checkpoint covers these entries, but nobody may hold an SCT for an
     // entry no published checkpoint covers yet.
-    if let Err(e) = log.store.put("checkpoint", Bytes::from(round.checkpoint.note.clone())).await {
+    if let Err(e) = log
+        .store
+        .put("checkpoint", Bytes::from(round.checkpoint.note.clone()))
+        .await
+    {
         tracing::warn!(error = %e, "publishing the checkpoint failed; this pool's requests fail");
         round.fail(format!("publishing the checkpoint failed: {e}"));
         return Ok(());
@@ -127,16 +141,35 @@ async fn build(log: &Log, tree: &Tree, pool: Vec<Batch>) -> Round {
     tokio::task::spawn_blocking(move || {
         let old_size = edge.size();
         let (edge, full, waiters) = append(edge, pool, timestamp);
-        let tiles = full.into_iter().chain(edge.partial_tiles_since(old_size)).map(encode_tile).collect();
-        let checkpoint = Checkpoint { origin, size: edge.size(), root: edge.root() }.sign(&key, timestamp);
-        Round { old_size, edge, checkpoint, tiles, waiters }
+        let tiles = full
+            .into_iter()
+            .chain(edge.partial_tiles_since(old_size))
+            .map(encode_tile)
+            .collect();
+        let checkpoint = Checkpoint {
+            origin,
+            size: edge.size(),
+            root: edge.root(),
+        }
+        .sign(&key, timestamp);
+        Round {
+            old_size,
+            edge,
+            checkpoint,
+            tiles,
+            waiters,
+        }
     })
     .await
     .expect("building a round does not panic")
 }
 
 /// Gives every entry of the pool the round's timestamp and the next index.
-fn append(mut edge: RightEdge, pool: Vec<Batch>, timestamp: u64) -> (RightEdge, Vec<NewTile>, Vec<(Batch, Sequenced)>) {
+fn append(
+    mut edge: RightEdge,
+    pool: Vec<Batch>,
+    timestamp: u64,
+) -> (RightEdge, Vec<NewTile>, Vec<(Batch, Sequenced)>) {
     let mut full = Vec::new();
     let mut waiters = Vec::with_capacity(pool.len());
     let mut tile_leaf = Vec::new();
@@ -146,9 +179,19 @@ fn append(mut edge: RightEdge, pool: Vec<Batch>, timestamp: u64) -> (RightEdge, 
             let index = edge.size();
             tile_leaf.clear();
             entry.write_tile_leaf(timestamp, index, &mut tile_leaf);
-            edge.append(leaf_hash(&entry.merkle_tree_leaf(timestamp, index)), &tile_leaf, &mut full);
+            edge.append(
+                leaf_hash(&entry.merkle_tree_leaf(timestamp, index)),
+                &tile_leaf,
+                &mut full,
+            );
         }
-        waiters.push((batch, Sequenced { first_index, timestamp }));
+        waiters.push((
+            batch,
+            Sequenced {
+                first_index,
+                timestamp,
+            },
+        ));
     }
     (edge, full, waiters)
 }

@@ -53,7 +53,10 @@ fn take(bundle: &Bytes, at: usize, len_bytes: usize) -> Result<(Bytes, usize), C
     let start = at + len_bytes;
     let prefix = bundle.get(at..start).ok_or(CorruptBundle(at))?;
     let len = prefix.iter().fold(0usize, |n, b| n << 8 | *b as usize);
-    let end = start.checked_add(len).filter(|end| *end <= bundle.len()).ok_or(CorruptBundle(at))?;
+    let end = start
+        .checked_add(len)
+        .filter(|end| *end <= bundle.len())
+        .ok_or(CorruptBundle(at))?;
     Ok((bundle.slice(start..end), end))
 }
 
@@ -74,6 +77,9 @@ mod tests {
             assert!(decode(&bundle.slice(..cut)).is_err(), "cut at {cut}");
         }
         assert!(decode(&Bytes::new()).unwrap().is_empty());
-        assert_eq!(staging_key(5, &[0xab; 32]), format!("staging/5-{}", "ab".repeat(32)));
+        assert_eq!(
+            staging_key(5, &[0xab; 32]),
+            format!("staging/5-{}", "ab".repeat(32))
+        );
     }
 }

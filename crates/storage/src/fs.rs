@@ -29,7 +29,10 @@ impl FsStore {
             key: root.display().to_string(),
             source,
         })?;
-        Ok(FsStore { root, temp_counter: AtomicU64::new(0) })
+        Ok(FsStore {
+            root,
+            temp_counter: AtomicU64::new(0),
+        })
     }
 
     fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
@@ -44,7 +47,11 @@ impl FsStore {
 }
 
 fn io_err<'a>(op: &'static str, key: &'a str) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
-    move |source| StorageError::Io { op, key: key.to_string(), source }
+    move |source| StorageError::Io {
+        op,
+        key: key.to_string(),
+        source,
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -97,7 +104,8 @@ impl ObjectStore for FsStore {
         let path = self.path_of(key)?;
         let temp_name = self.temp_name();
         let key = key.to_string();
-        blocking(move || write_atomically(&path, &temp_name, &data).map_err(io_err("write", &key))).await
+        blocking(move || write_atomically(&path, &temp_name, &data).map_err(io_err("write", &key)))
+            .await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
@@ -132,12 +140,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path().join("log")).unwrap();
         assert_eq!(store.get("tile/0/x001/000").await.unwrap(), None);
-        store.put("tile/0/x001/000", Bytes::from_static(b"abc")).await.unwrap();
-        store.put("checkpoint", Bytes::from_static(b"one")).await.unwrap();
-        store.put("checkpoint", Bytes::from_static(b"two")).await.unwrap();
+        store
+            .put("tile/0/x001/000", Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
+        store
+            .put("checkpoint", Bytes::from_static(b"one"))
+            .await
+            .unwrap();
+        store
+            .put("checkpoint", Bytes::from_static(b"two"))
+            .await
+            .unwrap();
         assert_eq!(store.get("tile/0/x001/000").await.unwrap().unwrap(), "abc");
         assert_eq!(store.get("checkpoint").await.unwrap().unwrap(), "two");
-        assert_eq!(std::fs::read(dir.path().join("log/tile/0/x001/000")).unwrap(), b"abc");
+        assert_eq!(
+            std::fs::read(dir.path().join("log/tile/0/x001/000")).unwrap(),
+            b"abc"
+        );
         store.delete("checkpoint").await.unwrap();
         store.delete("checkpoint").await.unwrap();
         assert_eq!(store.get("checkpoint").await.unwrap(), None);
@@ -153,7 +173,13 @@ mod tests {
     async fn rejects_escaping_keys() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
-        assert!(matches!(store.get("../x").await, Err(StorageError::InvalidKey(_))));
-        assert!(matches!(store.put("/x", Bytes::new()).await, Err(StorageError::InvalidKey(_))));
+        assert!(matches!(
+            store.get("../x").await,
+            Err(StorageError::InvalidKey(_))
+        ));
+        assert!(matches!(
+            store.put("/x", Bytes::new()).await,
+            Err(StorageError::InvalidKey(_))
+        ));
     }
 }

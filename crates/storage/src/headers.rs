@@ -36,7 +36,11 @@ impl ObjectHeaders {
             };
         }
         let content_encoding = key.starts_with("tile/data/").then_some("gzip");
-        let cache_control = if is_immutable(key) { IMMUTABLE } else { "no-store" };
+        let cache_control = if is_immutable(key) {
+            IMMUTABLE
+        } else {
+            "no-store"
+        };
         ObjectHeaders {
             content_type: "application/octet-stream",
             content_encoding,
@@ -58,9 +62,22 @@ mod tests {
         assert_eq!(data.content_encoding, Some("gzip"));
         assert_eq!(data.cache_control, IMMUTABLE);
         let hash = ObjectHeaders::for_key("tile/1/000");
-        assert_eq!((hash.content_type, hash.content_encoding), ("application/octet-stream", None));
-        assert_eq!(ObjectHeaders::for_key("issuer/ab").content_type, "application/pkix-cert");
-        assert_eq!(ObjectHeaders::for_key("staging/1-ab").cache_control, "no-store");
-        assert!(is_immutable("tile/0/000") && !is_immutable("checkpoint") && !is_immutable("staging/1-a"));
+        assert_eq!(
+            (hash.content_type, hash.content_encoding),
+            ("application/octet-stream", None)
+        );
+        assert_eq!(
+            ObjectHeaders::for_key("issuer/ab").content_type,
+            "application/pkix-cert"
+        );
+        assert_eq!(
+            ObjectHeaders::for_key("staging/1-ab").cache_control,
+            "no-store"
+        );
+        assert!(
+            is_immutable("tile/0/000")
+                && !is_immutable("checkpoint")
+                && !is_immutable("staging/1-a")
+        );
     }
 }

@@ -16,8 +16,8 @@ mod sqlite;
 
 pub use fs::FsStore;
 pub use headers::{is_immutable, ObjectHeaders};
-pub use lock::{LockBackend, LockError};
-pub use memory::MemoryStore;
+pub use lock::{LockBackend, LockError, MemoryLock};
+pub use memory::{Fault, MemoryStore};
 pub use sqlite::SqliteLock;
 
 use async_trait::async_trait;
@@ -79,10 +79,25 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_the_root() {
-        for good in ["checkpoint", "tile/0/000.p/3", "issuer/abcd", "staging/5-ab"] {
+        for good in [
+            "checkpoint",
+            "tile/0/000.p/3",
+            "issuer/abcd",
+            "staging/5-ab",
+        ] {
             assert!(check_key(good).is_ok(), "{good}");
         }
-        for bad in ["", "/etc/passwd", "tile/../x", "tile//0", "a/./b", "tile/", ".tmp", "a\\b", "x/.hidden"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "tile/../x",
+            "tile//0",
+            "a/./b",
+            "tile/",
+            ".tmp",
+            "a\\b",
+            "x/.hidden",
+        ] {
             assert!(check_key(bad).is_err(), "{bad}");
         }
     }

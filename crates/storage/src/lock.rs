@@ -25,3 +25,55 @@ pub trait LockBackend: Send + Sync + 'static {
     /// Replaces `old` by `new`; `Lost` unless the stored value equals `old`.
     async fn replace(&self, log: &str, old: &[u8], new: &[u8]) -> Result<(), LockError>;
 }
+
+/// An in-memory lock backend for tests, with injectable swap failures.
+#[derive(Debug, Default)]
+pub struct MemoryLock {
+    rows: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    /// Pending faults for `replace`, oldest first.
+    faults: std::sync::Mutex<std::collections::VecDeque<crate::Fault>>,
+}
+
+impl MemoryLock {
+    pub fn new() -> MemoryLock {
+        MemoryLock::default()
+    }
+
+    /// Makes the next `replace` fail: without swapping (`NotWritten`) or
+    /// after swapping (`WrittenAnyway`).
+    pub fn inject(&self, fault: crate::Fault) {
+        self.faults.lock().unwrap().push_back(fault);
+    }
+}
+
+#[async_trait]
+impl LockBackend for MemoryLock {
+    async fn fetch(&self, log: &str) -> Result<Option<Vec<u8>>, LockError> {
+        Ok(self.rows.lock().unwrap().get(log).cloned())
+    }
+
+    async fn create(&self, log: &str, checkpoint: &[u8]) -> Result<(), LockError> {
+        let mut rows = self.rows.lock().unwrap();
+        if rows.contains_key(log) {
+            return Err(LockError::Lost);
+        }
+        rows.insert(log.to_string(), checkpoint.to_vec());
+        Ok(())
+    }
+
+    async fn replace(&self, log: &str, old: &[u8], new: &[u8]) -> Result<(), LockError> {
+        let fault = self.faults.lock().unwrap().pop_front();
+        if fault == Some(crate::Fault::NotWritten) {
+            return Err(LockError::Backend("injected fault".into()));
+        }
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get_mut(log) {
+            Some(body) if body == old => *body = new.to_vec(),
+            _ => return Err(LockError::Lost),
+        }
+        match fault {
+            Some(_) => Err(LockError::Backend("injected fault after the swap".into())),
+            None => Ok(()),
+        }
+    }
+}

@@ -32,8 +32,10 @@ impl SqliteLock {
         }
         let conn = Connection::open(path).map_err(backend)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS checkpoints (
                  log_id TEXT PRIMARY KEY,
@@ -41,7 +43,9 @@ impl SqliteLock {
              )",
         )
         .map_err(backend)?;
-        Ok(SqliteLock { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteLock {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -61,9 +65,13 @@ impl LockBackend for SqliteLock {
     async fn fetch(&self, log: &str) -> Result<Option<Vec<u8>>, LockError> {
         let log = log.to_string();
         self.with_conn(move |conn| {
-            conn.query_row("SELECT body FROM checkpoints WHERE log_id = ?1", [log], |row| row.get(0))
-                .optional()
-                .map_err(backend)
+            conn.query_row(
+                "SELECT body FROM checkpoints WHERE log_id = ?1",
+                [log],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)
         })
         .await
     }
@@ -77,7 +85,11 @@ impl LockBackend for SqliteLock {
                     params![log, checkpoint],
                 )
                 .map_err(backend)?;
-            if changed == 1 { Ok(()) } else { Err(LockError::Lost) }
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(LockError::Lost)
+            }
         })
         .await
     }
@@ -85,7 +97,9 @@ impl LockBackend for SqliteLock {
     async fn replace(&self, log: &str, old: &[u8], new: &[u8]) -> Result<(), LockError> {
         let (log, old, new) = (log.to_string(), old.to_vec(), new.to_vec());
         self.with_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             let changed = tx
                 .execute(
                     "UPDATE checkpoints SET body = ?1 WHERE log_id = ?2 AND body = ?3",
@@ -93,7 +107,11 @@ impl LockBackend for SqliteLock {
                 )
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
-            if changed == 1 { Ok(()) } else { Err(LockError::Lost) }
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(LockError::Lost)
+            }
         })
         .await
     }
@@ -109,9 +127,18 @@ mod tests {
         let lock = SqliteLock::open(&dir.path().join("sub/lock.db")).unwrap();
         assert_eq!(lock.fetch("a").await.unwrap(), None);
         lock.create("a", b"one").await.unwrap();
-        assert!(matches!(lock.create("a", b"other").await, Err(LockError::Lost)));
-        assert!(matches!(lock.replace("a", b"wrong", b"two").await, Err(LockError::Lost)));
-        assert!(matches!(lock.replace("b", b"one", b"two").await, Err(LockError::Lost)));
+        assert!(matches!(
+            lock.create("a", b"other").await,
+            Err(LockError::Lost)
+        ));
+        assert!(matches!(
+            lock.replace("a", b"wrong", b"two").await,
+            Err(LockError::Lost)
+        ));
+        assert!(matches!(
+            lock.replace("b", b"one", b"two").await,
+            Err(LockError::Lost)
+        ));
         lock.replace("a", b"one", b"two").await.unwrap();
         assert_eq!(lock.fetch("a").await.unwrap().unwrap(), b"two");
         assert_eq!(lock.fetch("b").await.unwrap(), None);
@@ -131,7 +158,10 @@ mod tests {
                 first.replace("log", &old, new_a.as_bytes()),
                 second.replace("log", &old, new_b.as_bytes()),
             );
-            assert!(a.is_ok() != b.is_ok(), "round {round}: exactly one swap must win: {a:?} {b:?}");
+            assert!(
+                a.is_ok() != b.is_ok(),
+                "round {round}: exactly one swap must win: {a:?} {b:?}"
+            );
             let stored = first.fetch("log").await.unwrap().unwrap();
             let winner = if a.is_ok() { &new_a } else { &new_b };
             assert_eq!(stored, winner.as_bytes());

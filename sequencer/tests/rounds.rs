@@ -1,0 +1,497 @@
+//! The sequencer against the in-memory store and lock: trees it builds are
+//! checked with an independent implementation (Cloudflare's `tlog_tiles` and
+//! `static_ct_api`), and every step of the round is broken on purpose.
+//!
+//! Tests run on tokio's paused clock: a round starts only when every task is
+//! idle, so a fault injected between two sends hits exactly the next round.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ct_formats::{Entry, EntryKind, LogKey};
+use ct_sequencer::{Batch, LoadError, LogConfig, Sequenced, SequencerHandle, SequencingError};
+use ct_storage::{Fault, LockBackend, MemoryLock, MemoryStore, ObjectStore, SqliteLock};
+use p256::ecdsa::SigningKey;
+use static_ct_api::{LogEntry, RFC6962Verifier, TileIterator};
+use tlog_tiles::{record_hash, tree_hash, Hash as OracleHash, Tile, TileHashReader, TileReader};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const ORIGIN: &str = "ct.example/test";
+
+fn key() -> Arc<LogKey> {
+    Arc::new(LogKey::from_signing_key(
+        SigningKey::from_slice(&[7u8; 32]).unwrap(),
+    ))
+}
+
+fn config(key: &Arc<LogKey>) -> LogConfig {
+    LogConfig {
+        origin: ORIGIN.into(),
+        key: key.clone(),
+        period: Duration::from_millis(50),
+        pool_size: 100_000,
+    }
+}
+
+/// Entry `i`: alternately a final certificate and a precertificate, with
+/// contents unique to `i` so every index can be checked.
+fn entry(i: u64) -> Entry {
+    let der = format!("certificate number {i}").into_bytes();
+    let kind = if i % 3 == 2 {
+        EntryKind::Precert {
+            issuer_key_hash: [i as u8; 32],
+            tbs: der.clone(),
+            precertificate: [b"pre-", &der[..]].concat(),
+        }
+    } else {
+        EntryKind::X509 { certificate: der }
+    };
+    Entry {
+        kind,
+        chain_fingerprints: vec![[1; 32], [(i % 7) as u8; 32]],
+    }
+}
+
+struct Running {
+    handle: SequencerHandle,
+    task: JoinHandle<()>,
+}
+
+async fn start(store: &Arc<MemoryStore>, lock: Arc<dyn LockBackend>) -> Result<Running, LoadError> {
+    let (handle, task) = ct_sequencer::start(config(&key()), store.clone(), lock).await?;
+    Ok(Running { handle, task })
+}
+
+impl Running {
+    /// Sends entries `range` as one batch and waits for the round's answer.
+    async fn submit(&self, range: std::ops::Range<u64>) -> Result<Sequenced, SequencingError> {
+        let (reply, answer) = oneshot::channel();
+        let entries = range.map(entry).collect();
+        assert!(
+            self.handle.send(Batch { entries, reply }).await.is_ok(),
+            "sequencer stopped"
+        );
+        answer.await.expect("sequencer answers every batch")
+    }
+
+    async fn stop(self) {
+        drop(self.handle);
+        self.task.await.unwrap();
+    }
+}
+
+/// A synchronous copy of the store, readable by the oracle.
+struct Snapshot(HashMap<String, Vec<u8>>);
+
+async fn snapshot(store: &MemoryStore) -> Snapshot {
+    let mut objects = HashMap::new();
+    for key in store.keys() {
+        objects.insert(
+            key.clone(),
+            store.get(&key).await.unwrap().unwrap().to_vec(),
+        );
+    }
+    Snapshot(objects)
+}
+
+impl TileReader for Snapshot {
+    fn height(&self) -> u8 {
+        8
+    }
+    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        Ok(tiles
+            .iter()
+            .map(|t| self.0[&static_ct_api::tile_path(t)].clone())
+            .collect())
+    }
+    fn save_tiles(&self, _: &[Tile], _: &[Vec<u8>]) {}
+}
+
+/// Verifies the published log with the oracle and returns its entries.
+fn verify_log(snapshot: &Snapshot) -> Vec<LogEntry> {
+    let note = signed_note::Note::from_bytes(&snapshot.0["checkpoint"]).unwrap();
+    let verifier = RFC6962Verifier::new(ORIGIN, key().verifying_key()).unwrap();
+    note.verify(&signed_note::VerifierList::new(vec![Box::new(verifier)]))
+        .expect("checkpoint signature");
+    let text = String::from_utf8(note.text().to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let size: u64 = lines[1].parse().unwrap();
+    let root = OracleHash(base64_decode(lines[2]).try_into().unwrap());
+    let reader = TileHashReader::new(size, root, snapshot);
+    assert_eq!(
+        tree_hash(size, &reader).unwrap(),
+        root,
+        "root recomputed from the tiles"
+    );
+    let mut entries = Vec::new();
+    for index in 0..size.div_ceil(256) {
+        let width = (size - index * 256).min(256);
+        let data_tile = Tile::new(8, 0, index, width as u32, true);
+        let hash_tile = Tile::new(8, 0, index, width as u32, false);
+        let mut data = Vec::new();
+        let gzipped = &snapshot.0[&static_ct_api::tile_path(&data_tile)];
+        flate2::read::GzDecoder::new(&gzipped[..])
+            .read_to_end(&mut data)
+            .unwrap();
+        let hashes = &snapshot.0[&static_ct_api::tile_path(&hash_tile)];
+        let mut consumed = 0;
+        for (i, parsed) in TileIterator::new(data.clone(), width as usize).enumerate() {
+            let entry = parsed.unwrap();
+            assert_eq!(entry.leaf_index, index * 256 + i as u64);
+            assert_eq!(
+                record_hash(&entry.merkle_tree_leaf()).0,
+                hashes[i * 32..i * 32 + 32]
+            );
+            consumed += entry.tile_leaf().len();
+            entries.push(entry);
+        }
+        assert_eq!(consumed, data.len(), "data tile {index} has trailing bytes");
+    }
+    entries
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+/// Asserts the log holds exactly `expected` (entry numbers, in order).
+fn assert_entries(entries: &[LogEntry], expected: &[u64]) {
+    let got: Vec<Vec<u8>> = entries.iter().map(|e| e.certificate.clone()).collect();
+    let want: Vec<Vec<u8>> = expected
+        .iter()
+        .map(|i| match entry(*i).kind {
+            EntryKind::X509 { certificate } => certificate,
+            EntryKind::Precert { tbs, .. } => tbs,
+        })
+        .collect();
+    assert_eq!(got.len(), want.len(), "log size");
+    assert!(
+        got == want,
+        "log contents differ from the submitted entries"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rounds_build_a_tree_the_oracle_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(SqliteLock::open(&dir.path().join("lock.db")).unwrap());
+    let log = start(&store, lock).await.unwrap();
+    let mut next = 0;
+    for size in [1, 0, 254, 1, 300, 3, 500] {
+        let sequenced = log.submit(next..next + size).await.unwrap();
+        assert_eq!(sequenced.first_index, next);
+        next += size;
+    }
+    log.stop().await;
+    let entries = verify_log(&snapshot(&store).await);
+    assert_entries(&entries, &(0..next).collect::<Vec<_>>());
+    assert!(entries.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+    assert!(store.immutability_violations().is_empty());
+    assert!(
+        !store.keys().iter().any(|k| k.starts_with("staging/")),
+        "staging bundles are removed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_continues_the_tree() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(MemoryLock::new());
+    let log = start(&store, lock.clone()).await.unwrap();
+    assert_eq!(log.submit(0..300).await.unwrap().first_index, 0);
+    log.stop().await;
+    let log = start(&store, lock).await.unwrap();
+    assert_eq!(log.submit(300..310).await.unwrap().first_index, 300);
+    log.stop().await;
+    assert_entries(
+        &verify_log(&snapshot(&store).await),
+        &(0..310).collect::<Vec<_>>(),
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn refuses_to_start_when_lock_and_storage_disagree() {
+    // Storage with no lock row: never silently start a new log.
+    let store = Arc::new(MemoryStore::new());
+    let log = start(&store, Arc::new(MemoryLock::new())).await.unwrap();
+    log.submit(0..5).await.unwrap();
+    log.stop().await;
+    let err = start(&store, Arc::new(MemoryLock::new()))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, LoadError::StorageWithoutLock), "{err}");
+
+    // Storage ahead of the lock: the lock was restored from an old copy.
+    let lock = Arc::new(MemoryLock::new());
+    let store = Arc::new(MemoryStore::new());
+    let log = start(&store, lock.clone()).await.unwrap();
+    log.submit(0..5).await.unwrap();
+    log.stop().await;
+    let old_lock = Arc::new(MemoryLock::new());
+    let id = hex::encode(key().log_id());
+    old_lock
+        .create(&id, &lock.fetch(&id).await.unwrap().unwrap())
+        .await
+        .unwrap();
+    let log = start(&store, lock).await.unwrap();
+    log.submit(5..6).await.unwrap();
+    log.stop().await;
+    let err = start(&store, old_lock).await.err().unwrap();
+    assert!(
+        matches!(
+            err,
+            LoadError::StorageAhead {
+                stored: 6,
+                locked: 5
+            }
+        ),
+        "{err}"
+    );
+
+    // Same size, different trees: a fork.
+    let (store_a, store_b) = (Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
+    let lock_b = Arc::new(MemoryLock::new());
+    for (store, lock, first) in [
+        (&store_a, Arc::new(MemoryLock::new()), 0),
+        (&store_b, lock_b.clone(), 100),
+    ] {
+        let log = start(store, lock).await.unwrap();
+        log.submit(first..first + 3).await.unwrap();
+        log.stop().await;
+    }
+    let err = start(&store_a, lock_b).await.err().unwrap();
+    assert!(matches!(err, LoadError::Fork(3)), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn refuses_a_checkpoint_signed_by_another_key() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(MemoryLock::new());
+    let log = start(&store, lock.clone()).await.unwrap();
+    log.submit(0..3).await.unwrap();
+    log.stop().await;
+    let other = Arc::new(LogKey::from_signing_key(
+        SigningKey::from_slice(&[9u8; 32]).unwrap(),
+    ));
+    let mut cfg = config(&other);
+    cfg.key = other.clone();
+    // Another key is another log ID, hence no lock row, but storage is not empty.
+    let err = ct_sequencer::start(cfg, store.clone(), lock)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            LoadError::StorageWithoutLock | LoadError::BadCheckpoint(..)
+        ),
+        "{err}"
+    );
+}
+
+/// Where a fault hits in the round, and whether the faulted round's entries
+/// end up in the log (they do once the lock commit landed).
+struct Case {
+    target: Target,
+    fault: Fault,
+    committed: bool,
+}
+
+enum Target {
+    Store(&'static str),
+    Lock,
+}
+
+/// Breaks each step of one round, both "failed, not written" and "failed,
+/// written anyway", and checks: the faulted round's requests get no SCT, the
+/// log keeps going (reloading after fatal steps), the next round succeeds,
+/// a restart verifies, and no immutable object was ever rewritten.
+#[tokio::test(start_paused = true)]
+async fn every_round_step_survives_failure() {
+    use Fault::*;
+    let cases = [
+        Case {
+            target: Target::Store("staging/"),
+            fault: NotWritten,
+            committed: false,
+        },
+        Case {
+            target: Target::Store("staging/"),
+            fault: WrittenAnyway,
+            committed: false,
+        },
+        Case {
+            target: Target::Lock,
+            fault: NotWritten,
+            committed: false,
+        },
+        Case {
+            target: Target::Lock,
+            fault: WrittenAnyway,
+            committed: true,
+        },
+        Case {
+            target: Target::Store("tile/data/"),
+            fault: NotWritten,
+            committed: true,
+        },
+        Case {
+            target: Target::Store("tile/data/"),
+            fault: WrittenAnyway,
+            committed: true,
+        },
+        Case {
+            target: Target::Store("tile/0/"),
+            fault: NotWritten,
+            committed: true,
+        },
+        Case {
+            target: Target::Store("tile/0/"),
+            fault: WrittenAnyway,
+            committed: true,
+        },
+        Case {
+            target: Target::Store("tile/1/"),
+            fault: NotWritten,
+            committed: true,
+        },
+        Case {
+            target: Target::Store("tile/1/"),
+            fault: WrittenAnyway,
+            committed: true,
+        },
+        Case {
+            target: Target::Store("checkpoint"),
+            fault: NotWritten,
+            committed: true,
+        },
+        Case {
+            target: Target::Store("checkpoint"),
+            fault: WrittenAnyway,
+            committed: true,
+        },
+    ];
+    for case in cases {
+        let label = match case.target {
+            Target::Store(prefix) => format!("{prefix} {:?}", case.fault),
+            Target::Lock => format!("lock {:?}", case.fault),
+        };
+        let store = Arc::new(MemoryStore::new());
+        let lock = Arc::new(MemoryLock::new());
+        let log = start(&store, lock.clone()).await.unwrap();
+        log.submit(0..250).await.unwrap();
+        match case.target {
+            Target::Store(prefix) => store.inject(prefix, case.fault, 1),
+            Target::Lock => lock.inject(case.fault),
+        }
+        // This round crosses a tile boundary, so it writes every kind of tile.
+        assert!(
+            log.submit(250..260).await.is_err(),
+            "{label}: the faulted round must not answer with an index"
+        );
+        let first = log
+            .submit(260..270)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: next round failed: {e}"));
+        let mut expected: Vec<u64> = (0..250).collect();
+        if case.committed {
+            expected.extend(250..260);
+        }
+        assert_eq!(first.first_index, expected.len() as u64, "{label}");
+        expected.extend(260..270);
+        log.stop().await;
+        let log = start(&store, lock)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: reopen failed: {e}"));
+        log.stop().await;
+        assert_entries(&verify_log(&snapshot(&store).await), &expected);
+        assert!(
+            store.immutability_violations().is_empty(),
+            "{label}: {:?}",
+            store.immutability_violations()
+        );
+    }
+}
+
+/// A crash after the commit and before the uploads: the lock is ahead of
+/// storage, and a new process recovers the round from the staging bundle.
+#[tokio::test(start_paused = true)]
+async fn a_crash_after_commit_is_recovered_from_staging() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(MemoryLock::new());
+    let log = start(&store, lock.clone()).await.unwrap();
+    log.submit(0..100).await.unwrap();
+    // Every tile upload of the next round fails; the sequencer's reload
+    // would re-apply staging, so stop it before it can: that is the crash.
+    store.inject("tile/", Fault::NotWritten, 1000);
+    assert!(log.submit(100..400).await.is_err());
+    drop(log.handle);
+    log.task.abort();
+    store.inject("tile/", Fault::NotWritten, 0);
+    let fresh = Arc::new(MemoryStore::new());
+    for key in store.keys() {
+        fresh
+            .put(&key, store.get(&key).await.unwrap().unwrap())
+            .await
+            .unwrap();
+    }
+    let log = start(&fresh, lock)
+        .await
+        .expect("recovery re-applies the staged round");
+    assert_eq!(log.submit(400..401).await.unwrap().first_index, 400);
+    log.stop().await;
+    assert_entries(
+        &verify_log(&snapshot(&fresh).await),
+        &(0..401).collect::<Vec<_>>(),
+    );
+}
+
+/// Two sequencers on one log (a misconfiguration): the lock's
+/// compare-and-swap lets only one view win each time, so every index ever
+/// handed out names the entry that was submitted for it.
+#[tokio::test(start_paused = true)]
+async fn two_sequencers_cannot_fork_the_log() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(MemoryLock::new());
+    let a = start(&store, lock.clone()).await.unwrap();
+    let b = start(&store, lock.clone()).await.unwrap();
+    let mut granted = Vec::new();
+    for round in 0..20u64 {
+        let first = 1000 * round;
+        let (ra, rb) = tokio::join!(
+            a.submit(first..first + 7),
+            b.submit(first + 500..first + 505)
+        );
+        if let Ok(s) = ra {
+            granted.extend((0..7).map(|i| (s.first_index + i, first + i)));
+        }
+        if let Ok(s) = rb {
+            granted.extend((0..5).map(|i| (s.first_index + i, first + 500 + i)));
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+    assert!(!granted.is_empty());
+    let entries = verify_log(&snapshot(&store).await);
+    for (index, number) in granted {
+        let want = match entry(number).kind {
+            EntryKind::X509 { certificate } => certificate,
+            EntryKind::Precert { tbs, .. } => tbs,
+        };
+        assert_eq!(
+            entries[index as usize].certificate, want,
+            "index {index} was granted to entry {number}"
+        );
+    }
+    assert!(
+        store.immutability_violations().is_empty(),
+        "{:?}",
+        store.immutability_violations()
+    );
+}
