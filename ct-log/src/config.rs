@@ -71,14 +71,18 @@ fn default_pool_size() -> usize {
 }
 
 fn default_batchers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
 }
 
 impl Config {
     /// Reads, parses and checks the file, resolving relative paths.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.lock_db = base.join(&config.lock_db);
         for log in &mut config.logs {
@@ -100,7 +104,11 @@ impl Config {
             log.check().with_context(|| format!("log {:?}", log.name))?;
             let sub = prefix_path(&log.submission_prefix)?;
             let mon = prefix_path(&log.monitoring_prefix)?;
-            for unique in [format!("name {}", log.name), format!("origin {}", log.origin()), format!("path {sub}")] {
+            for unique in [
+                format!("name {}", log.name),
+                format!("origin {}", log.origin()),
+                format!("path {sub}"),
+            ] {
                 if !seen.insert(unique.clone()) {
                     bail!("two logs share the {unique}");
                 }
@@ -115,7 +123,12 @@ impl Config {
 
 impl LogConfig {
     fn check(&self) -> anyhow::Result<()> {
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             bail!("name must be non-empty ASCII letters, digits, '-', '_' or '.'");
         }
         let (start, limit) = self.not_after_window()?;
@@ -136,12 +149,16 @@ impl LogConfig {
 
     /// `[not_after_start, not_after_limit)` in Unix seconds.
     pub fn not_after_window(&self) -> anyhow::Result<(u64, u64)> {
-        Ok((unix_seconds(&self.not_after_start)?, unix_seconds(&self.not_after_limit)?))
+        Ok((
+            unix_seconds(&self.not_after_start)?,
+            unix_seconds(&self.not_after_limit)?,
+        ))
     }
 }
 
 fn unix_seconds(rfc3339: &str) -> anyhow::Result<u64> {
-    let t = OffsetDateTime::parse(rfc3339, &Rfc3339).with_context(|| format!("{rfc3339:?} is not an RFC 3339 time"))?;
+    let t = OffsetDateTime::parse(rfc3339, &Rfc3339)
+        .with_context(|| format!("{rfc3339:?} is not an RFC 3339 time"))?;
     u64::try_from(t.unix_timestamp()).with_context(|| format!("{rfc3339:?} is before 1970"))
 }
 
@@ -152,7 +169,10 @@ pub fn prefix_path(prefix: &str) -> anyhow::Result<String> {
         .strip_prefix("https://")
         .or_else(|| prefix.strip_prefix("http://"))
         .with_context(|| format!("prefix {prefix:?} must start with http:// or https://"))?;
-    let path = rest.find('/').map_or("", |i| &rest[i..]).trim_end_matches('/');
+    let path = rest
+        .find('/')
+        .map_or("", |i| &rest[i..])
+        .trim_end_matches('/');
     let host = rest.split('/').next().unwrap_or("");
     let clean = |s: &str| !s.is_empty() && !s.contains(['?', '#', ' ', '{', '}', '*']);
     if !clean(host) || path.split('/').skip(1).any(|seg| !clean(seg)) {
@@ -167,10 +187,19 @@ mod tests {
 
     #[test]
     fn prefix_paths() {
-        assert_eq!(prefix_path("https://ct.example.org/2026h1/").unwrap(), "/2026h1");
+        assert_eq!(
+            prefix_path("https://ct.example.org/2026h1/").unwrap(),
+            "/2026h1"
+        );
         assert_eq!(prefix_path("http://127.0.0.1:8080/a/b").unwrap(), "/a/b");
         assert_eq!(prefix_path("https://ct.example.org").unwrap(), "");
-        for bad in ["ct.example.org/x", "ftp://x/y", "https://x/a//b", "https://x/a?b", "https:///a"] {
+        for bad in [
+            "ct.example.org/x",
+            "ftp://x/y",
+            "https://x/a//b",
+            "https://x/a?b",
+            "https:///a",
+        ] {
             assert!(prefix_path(bad).is_err(), "{bad}");
         }
     }
@@ -197,10 +226,25 @@ mod tests {
         let file = dir.path().join("ct.toml");
         let cases = [
             (EXAMPLE.replace("period_ms", "perod_ms"), "unknown field"),
-            (EXAMPLE.replace("2027-01-01", "2025-01-01"), "before not_after_limit"),
+            (
+                EXAMPLE.replace("2027-01-01", "2025-01-01"),
+                "before not_after_limit",
+            ),
             (EXAMPLE.replace("\"fs\"", "\"s4\""), "unknown variant"),
-            (format!("{EXAMPLE}\n{}", &EXAMPLE[EXAMPLE.find("[[log]]").unwrap()..]), "share"),
-            (EXAMPLE.replace("http://127.0.0.1:8080/dev2026\"\nmon", "127.0.0.1/dev2026\"\nmon"), "http://"),
+            (
+                format!(
+                    "{EXAMPLE}\n{}",
+                    &EXAMPLE[EXAMPLE.find("[[log]]").unwrap()..]
+                ),
+                "share",
+            ),
+            (
+                EXAMPLE.replace(
+                    "http://127.0.0.1:8080/dev2026\"\nmon",
+                    "127.0.0.1/dev2026\"\nmon",
+                ),
+                "http://",
+            ),
         ];
         for (text, want) in cases {
             std::fs::write(&file, &text).unwrap();

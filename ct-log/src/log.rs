@@ -39,12 +39,23 @@ impl Log {
     /// Loads the log's key and roots, opens its storage, and starts its
     /// sequencer and batchers. Returns the sequencer task so shutdown can
     /// wait for its last round.
-    pub async fn start(config: &LogConfig, lock: Arc<dyn LockBackend>) -> anyhow::Result<(Log, JoinHandle<()>)> {
-        let pem = std::fs::read_to_string(&config.key).with_context(|| format!("reading key {}", config.key.display()))?;
-        let key = Arc::new(LogKey::from_pem(&pem).with_context(|| format!("loading key {}", config.key.display()))?);
+    pub async fn start(
+        config: &LogConfig,
+        lock: Arc<dyn LockBackend>,
+    ) -> anyhow::Result<(Log, JoinHandle<()>)> {
+        let pem = std::fs::read_to_string(&config.key)
+            .with_context(|| format!("reading key {}", config.key.display()))?;
+        let key = Arc::new(
+            LogKey::from_pem(&pem)
+                .with_context(|| format!("loading key {}", config.key.display()))?,
+        );
         let roots = load_roots(config)?;
         let (not_after_start, not_after_limit) = config.not_after_window()?;
-        let policy = Policy { not_after_start, not_after_limit, max_chain_length: MAX_CHAIN_LENGTH };
+        let policy = Policy {
+            not_after_start,
+            not_after_limit,
+            max_chain_length: MAX_CHAIN_LENGTH,
+        };
         let StorageConfig::Fs { path } = &config.storage;
         let store: Arc<dyn ObjectStore> = Arc::new(FsStore::open(path)?);
         let sequencer_config = ct_sequencer::LogConfig {
@@ -94,7 +105,12 @@ impl Log {
 fn load_roots(config: &LogConfig) -> anyhow::Result<Roots> {
     let path = &config.roots;
     let pem = std::fs::read(path).with_context(|| format!("reading roots {}", path.display()))?;
-    let roots = Roots::from_pem(&pem).with_context(|| format!("loading roots {}", path.display()))?;
-    anyhow::ensure!(!roots.is_empty(), "roots file {} holds no certificates", path.display());
+    let roots =
+        Roots::from_pem(&pem).with_context(|| format!("loading roots {}", path.display()))?;
+    anyhow::ensure!(
+        !roots.is_empty(),
+        "roots file {} holds no certificates",
+        path.display()
+    );
     Ok(roots)
 }

@@ -18,7 +18,10 @@ use crate::config::Config;
 use crate::http::Mounted;
 
 #[derive(Parser)]
-#[command(version, about = "A Certificate Transparency log server (static CT API)")]
+#[command(
+    version,
+    about = "A Certificate Transparency log server (static CT API)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,13 +52,19 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    let lock: Arc<dyn LockBackend> =
-        Arc::new(SqliteLock::open(&config.lock_db).with_context(|| format!("opening {}", config.lock_db.display()))?);
+    let lock: Arc<dyn LockBackend> = Arc::new(
+        SqliteLock::open(&config.lock_db)
+            .with_context(|| format!("opening {}", config.lock_db.display()))?,
+    );
     let mut mounted = Vec::new();
     let mut sequencers = Vec::new();
     for log_config in &config.logs {
         let (log, sequencer) = log::Log::start(log_config, lock.clone()).await?;
-        mounted.push(Mounted::new(log, &log_config.submission_prefix, &log_config.monitoring_prefix)?);
+        mounted.push(Mounted::new(
+            log,
+            &log_config.submission_prefix,
+            &log_config.monitoring_prefix,
+        )?);
         sequencers.push(sequencer);
     }
     let app = http::router(&mounted);
@@ -65,7 +74,9 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     // The router, and with it every log's batchers, is gone: each sequencer
     // runs a last round for what is queued and stops.
     for sequencer in sequencers {
@@ -76,7 +87,8 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -30,7 +30,11 @@ pub struct Mounted {
 }
 
 impl Mounted {
-    pub fn new(log: Log, submission_prefix: &str, monitoring_prefix: &str) -> anyhow::Result<Mounted> {
+    pub fn new(
+        log: Log,
+        submission_prefix: &str,
+        monitoring_prefix: &str,
+    ) -> anyhow::Result<Mounted> {
         Ok(Mounted {
             log: Arc::new(log),
             submission_path: prefix_path(submission_prefix)?,
@@ -47,20 +51,31 @@ pub fn router(logs: &[Mounted]) -> Router {
             .route("/ct/v1/add-chain", post(submit::add_chain))
             .route("/ct/v1/add-pre-chain", post(submit::add_pre_chain))
             .route("/ct/v1/get-roots", get(submit::get_roots))
+            .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
         let monitoring = Router::new()
             .route("/checkpoint", get(read::checkpoint))
             .route("/tile/{*path}", get(read::tile))
-            .route("/issuer/{fingerprint}", get(read::issuer));
+            .route("/issuer/{fingerprint}", get(read::issuer))
+            .method_not_allowed_fallback(method_not_allowed);
         let (sub, mon) = (&mounted.submission_path, &mounted.monitoring_path);
         if sub == mon {
-            app = mount(app, sub, submission.merge(monitoring).with_state(mounted.log.clone()));
+            app = mount(
+                app,
+                sub,
+                submission.merge(monitoring).with_state(mounted.log.clone()),
+            );
         } else {
             app = mount(app, sub, submission.with_state(mounted.log.clone()));
             app = mount(app, mon, monitoring.with_state(mounted.log.clone()));
         }
     }
     app.fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+}
+
+/// Applies to every route: a known path asked with the wrong method.
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Nests `routes` at `path`, or merges them when the path is the root.
@@ -77,6 +92,7 @@ fn mount(app: Router, path: &str, routes: Router) -> Router {
 pub enum ApiError {
     BadRequest(String),
     NotFound(String),
+    MethodNotAllowed,
     /// The log cannot take more work now; retry after a second.
     Busy(String),
     Internal(String),
@@ -87,6 +103,10 @@ impl IntoResponse for ApiError {
         let (status, reason) = match self {
             ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, r),
             ApiError::NotFound(r) => (StatusCode::NOT_FOUND, r),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed for this endpoint".into(),
+            ),
             ApiError::Busy(r) => (StatusCode::SERVICE_UNAVAILABLE, r),
             ApiError::Internal(r) => (StatusCode::INTERNAL_SERVER_ERROR, r),
         };
@@ -94,9 +114,16 @@ impl IntoResponse for ApiError {
             tracing::warn!(%status, reason, "request failed");
         }
         let one_line = reason.replace(['\n', '\r'], " ");
-        let mut response = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], one_line + "\n").into_response();
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            one_line + "\n",
+        )
+            .into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         response
     }

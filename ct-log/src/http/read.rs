@@ -19,7 +19,10 @@ pub async fn checkpoint(State(log): State<Arc<Log>>) -> Result<Response, ApiErro
     serve(&log, "checkpoint").await
 }
 
-pub async fn tile(State(log): State<Arc<Log>>, Path(path): Path<String>) -> Result<Response, ApiError> {
+pub async fn tile(
+    State(log): State<Arc<Log>>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
     let key = format!("tile/{path}");
     if TileId::parse(&key).is_none() {
         return Err(ApiError::NotFound(format!("{key} is not a tile path")));
@@ -27,10 +30,18 @@ pub async fn tile(State(log): State<Arc<Log>>, Path(path): Path<String>) -> Resu
     serve(&log, &key).await
 }
 
-pub async fn issuer(State(log): State<Arc<Log>>, Path(fingerprint): Path<String>) -> Result<Response, ApiError> {
-    let lower_hex = fingerprint.len() == 64 && fingerprint.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+pub async fn issuer(
+    State(log): State<Arc<Log>>,
+    Path(fingerprint): Path<String>,
+) -> Result<Response, ApiError> {
+    let lower_hex = fingerprint.len() == 64
+        && fingerprint
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !lower_hex {
-        return Err(ApiError::NotFound("an issuer is named by the lowercase hex SHA-256 of its DER".into()));
+        return Err(ApiError::NotFound(
+            "an issuer is named by the lowercase hex SHA-256 of its DER".into(),
+        ));
     }
     serve(&log, &format!("issuer/{fingerprint}")).await
 }
@@ -43,11 +54,19 @@ async fn serve(log: &Log, key: &str) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::Internal(format!("reading {key}: {e}")))?
         .ok_or_else(|| ApiError::NotFound(format!("{key} not found")))?;
     let headers = ObjectHeaders::for_key(key);
-    let mut response =
-        ([(header::CONTENT_TYPE, headers.content_type), (header::CACHE_CONTROL, headers.cache_control)], data)
-            .into_response();
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, headers.content_type),
+            (header::CACHE_CONTROL, headers.cache_control),
+        ],
+        data,
+    )
+        .into_response();
     if let Some(encoding) = headers.content_encoding {
-        response.headers_mut().insert(header::CONTENT_ENCODING, header::HeaderValue::from_static(encoding));
+        response.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static(encoding),
+        );
     }
     Ok(response)
 }

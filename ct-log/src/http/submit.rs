@@ -39,33 +39,59 @@ pub struct RootsResponse {
     certificates: Vec<String>,
 }
 
-pub async fn add_chain(State(log): State<Arc<Log>>, body: Bytes) -> Result<Json<SctResponse>, ApiError> {
+pub async fn add_chain(
+    State(log): State<Arc<Log>>,
+    body: Bytes,
+) -> Result<Json<SctResponse>, ApiError> {
     let span = tracing::debug_span!("add-chain", log = %log.name);
     submit(log, body, Endpoint::AddChain).instrument(span).await
 }
 
-pub async fn add_pre_chain(State(log): State<Arc<Log>>, body: Bytes) -> Result<Json<SctResponse>, ApiError> {
+pub async fn add_pre_chain(
+    State(log): State<Arc<Log>>,
+    body: Bytes,
+) -> Result<Json<SctResponse>, ApiError> {
     let span = tracing::debug_span!("add-pre-chain", log = %log.name);
-    submit(log, body, Endpoint::AddPreChain).instrument(span).await
+    submit(log, body, Endpoint::AddPreChain)
+        .instrument(span)
+        .await
 }
 
 pub async fn get_roots(State(log): State<Arc<Log>>) -> Json<RootsResponse> {
-    Json(RootsResponse { certificates: log.roots.certificates().iter().map(|c| B64.encode(c)).collect() })
+    Json(RootsResponse {
+        certificates: log
+            .roots
+            .certificates()
+            .iter()
+            .map(|c| B64.encode(c))
+            .collect(),
+    })
 }
 
-async fn submit(log: Arc<Log>, body: Bytes, endpoint: Endpoint) -> Result<Json<SctResponse>, ApiError> {
+async fn submit(
+    log: Arc<Log>,
+    body: Bytes,
+    endpoint: Endpoint,
+) -> Result<Json<SctResponse>, ApiError> {
     let chain = parse_chain(&body)?;
     let (roots, policy) = (log.roots.clone(), log.policy.clone());
-    let validated = tokio::task::spawn_blocking(move || validate_chain(&chain, &roots, &policy, endpoint))
-        .await
-        .map_err(|e| ApiError::Internal(format!("validation task failed: {e}")))?
-        .map_err(|rejection| ApiError::BadRequest(rejection.to_string()))?;
+    let validated =
+        tokio::task::spawn_blocking(move || validate_chain(&chain, &roots, &policy, endpoint))
+            .await
+            .map_err(|e| ApiError::Internal(format!("validation task failed: {e}")))?
+            .map_err(|rejection| ApiError::BadRequest(rejection.to_string()))?;
     let chain_fingerprints = log
         .store_issuers(&validated.issuers)
         .await
         .map_err(|e| ApiError::Internal(format!("storing issuers: {e}")))?;
-    let entry = Entry { kind: entry_kind(validated.leaf), chain_fingerprints };
-    let waiting = log.batchers.submit(entry.clone()).map_err(|e| ApiError::Busy(e.to_string()))?;
+    let entry = Entry {
+        kind: entry_kind(validated.leaf),
+        chain_fingerprints,
+    };
+    let waiting = log
+        .batchers
+        .submit(entry.clone())
+        .map_err(|e| ApiError::Busy(e.to_string()))?;
     let sequenced = waiting
         .await
         .map_err(|_| ApiError::Internal("the log stopped before sequencing the entry".into()))?
@@ -82,21 +108,30 @@ async fn submit(log: Arc<Log>, body: Bytes, endpoint: Endpoint) -> Result<Json<S
 
 /// Decodes `{"chain": ["<base64 DER>", ...]}`; unknown fields are ignored.
 fn parse_chain(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
-    let request: ChainRequest =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+    let request: ChainRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
     request
         .chain
         .iter()
         .enumerate()
-        .map(|(i, b64)| B64.decode(b64).map_err(|e| ApiError::BadRequest(format!("chain[{i}] is not valid base64: {e}"))))
+        .map(|(i, b64)| {
+            B64.decode(b64)
+                .map_err(|e| ApiError::BadRequest(format!("chain[{i}] is not valid base64: {e}")))
+        })
         .collect()
 }
 
 fn entry_kind(leaf: ValidatedLeaf) -> EntryKind {
     match leaf {
         ValidatedLeaf::X509 { certificate } => EntryKind::X509 { certificate },
-        ValidatedLeaf::Precert { issuer_key_hash, tbs, precertificate } => {
-            EntryKind::Precert { issuer_key_hash, tbs, precertificate }
-        }
+        ValidatedLeaf::Precert {
+            issuer_key_hash,
+            tbs,
+            precertificate,
+        } => EntryKind::Precert {
+            issuer_key_hash,
+            tbs,
+            precertificate,
+        },
     }
 }

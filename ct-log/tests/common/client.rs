@@ -1,0 +1,354 @@
+//! HTTP helpers: raw GET/POST against the server, add-(pre-)chain submission
+//! and SCT parsing, and concurrent bulk submission.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::prelude::*;
+use reqwest::header::HeaderMap;
+
+use super::server::LogHandle;
+
+/// An HTTP client for 127.0.0.1: no proxy, no decompression, 60 s timeout.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("reqwest client")
+}
+
+/// A fully read HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// A header as a string (empty if absent).
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("<non-ascii>").to_string())
+            .unwrap_or_default()
+    }
+
+    /// The body as (lossy) text, for messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn finish(what: &str, r: Result<reqwest::Response, reqwest::Error>) -> Resp {
+    let r = r.unwrap_or_else(|e| panic!("{what}: request failed: {e:?}"));
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r
+        .bytes()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: reading body failed: {e:?}"))
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// GET `url`.
+pub async fn get(http: &reqwest::Client, url: &str) -> Resp {
+    finish(&format!("GET {url}"), http.get(url).send().await).await
+}
+
+/// POST `body` to `url` with `Content-Type: application/json`.
+pub async fn post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> Resp {
+    finish(
+        &format!("POST {url}"),
+        http.post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await,
+    )
+    .await
+}
+
+/// `{"chain":["<b64>",...]}`
+pub fn chain_body(chain: &[Vec<u8>]) -> Vec<u8> {
+    let certs: Vec<String> = chain.iter().map(|c| BASE64_STANDARD.encode(c)).collect();
+    serde_json::to_vec(&serde_json::json!({ "chain": certs })).unwrap()
+}
+
+/// URL of an endpoint under the log's submission prefix, e.g. `ct/v1/add-chain`.
+pub fn submission_url(base: &str, log: &LogHandle, endpoint: &str) -> String {
+    format!("{base}{}/{endpoint}", log.submission_path)
+}
+
+/// URL of an object under the log's monitoring prefix, e.g. `checkpoint`.
+pub fn monitoring_url(base: &str, log: &LogHandle, object: &str) -> String {
+    format!("{base}{}/{object}", log.monitoring_path)
+}
+
+/// The add-(pre-)chain endpoint for a kind of entry.
+pub fn add_endpoint(precert: bool) -> &'static str {
+    if precert {
+        "ct/v1/add-pre-chain"
+    } else {
+        "ct/v1/add-chain"
+    }
+}
+
+/// The fields of an add-(pre-)chain response, base64-decoded.
+#[derive(Clone, Debug)]
+pub struct Sct {
+    pub id: Vec<u8>,
+    pub timestamp: u64,
+    pub extensions: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// Parses an add-(pre-)chain 200 body strictly: `sct_version` 0, all four
+/// other fields present with the right JSON types and valid base64.
+pub fn parse_sct(body: &[u8]) -> Result<Sct, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("SCT response is not JSON: {e}"))?;
+    if v.get("sct_version").and_then(|x| x.as_u64()) != Some(0) {
+        return Err(format!("sct_version is not the number 0 in {v}"));
+    }
+    let b64 = |k: &str| -> Result<Vec<u8>, String> {
+        let s = v
+            .get(k)
+            .and_then(|x| x.as_str())
+            .ok_or_else(|| format!("missing string field {k:?} in {v}"))?;
+        BASE64_STANDARD
+            .decode(s)
+            .map_err(|e| format!("field {k:?} is not base64: {e}"))
+    };
+    Ok(Sct {
+        id: b64("id")?,
+        timestamp: v
+            .get("timestamp")
+            .and_then(|x| x.as_u64())
+            .ok_or_else(|| format!("missing numeric timestamp in {v}"))?,
+        extensions: b64("extensions")?,
+        signature: b64("signature")?,
+    })
+}
+
+/// A successful submission and the SCT the log returned for it.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    /// The chain exactly as submitted (leaf first).
+    pub chain: Vec<Vec<u8>>,
+    pub precert: bool,
+    pub sct: Sct,
+}
+
+/// Submits `chain` to add-chain (or add-pre-chain). Ok only on 200 with an
+/// `application/json` well-formed SCT; Err describes the status and body.
+pub async fn add(
+    http: &reqwest::Client,
+    base: &str,
+    log: &LogHandle,
+    chain: &[Vec<u8>],
+    precert: bool,
+) -> Result<Submission, String> {
+    let url = submission_url(base, log, add_endpoint(precert));
+    let r = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(chain_body(chain))
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {e:?}"))?;
+    let status = r.status().as_u16();
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+    let body = r
+        .bytes()
+        .await
+        .map_err(|e| format!("POST {url}: body: {e:?}"))?;
+    if status != 200 {
+        return Err(format!(
+            "POST {url}: status {status}, body {:?}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    if !ctype.to_ascii_lowercase().starts_with("application/json") {
+        return Err(format!(
+            "POST {url}: 200 with Content-Type {ctype:?}, expected application/json"
+        ));
+    }
+    let sct = parse_sct(&body).map_err(|e| format!("POST {url}: {e}"))?;
+    Ok(Submission {
+        chain: chain.to_vec(),
+        precert,
+        sct,
+    })
+}
+
+/// Submits every `(chain, precert)` with at most `in_flight` requests at a
+/// time; returns each outcome in input order (Err = status/body or
+/// transport error).
+pub async fn submit_all_results(
+    http: &reqwest::Client,
+    base: &str,
+    log: &LogHandle,
+    items: Vec<(Vec<Vec<u8>>, bool)>,
+    in_flight: usize,
+) -> Vec<Result<Submission, String>> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
+    let mut tasks = tokio::task::JoinSet::new();
+    let n = items.len();
+    for (i, (chain, precert)) in items.into_iter().enumerate() {
+        let (http, base, log, sem) = (http.clone(), base.to_string(), log.clone(), sem.clone());
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await.unwrap();
+            (i, add(&http, &base, &log, &chain, precert).await)
+        });
+    }
+    let mut out: Vec<Option<Result<Submission, String>>> = vec![None; n];
+    while let Some(joined) = tasks.join_next().await {
+        let (i, r) = joined.expect("submission task panicked");
+        out[i] = Some(r);
+    }
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+/// Like [`submit_all_results`], but panics listing the failures if any
+/// submission does not get a 200 + SCT.
+pub async fn submit_all(
+    http: &reqwest::Client,
+    base: &str,
+    log: &LogHandle,
+    items: Vec<(Vec<Vec<u8>>, bool)>,
+    in_flight: usize,
+) -> Vec<Submission> {
+    let n = items.len();
+    let results = submit_all_results(http, base, log, items, in_flight).await;
+    let errors: Vec<String> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().err().map(|e| format!("#{i}: {e}")))
+        .collect();
+    if !errors.is_empty() {
+        panic!(
+            "{} of {n} submissions failed; first ones:\n{}",
+            errors.len(),
+            errors
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    results.into_iter().map(Result::unwrap).collect()
+}
+
+/// POSTs to `path` over a raw TCP connection a request that declares
+/// `Content-Length: declared_len` and sends (up to) `send_len` body bytes,
+/// then reads the response (the server may answer and close before the
+/// body is complete). Returns `(status, body)`. Blocking: call it through
+/// `tokio::task::spawn_blocking`.
+pub fn raw_oversized_post(
+    base: &str,
+    path: &str,
+    declared_len: usize,
+    send_len: usize,
+) -> Result<(u16, Vec<u8>), String> {
+    use std::io::{Read, Write};
+    let host = base.strip_prefix("http://").ok_or("base must be http://")?;
+    let mut s = std::net::TcpStream::connect(host).map_err(|e| format!("connect: {e}"))?;
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {declared_len}\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes())
+        .map_err(|e| format!("write head: {e}"))?;
+    let mut body = b"{\"chain\":[\"".to_vec();
+    body.resize(send_len, b'A');
+    let mut sent = 0;
+    while sent < body.len() {
+        let end = (sent + 16 * 1024).min(body.len());
+        match s.write(&body[sent..end]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => sent += n,
+        }
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => {
+                if buf.is_empty() {
+                    return Err(format!("read: {e} (after sending {sent} body bytes)"));
+                }
+                break;
+            }
+        }
+    }
+    parse_raw_response(&buf)
+}
+
+/// Parses a raw HTTP/1.1 response (Content-Length, chunked, or to EOF).
+fn parse_raw_response(buf: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no header end in {:?}", String::from_utf8_lossy(buf)))?;
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let mut rest = &buf[end + 4..];
+    let mut chunked = false;
+    let mut clen = None;
+    for l in lines {
+        let (k, v) = l.split_once(':').unwrap_or((l, ""));
+        match k.trim().to_ascii_lowercase().as_str() {
+            "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
+            "content-length" => clen = v.trim().parse::<usize>().ok(),
+            _ => {}
+        }
+    }
+    if chunked {
+        let mut out = Vec::new();
+        loop {
+            let le = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .ok_or("bad chunk")?;
+            let n = usize::from_str_radix(
+                String::from_utf8_lossy(&rest[..le])
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim(),
+                16,
+            )
+            .map_err(|e| format!("chunk size: {e}"))?;
+            rest = &rest[le + 2..];
+            if n == 0 {
+                return Ok((status, out));
+            }
+            out.extend_from_slice(rest.get(..n).ok_or("truncated chunk")?);
+            rest = rest.get(n + 2..).ok_or("truncated chunk")?;
+        }
+    }
+    match clen {
+        Some(n) => Ok((status, rest.get(..n).ok_or("truncated body")?.to_vec())),
+        None => Ok((status, rest.to_vec())),
+    }
+}

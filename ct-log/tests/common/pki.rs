@@ -1,0 +1,167 @@
+//! A throw-away PKI for the end-to-end tests, built with rcgen: a root CA, an
+//! intermediate CA, and leaves (final certificates or precertificates) issued
+//! by the intermediate.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use time::OffsetDateTime;
+
+/// OID of the CT precertificate poison extension.
+pub const POISON_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 3];
+
+/// What kind of leaf to issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeafKind {
+    /// A final certificate with the serverAuth EKU.
+    Final,
+    /// A precertificate: serverAuth EKU and the critical poison extension
+    /// (value ASN.1 NULL).
+    Precert,
+    /// A precertificate whose poison is followed by another (non-critical)
+    /// extension, to check that the log keeps the other extensions in order.
+    PrecertWithTrailingExt,
+    /// A final certificate without any EKU extension (SPEC: the leaf needs
+    /// the serverAuth EKU, so a log refuses it; the oracle agrees).
+    FinalNoEku,
+    /// A final certificate whose EKU is clientAuth only (refused).
+    FinalClientAuthOnly,
+    /// A "precertificate" whose poison extension is NOT critical (refused).
+    PrecertPoisonNotCritical,
+    /// A "precertificate" whose poison value is not ASN.1 NULL (refused).
+    PrecertPoisonBadValue,
+}
+
+impl LeafKind {
+    /// Whether a log must treat this leaf as a precertificate (add-pre-chain).
+    pub fn is_precert(self) -> bool {
+        matches!(self, LeafKind::Precert | LeafKind::PrecertWithTrailingExt)
+    }
+}
+
+/// A root CA and an intermediate CA (signed by the root) that issues leaves.
+pub struct TestPki {
+    /// DER of the self-signed root.
+    pub root_der: Vec<u8>,
+    /// PEM of the self-signed root (what goes into the log's roots file).
+    pub root_pem: String,
+    /// DER of the intermediate CA.
+    pub intermediate_der: Vec<u8>,
+    intermediate: Issuer<'static, KeyPair>,
+    /// One key shared by all leaves (the tests only need distinct certificates).
+    leaf_key: KeyPair,
+    name: String,
+}
+
+fn ca_params(cn: &str) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(DnType::OrganizationName, "ct-log e2e tests");
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    p.use_authority_key_identifier_extension = true;
+    p
+}
+
+impl TestPki {
+    /// Generates a new root and intermediate whose names contain `name`
+    /// (use different names for PKIs that must not chain to each other).
+    pub fn new(name: &str) -> TestPki {
+        let root_key = KeyPair::generate().expect("root key");
+        let mut root_params = ca_params(&format!("{name} Root CA"));
+        root_params.use_authority_key_identifier_extension = false;
+        let root = root_params.self_signed(&root_key).expect("self-sign root");
+        let root_issuer = Issuer::new(root_params, root_key);
+
+        let int_key = KeyPair::generate().expect("intermediate key");
+        let int_params = ca_params(&format!("{name} Intermediate CA"));
+        let int_cert = int_params
+            .signed_by(&int_key, &root_issuer)
+            .expect("sign intermediate");
+        let intermediate = Issuer::new(int_params, int_key);
+
+        TestPki {
+            root_der: root.der().to_vec(),
+            root_pem: root.pem(),
+            intermediate_der: int_cert.der().to_vec(),
+            intermediate,
+            leaf_key: KeyPair::generate().expect("leaf key"),
+            name: name.to_string(),
+        }
+    }
+
+    /// Issues leaf number `serial` (unique per PKI) with the given NotAfter.
+    /// Returns its DER.
+    pub fn leaf(&self, serial: u64, kind: LeafKind, not_after: OffsetDateTime) -> Vec<u8> {
+        let mut p = CertificateParams::default();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(
+            DnType::CommonName,
+            format!("leaf-{serial}.{}.e2e.test", self.name),
+        );
+        p.subject_alt_names = vec![SanType::DnsName(
+            format!(
+                "leaf-{serial}.{}.e2e.test",
+                self.name.to_lowercase().replace(' ', "-")
+            )
+            .try_into()
+            .expect("dns name"),
+        )];
+        let mut sn = serial.to_be_bytes().to_vec();
+        sn.insert(0, 0x01); // positive, never zero
+        p.serial_number = Some(SerialNumber::from_slice(&sn));
+        p.not_before = rcgen::date_time_ymd(2025, 6, 1);
+        p.not_after = not_after;
+        p.use_authority_key_identifier_extension = true;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = match kind {
+            LeafKind::FinalNoEku => vec![],
+            LeafKind::FinalClientAuthOnly => vec![ExtendedKeyUsagePurpose::ClientAuth],
+            _ => vec![ExtendedKeyUsagePurpose::ServerAuth],
+        };
+        let poison = |critical: bool, value: Vec<u8>| {
+            let mut e = CustomExtension::from_oid_content(POISON_OID, value);
+            e.set_criticality(critical);
+            e
+        };
+        match kind {
+            LeafKind::Final | LeafKind::FinalNoEku | LeafKind::FinalClientAuthOnly => {}
+            LeafKind::Precert => p.custom_extensions.push(poison(true, vec![5, 0])),
+            LeafKind::PrecertWithTrailingExt => {
+                p.custom_extensions.push(poison(true, vec![5, 0]));
+                // A private-arc extension after the poison: an OCTET STRING.
+                p.custom_extensions.push(CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 4, 1, 55555, 1, serial % 7],
+                    vec![4, 3, 0xab, 0xcd, (serial % 251) as u8],
+                ));
+            }
+            LeafKind::PrecertPoisonNotCritical => {
+                p.custom_extensions.push(poison(false, vec![5, 0]))
+            }
+            LeafKind::PrecertPoisonBadValue => p.custom_extensions.push(poison(true, vec![4, 0])),
+        }
+        p.signed_by(&self.leaf_key, &self.intermediate)
+            .expect("sign leaf")
+            .der()
+            .to_vec()
+    }
+}
+
+/// `OffsetDateTime` from an RFC 3339 string, e.g. `"2026-01-01T00:00:00Z"`.
+pub fn ts(s: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).expect("RFC 3339 time")
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time.
+pub fn unix_ms(s: &str) -> u64 {
+    (ts(s).unix_timestamp_nanos() / 1_000_000) as u64
+}
