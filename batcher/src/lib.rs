@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ct_formats::{Entry, Hash};
-use ct_sequencer::{Batch, SequencerHandle, Sequenced, SequencingError};
+use ct_sequencer::{Batch, Sequenced, SequencerHandle, SequencingError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -71,7 +71,9 @@ impl Batchers {
         let key = entry.dedup_key();
         let (reply, receiver) = oneshot::channel();
         let queue = &self.queues[jump_hash(&key, self.queues.len())];
-        queue.try_send(Submission { entry, key, reply }).map_err(|_| Busy)?;
+        queue
+            .try_send(Submission { entry, key, reply })
+            .map_err(|_| Busy)?;
         Ok(receiver)
     }
 }
@@ -90,7 +92,11 @@ pub fn jump_hash(key: &Hash, buckets: usize) -> usize {
 }
 
 /// One batcher: gather a batch, hand it over, repeat until the queue closes.
-async fn run(mut queue: mpsc::Receiver<Submission>, sequencer: SequencerHandle, config: BatcherConfig) {
+async fn run(
+    mut queue: mpsc::Receiver<Submission>,
+    sequencer: SequencerHandle,
+    config: BatcherConfig,
+) {
     while let Some(first) = queue.recv().await {
         let deadline = Instant::now() + config.max_wait;
         let mut batch = vec![first];
@@ -119,11 +125,16 @@ async fn dispatch(sequencer: &SequencerHandle, batch: Vec<Submission>) {
     }
     let (reply, result) = oneshot::channel();
     if sequencer.send(Batch { entries, reply }).await.is_err() {
-        fan_out(Err(SequencingError("the log's sequencer has stopped".into())), waiters);
+        fan_out(
+            Err(SequencingError("the log's sequencer has stopped".into())),
+            waiters,
+        );
         return;
     }
     tokio::spawn(async move {
-        let result = result.await.unwrap_or_else(|_| Err(SequencingError("the sequencer dropped the batch".into())));
+        let result = result
+            .await
+            .unwrap_or_else(|_| Err(SequencingError("the sequencer dropped the batch".into())));
         fan_out(result, waiters);
     });
 }
@@ -131,9 +142,10 @@ async fn dispatch(sequencer: &SequencerHandle, batch: Vec<Submission>) {
 /// Gives each waiter its own index: the batch's first index plus its offset.
 fn fan_out(result: Reply, waiters: Vec<(u64, oneshot::Sender<Reply>)>) {
     for (offset, reply) in waiters {
-        let answer = result
-            .clone()
-            .map(|s| Sequenced { first_index: s.first_index + offset, timestamp: s.timestamp });
+        let answer = result.clone().map(|s| Sequenced {
+            first_index: s.first_index + offset,
+            timestamp: s.timestamp,
+        });
         let _ = reply.send(answer);
     }
 }
@@ -159,7 +171,10 @@ mod tests {
         for c in &counts {
             assert!((8_000..12_000).contains(c), "uneven spread: {counts:?}");
         }
-        let moved = keys.iter().filter(|k| jump_hash(k, n) != jump_hash(k, n + 1)).count();
+        let moved = keys
+            .iter()
+            .filter(|k| jump_hash(k, n) != jump_hash(k, n + 1))
+            .count();
         assert!(moved < keys.len() / (n + 1) * 12 / 10, "moved {moved} keys");
         assert!(moved > 0);
         assert!(keys.iter().all(|k| jump_hash(k, 1) == 0));
