@@ -1,25 +1,58 @@
-//! Batchers: the hop between the frontend and a log's sequencer.
+//! Batchers: the hop between the frontend and a log's sequencer, and the
+//! owners of deduplication.
 //!
-//! A log runs N batcher tasks. The frontend picks one by consistent hashing
-//! of the entry's dedup key (jump hashing, so changing N moves few keys and
-//! identical submissions always meet in the same batcher). A batcher
-//! collects entries until the batch is full or a short deadline passes,
-//! collapses identical entries within the batch, sends the sequencer one
-//! message per batch, and fans the result back out to every waiting request.
+//! A log runs N batcher tasks. The frontend picks one by jump consistent
+//! hashing of the entry's dedup key, so identical submissions always meet in
+//! the same batcher, and changing N moves few keys. Each batcher owns:
+//! - its shard of the layer-1 dedup cache (recently logged keys);
+//! - the keys in flight: in the batch being built or at the sequencer.
 //!
-//! A batcher owns only the batch it is building; it never touches the tree.
+//! Identical submissions therefore collapse into one entry without any
+//! shared lock. A batch is sent once it is full or its deadline passes; its
+//! keys are first looked up in the persistent layer 2 (entries logged before
+//! this process started), the rest go to the sequencer in one message, and
+//! the answers fan back out to every waiting request. The batcher, not the
+//! sequencer, writes the new dedup records.
+//!
+//! A batcher never touches the tree, and never answers a new entry with an
+//! index the sequencer did not give it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ct_formats::{Entry, Hash};
-use ct_sequencer::{Batch, Sequenced, SequencerHandle, SequencingError};
+use ct_dedup::{DedupWriter, Key, Location, MemoryCache, SqliteDedup};
+use ct_formats::Entry;
+use ct_sequencer::{Batch, SequencerHandle, SequencingError};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-/// The answer a request waits for.
-pub type Reply = Result<Sequenced, SequencingError>;
+/// The answer a request waits for: where its entry is in the log.
+pub type Reply = Result<Location, Rejected>;
+
+/// Why a submission got no location.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Rejected {
+    /// Too many entries are waiting for a round; retry shortly.
+    #[error("the log's pool is full; retry later")]
+    PoolFull,
+    #[error("{0}")]
+    Failed(SequencingError),
+}
+
+/// Which entries give way first when the pool fills up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    Normal,
+    /// Entries that matter least for a CA: precertificates whose NotBefore
+    /// is long past (likely retries of already-issued certificates) and
+    /// final certificates that already carry SCTs. Admitted only while the
+    /// pool is less than half full.
+    Low,
+}
 
 /// How the batchers of one log behave.
 #[derive(Clone, Debug)]
@@ -30,35 +63,85 @@ pub struct BatcherConfig {
     pub max_batch: usize,
     /// ...or this long after its first entry arrived.
     pub max_wait: Duration,
-    /// Requests each batcher queues before the frontend is told to back off.
-    pub queue: usize,
+    /// New entries that may wait for sequencing at once, across batchers.
+    pub pool_size: usize,
+    /// Layer-1 dedup entries, across batchers.
+    pub memory_entries: usize,
 }
 
-/// The batcher's queue is full: the caller should answer 503.
+/// A batcher's queue is full: the caller should answer 503.
 #[derive(Debug, thiserror::Error)]
 #[error("the log is busy; retry later")]
 pub struct Busy;
 
 struct Submission {
     entry: Entry,
-    key: Hash,
+    key: Key,
+    priority: Priority,
     reply: oneshot::Sender<Reply>,
 }
 
-/// The submitting side of a log's batchers. Dropping it stops them (after
-/// their last batch), which in turn lets the sequencer finish.
+/// What every batcher of a log shares.
+struct Shared {
+    config: BatcherConfig,
+    sequencer: SequencerHandle,
+    dedup: SqliteDedup,
+    writer: DedupWriter,
+    /// New entries accepted and not yet answered.
+    pending: AtomicUsize,
+}
+
+impl Shared {
+    /// Takes a pool slot for a new entry, if its priority still gets one.
+    fn admit(&self, priority: Priority) -> bool {
+        let limit = match priority {
+            Priority::Normal => self.config.pool_size,
+            Priority::Low => self.config.pool_size / 2,
+        };
+        self.pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+}
+
+/// The submitting side of a log's batchers. Dropping it stops them once
+/// their in-flight batches are answered, which in turn lets the sequencer
+/// and the dedup writer finish.
 pub struct Batchers {
     queues: Vec<mpsc::Sender<Submission>>,
 }
 
 impl Batchers {
     /// Starts `config.batchers` batcher tasks feeding `sequencer`.
-    pub fn spawn(config: &BatcherConfig, sequencer: SequencerHandle) -> Batchers {
-        let queues = (0..config.batchers.max(1))
+    pub fn spawn(
+        config: BatcherConfig,
+        sequencer: SequencerHandle,
+        dedup: SqliteDedup,
+        writer: DedupWriter,
+    ) -> Batchers {
+        let n = config.batchers.max(1);
+        let memory_per_batcher = config.memory_entries / n;
+        // Room for every pool slot plus dedup hits, so a full queue is rare
+        // and dedup hits still get through when the pool is full.
+        let queue = config.pool_size.div_ceil(n) * 2 + 64;
+        let shared = Arc::new(Shared {
+            config,
+            sequencer,
+            dedup,
+            writer,
+            pending: AtomicUsize::new(0),
+        });
+        let queues = (0..n)
             .map(|i| {
-                let (tx, rx) = mpsc::channel(config.queue.max(1));
-                let span = tracing::debug_span!("batcher", id = i);
-                tokio::spawn(run(rx, sequencer.clone(), config.clone()).instrument(span));
+                let (tx, rx) = mpsc::channel(queue);
+                let batcher = Batcher::new(shared.clone(), memory_per_batcher);
+                tokio::spawn(
+                    batcher
+                        .run(rx)
+                        .instrument(tracing::debug_span!("batcher", id = i)),
+                );
                 tx
             })
             .collect();
@@ -66,13 +149,22 @@ impl Batchers {
     }
 
     /// Queues `entry` on the batcher its dedup key hashes to, without
-    /// waiting. The receiver resolves once the entry is sequenced.
-    pub fn submit(&self, entry: Entry) -> Result<oneshot::Receiver<Reply>, Busy> {
+    /// waiting. The receiver resolves once the entry has a location.
+    pub fn submit(
+        &self,
+        entry: Entry,
+        priority: Priority,
+    ) -> Result<oneshot::Receiver<Reply>, Busy> {
         let key = entry.dedup_key();
         let (reply, receiver) = oneshot::channel();
         let queue = &self.queues[jump_hash(&key, self.queues.len())];
         queue
-            .try_send(Submission { entry, key, reply })
+            .try_send(Submission {
+                entry,
+                key,
+                priority,
+                reply,
+            })
             .map_err(|_| Busy)?;
         Ok(receiver)
     }
@@ -80,7 +172,7 @@ impl Batchers {
 
 /// Jump consistent hashing (Lamport & Veach) of a 32-byte key into
 /// `buckets` buckets: growing from N to N+1 moves only ~1/(N+1) of keys.
-pub fn jump_hash(key: &Hash, buckets: usize) -> usize {
+pub fn jump_hash(key: &Key, buckets: usize) -> usize {
     let mut k = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
     let (mut b, mut j) = (-1i64, 0i64);
     while j < buckets as i64 {
@@ -91,70 +183,185 @@ pub fn jump_hash(key: &Hash, buckets: usize) -> usize {
     b.max(0) as usize
 }
 
-/// One batcher: gather a batch, hand it over, repeat until the queue closes.
-async fn run(
-    mut queue: mpsc::Receiver<Submission>,
-    sequencer: SequencerHandle,
-    config: BatcherConfig,
-) {
-    while let Some(first) = queue.recv().await {
-        let deadline = Instant::now() + config.max_wait;
-        let mut batch = vec![first];
-        while batch.len() < config.max_batch {
-            match tokio::time::timeout_at(deadline, queue.recv()).await {
-                Ok(Some(submission)) => batch.push(submission),
-                Ok(None) | Err(_) => break,
+/// The answers for one batch: one result per key, in batch order.
+struct Completed {
+    keys: Vec<Key>,
+    results: Vec<Reply>,
+}
+
+/// One batcher task's state.
+struct Batcher {
+    shared: Arc<Shared>,
+    memory: MemoryCache,
+    /// Requests waiting on each key in the batch being built or in flight.
+    waiting: HashMap<Key, Vec<oneshot::Sender<Reply>>>,
+    batch: Vec<(Key, Entry)>,
+    deadline: Option<Instant>,
+    in_flight: JoinSet<Completed>,
+}
+
+impl Batcher {
+    fn new(shared: Arc<Shared>, memory_entries: usize) -> Batcher {
+        Batcher {
+            shared,
+            memory: MemoryCache::new(memory_entries),
+            waiting: HashMap::new(),
+            batch: Vec::new(),
+            deadline: None,
+            in_flight: JoinSet::new(),
+        }
+    }
+
+    /// Takes submissions, sends batches, and answers them, until the queue
+    /// closes and every batch in flight is answered.
+    async fn run(mut self, mut queue: mpsc::Receiver<Submission>) {
+        let mut open = true;
+        loop {
+            let deadline = self.deadline;
+            tokio::select! {
+                submission = queue.recv(), if open => match submission {
+                    Some(submission) => self.accept(submission),
+                    None => {
+                        open = false;
+                        self.flush();
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => self.flush(),
+                Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
+                    self.complete(done.expect("batch tasks do not panic"));
+                }
+                else => return,
             }
         }
-        dispatch(&sequencer, batch).await;
+    }
+
+    /// Answers a known key at once, joins a key already in flight, or adds
+    /// a new entry to the batch if the pool has room for it.
+    fn accept(&mut self, submission: Submission) {
+        let Submission {
+            entry,
+            key,
+            priority,
+            reply,
+        } = submission;
+        if let Some(location) = self.memory.get(&key) {
+            let _ = reply.send(Ok(location));
+            return;
+        }
+        if let Some(waiters) = self.waiting.get_mut(&key) {
+            waiters.push(reply);
+            return;
+        }
+        if !self.shared.admit(priority) {
+            let _ = reply.send(Err(Rejected::PoolFull));
+            return;
+        }
+        self.waiting.insert(key, vec![reply]);
+        self.batch.push((key, entry));
+        if self.batch.len() == 1 {
+            self.deadline = Some(Instant::now() + self.shared.config.max_wait);
+        }
+        if self.batch.len() >= self.shared.config.max_batch {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.deadline = None;
+        if !self.batch.is_empty() {
+            self.in_flight.spawn(sequence_batch(
+                self.shared.clone(),
+                std::mem::take(&mut self.batch),
+            ));
+        }
+    }
+
+    /// Fans a batch's answers out to every request waiting on its keys.
+    fn complete(&mut self, done: Completed) {
+        self.shared
+            .pending
+            .fetch_sub(done.keys.len(), Ordering::AcqRel);
+        for (key, result) in done.keys.into_iter().zip(done.results) {
+            if let Ok(location) = result {
+                self.memory.insert(key, location);
+            }
+            for waiter in self.waiting.remove(&key).unwrap_or_default() {
+                let _ = waiter.send(result.clone());
+            }
+        }
     }
 }
 
-/// Sends one batch to the sequencer, with identical entries collapsed into
-/// one, and spawns the fan-out of its result.
-async fn dispatch(sequencer: &SequencerHandle, batch: Vec<Submission>) {
-    let mut entries = Vec::with_capacity(batch.len());
-    let mut offsets: HashMap<Hash, u64> = HashMap::with_capacity(batch.len());
-    let mut waiters = Vec::with_capacity(batch.len());
-    for Submission { entry, key, reply } in batch {
-        let offset = *offsets.entry(key).or_insert_with(|| {
-            entries.push(entry);
-            entries.len() as u64 - 1
-        });
-        waiters.push((offset, reply));
-    }
-    let (reply, result) = oneshot::channel();
-    if sequencer.send(Batch { entries, reply }).await.is_err() {
-        fan_out(
-            Err(SequencingError("the log's sequencer has stopped".into())),
-            waiters,
-        );
-        return;
-    }
-    tokio::spawn(async move {
-        let result = result
-            .await
-            .unwrap_or_else(|_| Err(SequencingError("the sequencer dropped the batch".into())));
-        fan_out(result, waiters);
+/// Resolves one batch: keys already in layer 2 keep their location; the
+/// rest are sequenced together and recorded in layer 2.
+async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Completed {
+    let keys: Vec<Key> = batch.iter().map(|(key, _)| *key).collect();
+    let known = shared.dedup.lookup(keys.clone()).await.unwrap_or_else(|e| {
+        // Not fatal: at worst an old entry is logged a second time.
+        tracing::warn!(error = %e, "dedup lookup failed; treating the batch as new");
+        vec![None; keys.len()]
     });
+    let entries: Vec<Entry> = batch
+        .into_iter()
+        .zip(&known)
+        .filter(|(_, found)| found.is_none())
+        .map(|((_, entry), _)| entry)
+        .collect();
+    // The location of the next new entry; new entries are consecutive.
+    let mut next = if entries.is_empty() {
+        None
+    } else {
+        Some(sequence(&shared.sequencer, entries).await)
+    };
+    let mut records = Vec::new();
+    let results = keys
+        .iter()
+        .zip(known)
+        .map(|(key, found)| {
+            if let Some(location) = found {
+                return Ok(location);
+            }
+            let next = next
+                .as_mut()
+                .expect("new entries were sent to the sequencer")
+                .as_mut()
+                .map_err(|e| e.clone())?;
+            let location = *next;
+            next.leaf_index += 1;
+            records.push((*key, location));
+            Ok(location)
+        })
+        .collect();
+    if !records.is_empty() {
+        shared.writer.record(records);
+    }
+    Completed { keys, results }
 }
 
-/// Gives each waiter its own index: the batch's first index plus its offset.
-fn fan_out(result: Reply, waiters: Vec<(u64, oneshot::Sender<Reply>)>) {
-    for (offset, reply) in waiters {
-        let answer = result.clone().map(|s| Sequenced {
-            first_index: s.first_index + offset,
-            timestamp: s.timestamp,
-        });
-        let _ = reply.send(answer);
-    }
+/// Sends new entries to the sequencer and waits for the round's answer:
+/// the location of the first of them.
+async fn sequence(sequencer: &SequencerHandle, entries: Vec<Entry>) -> Result<Location, Rejected> {
+    let (reply, answer) = oneshot::channel();
+    let stopped = || Rejected::Failed(SequencingError("the log's sequencer has stopped".into()));
+    sequencer
+        .send(Batch { entries, reply })
+        .await
+        .map_err(|_| stopped())?;
+    let sequenced = answer
+        .await
+        .map_err(|_| stopped())?
+        .map_err(Rejected::Failed)?;
+    Ok(Location {
+        leaf_index: sequenced.first_index,
+        timestamp: sequenced.timestamp,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn key(i: u64) -> Hash {
+    fn key(i: u64) -> Key {
         let mut k = [0u8; 32];
         k[..8].copy_from_slice(&i.wrapping_mul(0x9E3779B97F4A7C15).to_be_bytes());
         k
@@ -163,7 +370,7 @@ mod tests {
     #[test]
     fn jump_hash_spreads_evenly_and_moves_few_keys() {
         let n = 8;
-        let keys: Vec<Hash> = (0..80_000).map(key).collect();
+        let keys: Vec<Key> = (0..80_000).map(key).collect();
         let mut counts = vec![0usize; n];
         for k in &keys {
             counts[jump_hash(k, n)] += 1;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use ct_batcher::{BatcherConfig, Batchers};
+use ct_dedup::SqliteDedup;
 use ct_formats::{Hash, LogKey};
 use ct_storage::{FsStore, LockBackend, ObjectStore, StorageError};
 use ct_validate::{Policy, Roots};
@@ -36,13 +37,14 @@ pub struct Log {
 }
 
 impl Log {
-    /// Loads the log's key and roots, opens its storage, and starts its
-    /// sequencer and batchers. Returns the sequencer task so shutdown can
-    /// wait for its last round.
+    /// Loads the log's key and roots, opens its storage and dedup database,
+    /// and starts its sequencer, batchers and dedup writer. Returns the
+    /// background tasks so shutdown can wait for the last round and the
+    /// last dedup records.
     pub async fn start(
         config: &LogConfig,
         lock: Arc<dyn LockBackend>,
-    ) -> anyhow::Result<(Log, JoinHandle<()>)> {
+    ) -> anyhow::Result<(Log, Vec<JoinHandle<()>>)> {
         let pem = std::fs::read_to_string(&config.key)
             .with_context(|| format!("reading key {}", config.key.display()))?;
         let key = Arc::new(
@@ -64,14 +66,23 @@ impl Log {
             period: Duration::from_millis(config.period_ms),
             pool_size: config.pool_size,
         };
-        let (sequencer, task) = ct_sequencer::start(sequencer_config, store.clone(), lock)
-            .await
-            .with_context(|| format!("opening log {:?}", config.name))?;
+        let (sequencer, sequencer_task) =
+            ct_sequencer::start(sequencer_config, store.clone(), lock)
+                .await
+                .with_context(|| format!("opening log {:?}", config.name))?;
+        let dedup_path = config
+            .dedup_db
+            .as_deref()
+            .expect("resolved by Config::load");
+        let dedup = SqliteDedup::open(dedup_path)
+            .with_context(|| format!("opening {}", dedup_path.display()))?;
+        let (writer, writer_task) = ct_dedup::spawn_writer(dedup.clone());
         let batcher_config = BatcherConfig {
             batchers: config.batchers,
             max_batch: 256,
             max_wait: Duration::from_millis((config.period_ms / 20).clamp(1, 25)),
-            queue: config.pool_size.div_ceil(config.batchers),
+            pool_size: config.pool_size,
+            memory_entries: config.dedup_memory_entries,
         };
         let log = Log {
             name: config.name.clone(),
@@ -79,10 +90,10 @@ impl Log {
             roots: Arc::new(roots),
             policy: Arc::new(policy),
             store,
-            batchers: Batchers::spawn(&batcher_config, sequencer),
+            batchers: Batchers::spawn(batcher_config, sequencer, dedup, writer),
             stored_issuers: Mutex::default(),
         };
-        Ok((log, task))
+        Ok((log, vec![sequencer_task, writer_task]))
     }
 
     /// Makes sure every issuer is served under `issuer/<hex>` before any

@@ -57,15 +57,15 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
             .with_context(|| format!("opening {}", config.lock_db.display()))?,
     );
     let mut mounted = Vec::new();
-    let mut sequencers = Vec::new();
+    let mut tasks = Vec::new();
     for log_config in &config.logs {
-        let (log, sequencer) = log::Log::start(log_config, lock.clone()).await?;
+        let (log, log_tasks) = log::Log::start(log_config, lock.clone()).await?;
         mounted.push(Mounted::new(
             log,
             &log_config.submission_prefix,
             &log_config.monitoring_prefix,
         )?);
-        sequencers.push(sequencer);
+        tasks.extend(log_tasks);
     }
     let app = http::router(&mounted);
     drop(mounted);
@@ -78,9 +78,9 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     // The router, and with it every log's batchers, is gone: each sequencer
-    // runs a last round for what is queued and stops.
-    for sequencer in sequencers {
-        sequencer.await?;
+    // runs a last round for what is queued and the dedup writers drain.
+    for task in tasks {
+        task.await?;
     }
     tracing::info!("stopped");
     Ok(())

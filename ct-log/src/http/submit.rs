@@ -5,14 +5,16 @@
 //! SCT is signed only once the entry is in a published checkpoint.
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use ct_batcher::{Priority, Rejected};
 use ct_formats::{Entry, EntryKind, Sct};
-use ct_validate::{validate_chain, Endpoint, ValidatedLeaf};
+use ct_validate::{validate_chain, Endpoint, ValidatedChain, ValidatedLeaf};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -84,19 +86,25 @@ async fn submit(
         .store_issuers(&validated.issuers)
         .await
         .map_err(|e| ApiError::Internal(format!("storing issuers: {e}")))?;
+    let priority = priority(&validated);
     let entry = Entry {
         kind: entry_kind(validated.leaf),
         chain_fingerprints,
     };
     let waiting = log
         .batchers
-        .submit(entry.clone())
+        .submit(entry.clone(), priority)
         .map_err(|e| ApiError::Busy(e.to_string()))?;
-    let sequenced = waiting
+    let location = waiting
         .await
         .map_err(|_| ApiError::Internal("the log stopped before sequencing the entry".into()))?
-        .map_err(|e| ApiError::Internal(format!("sequencing failed: {e}")))?;
-    let sct = Sct::sign(&log.key, &entry, sequenced.timestamp, sequenced.first_index);
+        .map_err(|e| match e {
+            Rejected::PoolFull => ApiError::Busy(e.to_string()),
+            Rejected::Failed(e) => ApiError::Internal(format!("sequencing failed: {e}")),
+        })?;
+    // For a known entry this signs the same bytes as the first time (the
+    // full-hash dedup key pins the leaf), so the SCT is byte-identical.
+    let sct = Sct::sign(&log.key, &entry, location.timestamp, location.leaf_index);
     Ok(Json(SctResponse {
         sct_version: 0,
         id: B64.encode(sct.log_id),
@@ -119,6 +127,26 @@ fn parse_chain(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
                 .map_err(|e| ApiError::BadRequest(format!("chain[{i}] is not valid base64: {e}")))
         })
         .collect()
+}
+
+/// Entries a CA needs least give way first when the pool fills: a
+/// precertificate whose NotBefore is over 48 hours old is likely a retry of
+/// one already issued, and a final certificate with embedded SCTs is
+/// already trusted without this log.
+fn priority(chain: &ValidatedChain) -> Priority {
+    const STALE_SECONDS: u64 = 48 * 3600;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let stale = match chain.leaf {
+        ValidatedLeaf::Precert { .. } => chain.not_before.saturating_add(STALE_SECONDS) < now,
+        ValidatedLeaf::X509 { .. } => chain.has_embedded_scts,
+    };
+    if stale {
+        Priority::Low
+    } else {
+        Priority::Normal
+    }
 }
 
 fn entry_kind(leaf: ValidatedLeaf) -> EntryKind {

@@ -1,0 +1,225 @@
+//! Batchers in front of a real sequencer (in-memory store and lock) and a
+//! real SQLite dedup file: identical submissions collapse, locations survive
+//! restarts, and a full pool refuses new work in priority order while still
+//! answering entries it already knows. Runs on tokio's paused clock, so a
+//! round happens only when every task is idle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ct_batcher::{BatcherConfig, Batchers, Priority, Rejected, Reply};
+use ct_dedup::{spawn_writer, Location, SqliteDedup};
+use ct_formats::{Entry, EntryKind, LogKey};
+use ct_storage::{MemoryLock, MemoryStore};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+fn x509(name: &str, chain: u8) -> Entry {
+    Entry {
+        kind: EntryKind::X509 {
+            certificate: name.as_bytes().to_vec(),
+        },
+        chain_fingerprints: vec![[chain; 32]],
+    }
+}
+
+fn precert(name: &str) -> Entry {
+    let kind = EntryKind::Precert {
+        issuer_key_hash: [1; 32],
+        tbs: name.as_bytes().to_vec(),
+        precertificate: [b"pre-", name.as_bytes()].concat(),
+    };
+    Entry {
+        kind,
+        chain_fingerprints: vec![[1; 32]],
+    }
+}
+
+struct Log {
+    batchers: Batchers,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct Backends {
+    store: Arc<MemoryStore>,
+    lock: Arc<MemoryLock>,
+    dir: tempfile::TempDir,
+}
+
+impl Backends {
+    fn new() -> Backends {
+        Backends {
+            store: Arc::new(MemoryStore::new()),
+            lock: Arc::new(MemoryLock::new()),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn start(&self, pool_size: usize) -> Log {
+        let key = Arc::new(LogKey::from_signing_key(
+            p256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap(),
+        ));
+        let config = ct_sequencer::LogConfig {
+            origin: "ct.example/batcher".into(),
+            key,
+            period: Duration::from_millis(1000),
+            pool_size: 100_000,
+        };
+        let (sequencer, sequencer_task) =
+            ct_sequencer::start(config, self.store.clone(), self.lock.clone())
+                .await
+                .unwrap();
+        let dedup = SqliteDedup::open(&self.dir.path().join("dedup.db")).unwrap();
+        let (writer, writer_task) = spawn_writer(dedup.clone());
+        let config = BatcherConfig {
+            batchers: 3,
+            max_batch: 10_000,
+            max_wait: Duration::from_millis(50),
+            pool_size,
+            memory_entries: 1000,
+        };
+        Log {
+            batchers: Batchers::spawn(config, sequencer, dedup, writer),
+            tasks: vec![sequencer_task, writer_task],
+        }
+    }
+}
+
+impl Log {
+    fn send(&self, entry: Entry, priority: Priority) -> oneshot::Receiver<Reply> {
+        self.batchers
+            .submit(entry, priority)
+            .expect("batcher queue has room")
+    }
+
+    async fn submit(&self, entry: Entry) -> Reply {
+        self.send(entry, Priority::Normal).await.unwrap()
+    }
+
+    async fn stop(self) {
+        drop(self.batchers);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn identical_concurrent_submissions_become_one_entry() {
+    let backends = Backends::new();
+    let log = backends.start(10_000).await;
+    let waiting: Vec<_> = (0..1000)
+        .map(|_| log.send(x509("same", 1), Priority::Normal))
+        .collect();
+    let mut locations = Vec::new();
+    for answer in waiting {
+        locations.push(answer.await.unwrap().unwrap());
+    }
+    assert!(
+        locations.iter().all(|l| *l == locations[0]),
+        "every request gets the same location"
+    );
+    assert_eq!(locations[0].leaf_index, 0);
+    assert_eq!(
+        log.submit(x509("other", 1)).await.unwrap().leaf_index,
+        1,
+        "only one entry was logged"
+    );
+    log.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_leaf_decides_identity_not_the_chain() {
+    let backends = Backends::new();
+    let log = backends.start(10_000).await;
+    let first = log.submit(x509("leaf", 1)).await.unwrap();
+    let other_chain = log.submit(x509("leaf", 2)).await.unwrap();
+    assert_eq!(
+        first, other_chain,
+        "the same leaf with a different chain is the same entry"
+    );
+    let as_precert = log.submit(precert("leaf")).await.unwrap();
+    assert_ne!(
+        as_precert.leaf_index, first.leaf_index,
+        "a precert and a final cert are different entries"
+    );
+    log.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resubmission_after_a_restart_keeps_its_location() {
+    let backends = Backends::new();
+    let log = backends.start(10_000).await;
+    let mut first = Vec::new();
+    for i in 0..20 {
+        first.push(log.submit(x509(&format!("cert {i}"), 1)).await.unwrap());
+    }
+    log.stop().await;
+    assert!(backends.dir.path().join("dedup.db").exists());
+    // A new process: empty layer 1, the same layer-2 file.
+    let log = backends.start(10_000).await;
+    for (i, location) in first.iter().enumerate() {
+        assert_eq!(
+            log.submit(x509(&format!("cert {i}"), 1)).await.unwrap(),
+            *location,
+            "cert {i}"
+        );
+    }
+    assert_eq!(
+        log.submit(x509("new", 1)).await.unwrap().leaf_index,
+        20,
+        "no duplicate entries were added"
+    );
+    log.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_pool_refuses_low_priority_first_but_answers_known_entries() {
+    let backends = Backends::new();
+    let log = backends.start(4).await;
+    let known: Location = log.submit(x509("known", 1)).await.unwrap();
+    // Three new entries wait for the next round; the pool (4) is 3/4 full.
+    let waiting: Vec<_> = (0..3)
+        .map(|i| log.send(x509(&format!("w{i}"), 1), Priority::Normal))
+        .collect();
+    let low = log.send(x509("low", 1), Priority::Low).await.unwrap();
+    assert!(
+        matches!(low, Err(Rejected::PoolFull)),
+        "low priority is refused past half the pool: {low:?}"
+    );
+    let fourth = log.send(x509("w3", 1), Priority::Normal);
+    let refused = log.send(x509("w4", 1), Priority::Normal).await.unwrap();
+    assert!(
+        matches!(refused, Err(Rejected::PoolFull)),
+        "a full pool refuses new entries: {refused:?}"
+    );
+    assert_eq!(
+        log.submit(x509("known", 1)).await.unwrap(),
+        known,
+        "dedup hits are answered when full"
+    );
+    // Joining an entry already waiting takes no new slot.
+    let joined = log.send(x509("w0", 1), Priority::Normal);
+    let mut indexes = Vec::new();
+    for answer in waiting.into_iter().chain([fourth, joined]) {
+        indexes.push(answer.await.unwrap().unwrap().leaf_index);
+    }
+    let joined = indexes.pop().unwrap();
+    assert_eq!(joined, indexes[0], "the joiner shares w0's entry");
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        [1, 2, 3, 4],
+        "each admitted entry got its own index"
+    );
+    // The round freed the pool.
+    assert_eq!(
+        log.send(x509("low", 1), Priority::Low)
+            .await
+            .unwrap()
+            .unwrap()
+            .leaf_index,
+        5
+    );
+    log.stop().await;
+}

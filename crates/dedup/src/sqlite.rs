@@ -1,0 +1,182 @@
+//! Layer 2: a persistent SQLite dedup store per log, and the writer task
+//! that batches its inserts into one transaction per burst of rounds.
+//!
+//! All SQLite work runs on the blocking pool. Durability is relaxed
+//! (`synchronous = NORMAL`): a record lost in a power cut only means a later
+//! resubmission becomes a new entry, which is allowed.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::{Key, Location};
+
+/// A failure of the persistent dedup store.
+#[derive(Debug, thiserror::Error)]
+#[error("dedup database: {0}")]
+pub struct DedupError(String);
+
+fn db_err(e: impl std::fmt::Display) -> DedupError {
+    DedupError(e.to_string())
+}
+
+/// The persistent dedup store of one log.
+#[derive(Clone, Debug)]
+pub struct SqliteDedup {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteDedup {
+    /// Opens (creating if missing) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteDedup, DedupError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(db_err)?;
+        }
+        let conn = Connection::open(path).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS dedup (
+                 key BLOB PRIMARY KEY,
+                 leaf_index INTEGER NOT NULL,
+                 timestamp INTEGER NOT NULL
+             ) WITHOUT ROWID",
+        )
+        .map_err(db_err)?;
+        Ok(SqliteDedup {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, DedupError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || f(&mut conn.lock().unwrap()).map_err(db_err))
+            .await
+            .map_err(db_err)?
+    }
+
+    /// Looks up every key, in order.
+    pub async fn lookup(&self, keys: Vec<Key>) -> Result<Vec<Option<Location>>, DedupError> {
+        self.blocking(move |conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT leaf_index, timestamp FROM dedup WHERE key = ?1")?;
+            keys.iter()
+                .map(|key| {
+                    statement
+                        .query_row([&key[..]], |row| {
+                            Ok(Location {
+                                leaf_index: row.get::<_, i64>(0)? as u64,
+                                timestamp: row.get::<_, i64>(1)? as u64,
+                            })
+                        })
+                        .optional()
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Records every `(key, location)` in one transaction; a key already
+    /// present keeps its first location.
+    pub async fn insert(&self, records: Vec<(Key, Location)>) -> Result<(), DedupError> {
+        self.blocking(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut statement = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO dedup (key, leaf_index, timestamp) VALUES (?1, ?2, ?3)",
+                )?;
+                for (key, location) in &records {
+                    // Indexes are < 2^40 and timestamps < 2^63: both fit SQLite's i64.
+                    statement.execute(params![
+                        &key[..],
+                        location.leaf_index as i64,
+                        location.timestamp as i64
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+}
+
+/// Queues dedup records for the writer task; cheap and never blocks.
+#[derive(Clone, Debug)]
+pub struct DedupWriter {
+    records: mpsc::UnboundedSender<Vec<(Key, Location)>>,
+}
+
+impl DedupWriter {
+    pub fn record(&self, records: Vec<(Key, Location)>) {
+        if self.records.send(records).is_err() {
+            tracing::warn!("dedup writer has stopped; records dropped");
+        }
+    }
+}
+
+/// Starts the writer task of `db`: it takes every queued record and writes
+/// them in one transaction, repeatedly, and ends once every `DedupWriter`
+/// is dropped and the queue is written.
+pub fn spawn_writer(db: SqliteDedup) -> (DedupWriter, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<(Key, Location)>>();
+    let task = tokio::spawn(async move {
+        while let Some(mut records) = rx.recv().await {
+            while let Ok(more) = rx.try_recv() {
+                records.extend(more);
+            }
+            if let Err(e) = db.insert(records).await {
+                tracing::warn!(error = %e, "writing dedup records failed; resubmissions of them may become new entries");
+            }
+        }
+    });
+    (DedupWriter { records: tx }, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u8) -> Key {
+        [i; 32]
+    }
+
+    #[tokio::test]
+    async fn records_survive_reopening_and_keep_the_first_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d/dedup.db");
+        let first = Location {
+            leaf_index: 7,
+            timestamp: 1000,
+        };
+        {
+            let db = SqliteDedup::open(&path).unwrap();
+            let (writer, task) = spawn_writer(db.clone());
+            writer.record(vec![(key(1), first)]);
+            writer.record(vec![
+                (
+                    key(1),
+                    Location {
+                        leaf_index: 9,
+                        timestamp: 2000,
+                    },
+                ),
+                (key(2), first),
+            ]);
+            drop(writer);
+            task.await.unwrap();
+        }
+        let db = SqliteDedup::open(&path).unwrap();
+        let found = db.lookup(vec![key(1), key(3), key(2)]).await.unwrap();
+        assert_eq!(found, vec![Some(first), None, Some(first)]);
+    }
+}
