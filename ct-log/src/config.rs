@@ -88,8 +88,19 @@ fn default_batchers() -> usize {
 }
 
 impl Config {
-    /// Reads, parses and checks the file, resolving relative paths.
+    /// Reads and checks the file; fails with every problem found.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let config = Config::parse(path)?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            bail!("{}: {}", path.display(), problems.join("; "));
+        }
+        Ok(config)
+    }
+
+    /// Reads and parses the file, resolving relative paths, without
+    /// checking its values.
+    pub fn parse(path: &Path) -> anyhow::Result<Config> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut config: Config =
@@ -106,54 +117,56 @@ impl Config {
             let StorageConfig::Fs { path } = &mut log.storage;
             *path = base.join(&*path);
         }
-        config.check()?;
         Ok(config)
     }
 
-    fn check(&self) -> anyhow::Result<()> {
+    /// Every problem in the file's values, one line each (empty if none).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if self.logs.is_empty() {
-            bail!("the config lists no [[log]]");
+            problems.push("the config lists no [[log]]".to_string());
         }
         let mut seen = HashSet::new();
         for log in &self.logs {
-            log.check().with_context(|| format!("log {:?}", log.name))?;
-            let sub = prefix_path(&log.submission_prefix)?;
-            let mon = prefix_path(&log.monitoring_prefix)?;
-            for unique in [
-                format!("name {}", log.name),
-                format!("origin {}", log.origin()),
-                format!("path {sub}"),
-            ] {
-                if !seen.insert(unique.clone()) {
-                    bail!("two logs share the {unique}");
+            let in_log = |p: String| format!("log {:?}: {p}", log.name);
+            problems.extend(log.problems().into_iter().map(in_log));
+            let mut unique = vec![format!("name {}", log.name), format!("origin {}", log.origin())];
+            for prefix in [&log.submission_prefix, &log.monitoring_prefix] {
+                match prefix_path(prefix) {
+                    Ok(path) => unique.push(format!("path {path}")),
+                    Err(e) => problems.push(in_log(e.to_string())),
                 }
             }
-            if mon != sub && !seen.insert(format!("path {mon}")) {
-                bail!("two logs share the path {mon}");
+            unique.dedup(); // the submission and monitoring paths may be one
+            for what in unique {
+                if !seen.insert(what.clone()) {
+                    problems.push(format!("two logs share the {what}"));
+                }
             }
         }
-        Ok(())
+        problems
     }
 }
 
 impl LogConfig {
-    fn check(&self) -> anyhow::Result<()> {
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            bail!("name must be non-empty ASCII letters, digits, '-', '_' or '.'");
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let name_ok = !self.name.is_empty()
+            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !name_ok {
+            problems.push("name must be non-empty ASCII letters, digits, '-', '_' or '.'".into());
         }
-        let (start, limit) = self.not_after_window()?;
-        if start >= limit {
-            bail!("not_after_start must be before not_after_limit");
+        match self.not_after_window() {
+            Ok((start, limit)) if start >= limit => {
+                problems.push("not_after_start must be before not_after_limit".into())
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(e.to_string()),
         }
         if self.period_ms == 0 || self.pool_size == 0 || self.batchers == 0 {
-            bail!("period_ms, pool_size and batchers must be positive");
+            problems.push("period_ms, pool_size and batchers must be positive".into());
         }
-        Ok(())
+        problems
     }
 
     /// The checkpoint origin: the submission prefix without scheme and

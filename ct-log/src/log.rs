@@ -58,8 +58,7 @@ impl Log {
             not_after_limit,
             max_chain_length: MAX_CHAIN_LENGTH,
         };
-        let StorageConfig::Fs { path } = &config.storage;
-        let store: Arc<dyn ObjectStore> = Arc::new(FsStore::open(path)?);
+        let store = open_store(config).await?;
         let sequencer_config = ct_sequencer::LogConfig {
             origin: config.origin(),
             key: key.clone(),
@@ -113,7 +112,13 @@ impl Log {
     }
 }
 
-fn load_roots(config: &LogConfig) -> anyhow::Result<Roots> {
+/// Opens the log's object store as its config describes.
+pub async fn open_store(config: &LogConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let StorageConfig::Fs { path } = &config.storage;
+    Ok(Arc::new(FsStore::open(path)?))
+}
+
+pub fn load_roots(config: &LogConfig) -> anyhow::Result<Roots> {
     let path = &config.roots;
     let pem = std::fs::read(path).with_context(|| format!("reading roots {}", path.display()))?;
     let roots =

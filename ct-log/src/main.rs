@@ -3,10 +3,14 @@
 //! This file only wires things together: parse the command line and run
 //! the chosen subcommand, each of which lives in its own module.
 
+mod check_config;
 mod config;
 mod http;
+mod keygen;
 mod log;
 mod serve;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -24,19 +28,34 @@ struct Cli {
 enum Command {
     /// Run every log in the config file.
     Serve(serve::Args),
+    /// Write a new log key and print its log ID and public key.
+    Keygen(keygen::Args),
+    /// Check a config file (keys, roots, window, prefixes, storage) without serving.
+    CheckConfig(check_config::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let runtime = tokio::runtime::Runtime::new()?;
-    match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole cause chain on one line, for operators and scripts.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Keygen(args) => keygen::run(args),
+        Command::CheckConfig(args) => runtime.block_on(check_config::run(args)),
+    }
+}
