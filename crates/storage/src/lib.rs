@@ -7,17 +7,25 @@
 //! never interpret what it stores (no Merkle or certificate logic here), and
 //! never hold a lock across an `.await`: blocking work (file system, SQLite)
 //! runs on the blocking thread pool.
+//!
+//! Object stores: [`FsStore`] (a local directory), [`S3Store`] (an S3 bucket
+//! on AWS or any S3-compatible server, with counted retries and bounded
+//! timeouts) and [`MemoryStore`] (tests, with fault injection).
 
 mod fs;
 mod headers;
 mod lock;
 mod memory;
+mod s3;
 mod sqlite;
 
+/// Fixed S3 credentials, for [`S3Options::credentials`].
+pub use aws_credential_types::Credentials as S3Credentials;
 pub use fs::FsStore;
 pub use headers::{is_immutable, ObjectHeaders};
 pub use lock::{LockBackend, LockError, MemoryLock};
 pub use memory::{Fault, MemoryStore};
+pub use s3::{CredentialsLookupError, S3Config, S3Options, S3Store, StandardCredentials};
 pub use sqlite::SqliteLock;
 
 use async_trait::async_trait;
@@ -39,6 +47,13 @@ pub enum StorageError {
     },
     #[error("storage task failed: {0}")]
     Task(String),
+    /// An S3 call failed for good (after any retries); `message` is one line.
+    #[error("s3 {op} {key}: {message}")]
+    S3 {
+        op: &'static str,
+        key: String,
+        message: String,
+    },
 }
 
 /// A flat key → bytes store. Keys are relative paths such as `checkpoint`,

@@ -1,0 +1,801 @@
+//! The S3 object store: one object per key in a bucket, under an optional
+//! key prefix, on any S3-compatible server (AWS, MinIO, Ceph, R2, SeaweedFS,
+//! moto, …) with path-style addressing and a custom endpoint.
+//!
+//! Every object is uploaded with the Content-Type, Content-Encoding and
+//! Cache-Control of [`ObjectHeaders::for_key`], so the bucket can be served to
+//! monitors directly. Data tiles are stored as the gzip bytes they are given.
+//!
+//! **Client.** The client is built with `aws_sdk_s3::Config::builder()`, not
+//! with `aws-config`: `aws-config` pulls in `aws-sdk-sts`, SSO and IMDS
+//! support (more build time) that a log server configured with static keys
+//! does not need. Credentials come from [`StandardCredentials`]: the
+//! `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`
+//! environment variables, else the shared profile files (`~/.aws/credentials`
+//! then `~/.aws/config`, profile `AWS_PROFILE` or `default`). They are read
+//! again whenever the SDK's credentials cache expires (15 min), so a profile
+//! file rewritten by an external agent is picked up. Instance roles, SSO and
+//! `credential_process` are not supported.
+//!
+//! **Timeouts and retries.** The SDK's own retries are disabled; [`S3Store`]
+//! runs the retry loop itself so that every retry is counted
+//! ([`S3Store::retries`]) and logged. Each call has a connect timeout, a
+//! per-attempt timeout and a total deadline ([`S3Options`]). Transient
+//! failures are retried with exponential backoff and jitter, up to a bounded
+//! number of attempts: timeouts, connection and I/O errors, malformed
+//! responses, HTTP 5xx, 408 and 429, and the S3 error codes for throttling
+//! (`SlowDown`, `Throttling`, …) and `RequestTimeout` (which S3 sends as a
+//! 400 although it is an idle-socket timeout). Every other 4xx fails at once.
+//!
+//! Checksums: request checksums are sent only when an operation requires
+//! them (`WhenRequired`); the new default (CRC32 on every PutObject) is not
+//! understood by several S3-compatible servers. The SigV4 signature still
+//! covers the SHA-256 of each payload.
+//!
+//! The immutability of `tile/` and `issuer/` objects is the caller's promise:
+//! checking it here would cost a GET before every PUT.
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    retry::RetryConfig, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+
+use crate::{check_key, ObjectHeaders, ObjectStore, StorageError};
+
+/// Where a log's objects live in S3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Custom endpoint such as `http://127.0.0.1:8333` or
+    /// `https://<account>.r2.cloudflarestorage.com`; `None` for AWS.
+    pub endpoint: Option<String>,
+    /// Signing region (`us-east-1` for most S3-compatible servers, `auto`
+    /// for R2).
+    pub region: String,
+    /// Key prefix inside the bucket, such as `""` or `logs/2026h1/`. Leading,
+    /// trailing and repeated slashes are ignored: object `checkpoint` is
+    /// stored as `logs/2026h1/checkpoint`.
+    pub prefix: String,
+    /// Path-style addressing (`endpoint/bucket/key`) instead of
+    /// virtual-hosted style (`bucket.endpoint/key`). [`S3Config::new`] turns
+    /// it on when an endpoint is given.
+    pub force_path_style: bool,
+}
+
+impl S3Config {
+    /// A configuration for `bucket` in region `us-east-1`, with no prefix,
+    /// and path-style addressing exactly when `endpoint` is set.
+    pub fn new(bucket: impl Into<String>, endpoint: Option<String>) -> S3Config {
+        S3Config {
+            bucket: bucket.into(),
+            force_path_style: endpoint.is_some(),
+            endpoint,
+            region: "us-east-1".to_string(),
+            prefix: String::new(),
+        }
+    }
+}
+
+/// Timeouts, retry bounds and credentials of an [`S3Store`]. The default is
+/// the production policy.
+#[derive(Clone)]
+pub struct S3Options {
+    /// Bound on establishing one TCP (and TLS) connection. Default 3 s.
+    pub connect_timeout: Duration,
+    /// Bound on one attempt, from sending the request to the last body
+    /// byte. Default 5 s.
+    pub attempt_timeout: Duration,
+    /// Bound on a whole call, retries and backoff included; no attempt is
+    /// started with less than a quarter of `attempt_timeout` left. Default
+    /// 30 s.
+    pub total_timeout: Duration,
+    /// Attempts per call, the first included (at least 1). Default 6.
+    pub max_attempts: u32,
+    /// Backoff before the first retry; it doubles each retry, and a random
+    /// jitter of up to half of it is taken off. Default 100 ms.
+    pub base_backoff: Duration,
+    /// Upper bound on one backoff. Default 5 s.
+    pub max_backoff: Duration,
+    /// Fixed credentials instead of [`StandardCredentials`] (for tests and
+    /// embedding).
+    pub credentials: Option<Credentials>,
+}
+
+impl Default for S3Options {
+    fn default() -> S3Options {
+        S3Options {
+            connect_timeout: Duration::from_secs(3),
+            attempt_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(30),
+            max_attempts: 6,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            credentials: None,
+        }
+    }
+}
+
+impl fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Options")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("total_timeout", &self.total_timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("base_backoff", &self.base_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("credentials", &self.credentials.as_ref().map(|_| "<fixed>"))
+            .finish()
+    }
+}
+
+/// Object store in an S3 bucket.
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    /// Normalised prefix: empty, or ending with exactly one `/`.
+    prefix: String,
+    options: S3Options,
+    retries: AtomicU64,
+}
+
+impl fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Store")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("retries", &self.retries())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `logs//2026h1/` → `logs/2026h1/`; `/` or `` → ``.
+fn normalise_prefix(prefix: &str) -> String {
+    let mut out = String::new();
+    for part in prefix.split('/').filter(|p| !p.is_empty()) {
+        out.push_str(part);
+        out.push('/');
+    }
+    out
+}
+
+/// One attempt's failure, already turned into a one-line message.
+struct Failure {
+    transient: bool,
+    message: String,
+}
+
+impl Failure {
+    fn permanent(message: impl Into<String>) -> Failure {
+        Failure {
+            transient: false,
+            message: message.into(),
+        }
+    }
+    fn transient(message: impl Into<String>) -> Failure {
+        Failure {
+            transient: true,
+            message: message.into(),
+        }
+    }
+}
+
+/// An error and its sources on one line, without repeats.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    one_line(&parts.join(": "))
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// S3 error codes that mean "try again later", whatever the HTTP status.
+const TRANSIENT_CODES: &[&str] = &[
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "ServiceUnavailable",
+];
+
+/// The HTTP status of a service error, if the server answered.
+fn status_of<E>(err: &SdkError<E>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Sorts an SDK error into transient or permanent, with a one-line message.
+fn classify<E>(err: SdkError<E>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or("");
+            let mut message = format!("HTTP {status}");
+            if !code.is_empty() {
+                message.push(' ');
+                message.push_str(code);
+            }
+            if let Some(text) = service.err().message().filter(|m| !m.is_empty()) {
+                message.push_str(": ");
+                message.push_str(&one_line(text));
+            }
+            let transient =
+                status >= 500 || status == 408 || status == 429 || TRANSIENT_CODES.contains(&code);
+            Failure { transient, message }
+        }
+        SdkError::TimeoutError(_) => Failure::transient(format!("timed out: {}", chain(&err))),
+        SdkError::DispatchFailure(dispatch) => {
+            let message = format!("request not sent: {}", chain(&err));
+            if dispatch.is_user() {
+                Failure::permanent(message)
+            } else {
+                Failure::transient(message)
+            }
+        }
+        SdkError::ResponseError(_) => Failure::transient(format!("bad response: {}", chain(&err))),
+        _ => Failure::permanent(chain(&err)),
+    }
+}
+
+impl S3Store {
+    /// Connects to the bucket with the default [`S3Options`] and checks it
+    /// with a HeadBucket, so a wrong endpoint, bucket or credentials fails
+    /// here with a one-line error rather than on the first upload.
+    pub async fn open(config: S3Config) -> Result<S3Store, StorageError> {
+        S3Store::open_with(config, S3Options::default()).await
+    }
+
+    /// [`S3Store::open`] with explicit timeouts, retry bounds or credentials.
+    pub async fn open_with(config: S3Config, options: S3Options) -> Result<S3Store, StorageError> {
+        let open_error = |message: String| StorageError::S3 {
+            op: "open",
+            key: describe(&config),
+            message,
+        };
+        if config.bucket.is_empty() {
+            return Err(open_error("the bucket name is empty".into()));
+        }
+        let mut builder = aws_sdk_s3::Config::builder()
+            .region(Region::new(config.region.clone()))
+            .force_path_style(config.force_path_style)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(options.connect_timeout)
+                    .operation_attempt_timeout(options.attempt_timeout)
+                    .build(),
+            )
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint.trim_end_matches('/'));
+        }
+        builder = match &options.credentials {
+            Some(fixed) => builder.credentials_provider(fixed.clone()),
+            None => {
+                // Resolve once now so that missing credentials fail clearly.
+                StandardCredentials
+                    .resolve()
+                    .map_err(|e| open_error(e.to_string()))?;
+                builder.credentials_provider(StandardCredentials)
+            }
+        };
+        let store = S3Store {
+            client: Client::from_conf(builder.build()),
+            bucket: config.bucket.clone(),
+            prefix: normalise_prefix(&config.prefix),
+            options,
+            retries: AtomicU64::new(0),
+        };
+        store
+            .call("open", "", || async {
+                match store
+                    .client
+                    .head_bucket()
+                    .bucket(&store.bucket)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(err) => Err(match status_of(&err) {
+                        Some(404) => Failure::permanent("HTTP 404: the bucket does not exist"),
+                        Some(403) => Failure::permanent(
+                            "HTTP 403: access denied (check the credentials and the bucket policy)",
+                        ),
+                        Some(301) => Failure::permanent(
+                            "HTTP 301: the bucket is in another region, or needs path-style addressing",
+                        ),
+                        Some(400) => Failure::permanent(
+                            "HTTP 400: bad request (check the region and the endpoint)",
+                        ),
+                        _ => classify(err),
+                    }),
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                StorageError::S3 { message, .. } => open_error(message),
+                other => other,
+            })?;
+        Ok(store)
+    }
+
+    /// Retries so far, over all calls (for metrics).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// The SDK client (for tools and tests that need more than the trait).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The full object key of `key`: the prefix, then `key`.
+    pub fn object_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn s3_key(&self, key: &str) -> Result<String, StorageError> {
+        check_key(key)?;
+        Ok(self.object_key(key))
+    }
+
+    /// Runs `attempt` until it succeeds, fails permanently, runs out of
+    /// attempts or would pass the total deadline.
+    async fn call<T, F, Fut>(
+        &self,
+        op: &'static str,
+        key: &str,
+        mut attempt: F,
+    ) -> Result<T, StorageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let opts = &self.options;
+        let deadline = tokio::time::Instant::now() + opts.total_timeout;
+        let max_attempts = opts.max_attempts.max(1);
+        let fail = |message: String| StorageError::S3 {
+            op,
+            key: key.to_string(),
+            message,
+        };
+        let mut number = 1u32;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let bound = opts.attempt_timeout.min(left);
+            let failure = match tokio::time::timeout(bound, attempt()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(failure)) => failure,
+                Err(_) => Failure::transient(format!("timed out after {} ms", bound.as_millis())),
+            };
+            if !failure.transient {
+                return Err(fail(failure.message));
+            }
+            if number >= max_attempts {
+                return Err(fail(format!(
+                    "{} (gave up after {number} attempts)",
+                    failure.message
+                )));
+            }
+            // Give up rather than start an attempt with too little time.
+            let backoff = self.backoff(number);
+            if tokio::time::Instant::now() + backoff + opts.attempt_timeout / 4 >= deadline {
+                return Err(fail(format!(
+                    "{} (gave up after {number} attempts: total timeout {} ms)",
+                    failure.message,
+                    opts.total_timeout.as_millis()
+                )));
+            }
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                op,
+                key,
+                bucket = %self.bucket,
+                attempt = number,
+                backoff_ms = backoff.as_millis() as u64,
+                error = %failure.message,
+                "S3 call failed, retrying"
+            );
+            tokio::time::sleep(backoff).await;
+            number += 1;
+        }
+    }
+
+    /// Backoff before retry `number` (1 = first retry): exponential, capped,
+    /// minus up to half of it at random.
+    fn backoff(&self, number: u32) -> Duration {
+        let opts = &self.options;
+        let full = opts
+            .base_backoff
+            .saturating_mul(1u32 << (number - 1).min(20))
+            .min(opts.max_backoff);
+        full.mul_f64(1.0 - fastrand::f64() / 2.0)
+    }
+}
+
+fn describe(config: &S3Config) -> String {
+    match &config.endpoint {
+        Some(endpoint) => format!("bucket {:?} at {endpoint}", config.bucket),
+        None => format!("bucket {:?} in {}", config.bucket, config.region),
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
+        let s3_key = self.s3_key(key)?;
+        let headers = ObjectHeaders::for_key(key);
+        self.call("put", key, || async {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&s3_key)
+                .content_type(headers.content_type)
+                .set_content_encoding(headers.content_encoding.map(str::to_string))
+                .cache_control(headers.cache_control)
+                .body(ByteStream::from(data.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        let s3_key = self.s3_key(key)?;
+        self.call("get", key, || async {
+            let output = match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&s3_key)
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(err) => {
+                    let missing =
+                        matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_)))
+                            || status_of(&err) == Some(404);
+                    return if missing {
+                        Ok(None)
+                    } else {
+                        Err(classify(err))
+                    };
+                }
+            };
+            match output.body.collect().await {
+                Ok(body) => Ok(Some(body.into_bytes())),
+                Err(err) => Err(Failure::transient(format!(
+                    "reading the body: {}",
+                    chain(&err)
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let s3_key = self.s3_key(key)?;
+        self.call("delete", key, || async {
+            match self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&s3_key)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                // S3 answers 204 for a missing key; some servers say 404.
+                Err(err) if status_of(&err) == Some(404) => Ok(()),
+                Err(err) => Err(classify(err)),
+            }
+        })
+        .await
+    }
+}
+
+/// Credentials from the standard places, in the SDK's order: the
+/// environment, then the shared credentials file, then the shared config
+/// file.
+///
+/// - `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`;
+/// - profile `AWS_PROFILE` (else `AWS_DEFAULT_PROFILE`, else `default`) of
+///   `AWS_SHARED_CREDENTIALS_FILE` (else `~/.aws/credentials`), keys
+///   `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`;
+/// - the same profile in `AWS_CONFIG_FILE` (else `~/.aws/config`), where it
+///   is written `[profile NAME]` (or `[default]`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StandardCredentials;
+
+impl StandardCredentials {
+    /// Reads the credentials now.
+    pub fn resolve(&self) -> Result<Credentials, CredentialsLookupError> {
+        resolve_credentials(
+            |name| std::env::var(name).ok(),
+            |path| std::fs::read_to_string(path).ok(),
+        )
+    }
+}
+
+impl ProvideCredentials for StandardCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::ready(self.resolve().map_err(CredentialsError::not_loaded))
+    }
+}
+
+/// Why no credentials were found.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CredentialsLookupError(String);
+
+fn resolve_credentials(
+    env: impl Fn(&str) -> Option<String>,
+    read: impl Fn(&PathBuf) -> Option<String>,
+) -> Result<Credentials, CredentialsLookupError> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let id = var("AWS_ACCESS_KEY_ID");
+    let secret = var("AWS_SECRET_ACCESS_KEY");
+    match (id, secret) {
+        (Some(id), Some(secret)) => {
+            return Ok(Credentials::new(
+                id.trim(),
+                secret.trim(),
+                var("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
+                None,
+                "environment",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(CredentialsLookupError(
+                "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(CredentialsLookupError(
+                "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
+            ))
+        }
+        (None, None) => {}
+    }
+    let profile = var("AWS_PROFILE")
+        .or_else(|| var("AWS_DEFAULT_PROFILE"))
+        .unwrap_or_else(|| "default".to_string());
+    let home = var("HOME").map(PathBuf::from);
+    let file = |override_var: &str, name: &str| {
+        var(override_var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
+    };
+    let credentials_file = file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    let config_file = file("AWS_CONFIG_FILE", "config");
+    let sources = [
+        (credentials_file, profile.clone()),
+        (
+            config_file,
+            if profile == "default" {
+                "default".to_string()
+            } else {
+                format!("profile {profile}")
+            },
+        ),
+    ];
+    for (path, section) in sources {
+        let Some(path) = path else { continue };
+        let Some(text) = read(&path) else { continue };
+        let keys = ini_section(&text, &section);
+        let get = |k: &str| {
+            keys.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        match (get("aws_access_key_id"), get("aws_secret_access_key")) {
+            (Some(id), Some(secret)) => {
+                return Ok(Credentials::new(
+                    id,
+                    secret,
+                    get("aws_session_token"),
+                    None,
+                    "profile",
+                ))
+            }
+            (None, None) => continue,
+            _ => {
+                return Err(CredentialsLookupError(format!(
+                    "profile {profile:?} in {} has only one of aws_access_key_id and aws_secret_access_key",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Err(CredentialsLookupError(format!(
+        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put them in profile {profile:?} of ~/.aws/credentials"
+    )))
+}
+
+/// The `key = value` pairs of `[section]` in an INI file (the last
+/// occurrence of a repeated section wins key by key, like the SDK).
+fn ini_section(text: &str, section: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.split_whitespace().collect::<Vec<_>>().join(" ") == section;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            let key = key.trim().to_string();
+            pairs.retain(|(k, _): &(String, String)| !k.eq_ignore_ascii_case(&key));
+            pairs.push((key, value.trim().to_string()));
+        }
+    }
+    pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn prefixes_are_normalised() {
+        assert_eq!(normalise_prefix(""), "");
+        assert_eq!(normalise_prefix("/"), "");
+        assert_eq!(normalise_prefix("logs/2026h1/"), "logs/2026h1/");
+        assert_eq!(normalise_prefix("/logs//2026h1"), "logs/2026h1/");
+        assert_eq!(normalise_prefix("a"), "a/");
+    }
+
+    #[test]
+    fn path_style_follows_the_endpoint() {
+        assert!(S3Config::new("b", Some("http://127.0.0.1:1".into())).force_path_style);
+        assert!(!S3Config::new("b", None).force_path_style);
+    }
+
+    fn lookup(
+        env: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> Result<Credentials, CredentialsLookupError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let files: HashMap<PathBuf, String> = files
+            .iter()
+            .map(|(k, v)| (PathBuf::from(k), v.to_string()))
+            .collect();
+        resolve_credentials(|n| env.get(n).cloned(), |p| files.get(p).cloned())
+    }
+
+    #[test]
+    fn environment_comes_first() {
+        let c = lookup(
+            &[
+                ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+                ("AWS_SECRET_ACCESS_KEY", "envsecret"),
+                ("AWS_SESSION_TOKEN", "tok"),
+                ("HOME", "/h"),
+            ],
+            &[(
+                "/h/.aws/credentials",
+                "[default]\naws_access_key_id=F\naws_secret_access_key=S\n",
+            )],
+        )
+        .unwrap();
+        assert_eq!(c.access_key_id(), "AKIAENV");
+        assert_eq!(c.secret_access_key(), "envsecret");
+        assert_eq!(c.session_token(), Some("tok"));
+        let half = lookup(&[("AWS_ACCESS_KEY_ID", "A")], &[]).unwrap_err();
+        assert!(half.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{half}");
+    }
+
+    #[test]
+    fn profiles_from_the_credentials_then_the_config_file() {
+        let creds = "# comment\n[default]\naws_access_key_id = D\naws_secret_access_key = DS\n\n\
+                     [work]\naws_access_key_id=W\n; note\naws_secret_access_key=WS\naws_session_token=WT\n";
+        let config = "[default]\nregion = us-east-1\n[profile cfg]\naws_access_key_id = C\naws_secret_access_key = CS\n";
+        let files = [("/h/.aws/credentials", creds), ("/h/.aws/config", config)];
+        let c = lookup(&[("HOME", "/h")], &files).unwrap();
+        assert_eq!((c.access_key_id(), c.secret_access_key()), ("D", "DS"));
+        let c = lookup(&[("HOME", "/h"), ("AWS_PROFILE", "work")], &files).unwrap();
+        assert_eq!((c.access_key_id(), c.session_token()), ("W", Some("WT")));
+        let c = lookup(&[("HOME", "/h"), ("AWS_PROFILE", "cfg")], &files).unwrap();
+        assert_eq!(c.access_key_id(), "C");
+        let c = lookup(
+            &[
+                ("AWS_SHARED_CREDENTIALS_FILE", "/elsewhere"),
+                ("AWS_PROFILE", "x"),
+            ],
+            &[(
+                "/elsewhere",
+                "[x]\naws_access_key_id=X\naws_secret_access_key=XS\n",
+            )],
+        )
+        .unwrap();
+        assert_eq!(c.access_key_id(), "X");
+        let missing = lookup(&[("HOME", "/h"), ("AWS_PROFILE", "nope")], &files).unwrap_err();
+        assert!(missing.to_string().contains("\"nope\""), "{missing}");
+        assert!(!missing.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let options = S3Options {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(700),
+            ..S3Options::default()
+        };
+        let store = S3Store {
+            client: Client::from_conf(
+                aws_sdk_s3::Config::builder()
+                    .region(Region::new("us-east-1"))
+                    .build(),
+            ),
+            bucket: "b".into(),
+            prefix: String::new(),
+            options,
+            retries: AtomicU64::new(0),
+        };
+        for _ in 0..50 {
+            let first = store.backoff(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = store.backoff(3);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            let tenth = store.backoff(10);
+            assert!(tenth >= Duration::from_millis(350) && tenth <= Duration::from_millis(700));
+            assert!(store.backoff(64) <= Duration::from_millis(700));
+        }
+    }
+}
