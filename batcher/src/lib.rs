@@ -57,6 +57,8 @@ pub enum Priority {
 /// How the batchers of one log behave.
 #[derive(Clone, Debug)]
 pub struct BatcherConfig {
+    /// The log's short name, for metrics labels.
+    pub log: String,
     /// Number of batcher tasks.
     pub batchers: usize,
     /// A batch is sent once it holds this many entries...
@@ -98,11 +100,28 @@ impl Shared {
             Priority::Normal => self.config.pool_size,
             Priority::Low => self.config.pool_size / 2,
         };
-        self.pending
+        let admitted = self
+            .pending
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
             })
-            .is_ok()
+            .is_ok();
+        self.report_pool();
+        admitted
+    }
+
+    fn report_pool(&self) {
+        let pending = self.pending.load(Ordering::Acquire) as f64;
+        metrics::gauge!("ct_pool_entries", "log" => self.config.log.clone()).set(pending);
+    }
+
+    /// Counts a submission answered without a new entry, by dedup layer.
+    fn count_hit(&self, layer: &'static str) {
+        let labels = [
+            ("log", self.config.log.clone()),
+            ("layer", layer.to_string()),
+        ];
+        metrics::counter!("ct_dedup_hits_total", &labels).increment(1);
     }
 }
 
@@ -245,10 +264,12 @@ impl Batcher {
             reply,
         } = submission;
         if let Some(location) = self.memory.get(&key) {
+            self.shared.count_hit("memory");
             let _ = reply.send(Ok(location));
             return;
         }
         if let Some(waiters) = self.waiting.get_mut(&key) {
+            self.shared.count_hit("in_flight");
             waiters.push(reply);
             return;
         }
@@ -281,6 +302,7 @@ impl Batcher {
         self.shared
             .pending
             .fetch_sub(done.keys.len(), Ordering::AcqRel);
+        self.shared.report_pool();
         for (key, result) in done.keys.into_iter().zip(done.results) {
             if let Ok(location) = result {
                 self.memory.insert(key, location);
@@ -319,6 +341,7 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
         .zip(known)
         .map(|(key, found)| {
             if let Some(location) = found {
+                shared.count_hit("database");
                 return Ok(location);
             }
             let next = next

@@ -60,6 +60,7 @@ impl Backends {
             p256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap(),
         ));
         let config = ct_sequencer::LogConfig {
+            name: "batcher".into(),
             origin: "ct.example/batcher".into(),
             key,
             period: Duration::from_millis(1000),
@@ -72,6 +73,7 @@ impl Backends {
         let dedup = SqliteDedup::open(&self.dir.path().join("dedup.db")).unwrap();
         let (writer, writer_task) = spawn_writer(dedup.clone());
         let config = BatcherConfig {
+            log: "batcher".into(),
             batchers: 3,
             max_batch: 10_000,
             max_wait: Duration::from_millis(50),

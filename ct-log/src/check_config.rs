@@ -30,7 +30,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut problems = config.problems();
     // A missing lock database just means no log exists yet; do not create it.
-    let lock = config.lock_db.exists().then(|| SqliteLock::open(&config.lock_db));
+    let lock = config
+        .lock_db
+        .exists()
+        .then(|| SqliteLock::open(&config.lock_db));
     let lock = match lock.transpose() {
         Ok(lock) => lock,
         Err(e) => {
@@ -40,13 +43,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     for log in &config.logs {
         let found = check_log(log, lock.as_ref()).await;
-        problems.extend(found.into_iter().map(|p| format!("log {:?}: {p}", log.name)));
+        problems.extend(
+            found
+                .into_iter()
+                .map(|p| format!("log {:?}: {p}", log.name)),
+        );
     }
     for problem in &problems {
         println!("{problem}");
     }
-    anyhow::ensure!(problems.is_empty(), "{} problem(s) in {}", problems.len(), args.config.display());
-    println!("ok: {} log(s) in {}", config.logs.len(), args.config.display());
+    anyhow::ensure!(
+        problems.is_empty(),
+        "{} problem(s) in {}",
+        problems.len(),
+        args.config.display()
+    );
+    println!(
+        "ok: {} log(s) in {}",
+        config.logs.len(),
+        args.config.display()
+    );
     Ok(())
 }
 
@@ -73,7 +89,9 @@ async fn check_log(log: &LogConfig, lock: Option<&SqliteLock>) -> Vec<String> {
     match open_store(log).await {
         Ok(store) => match (store.get("checkpoint").await, lock) {
             (Err(e), _) => problems.push(format!("storage: {e}")),
-            (Ok(stored), Some(lock)) => problems.extend(check_existing(log, &key, stored.as_deref(), lock).await),
+            (Ok(stored), Some(lock)) => {
+                problems.extend(check_existing(log, &key, stored.as_deref(), lock).await)
+            }
             (Ok(_), None) => {}
         },
         Err(e) => problems.push(format!("storage: {e:#}")),
@@ -83,7 +101,12 @@ async fn check_log(log: &LogConfig, lock: Option<&SqliteLock>) -> Vec<String> {
 
 /// For a log that already exists: its checkpoints must be signed by this
 /// key for this origin, and storage must not hold a log the lock lacks.
-async fn check_existing(log: &LogConfig, key: &LogKey, stored: Option<&[u8]>, lock: &SqliteLock) -> Vec<String> {
+async fn check_existing(
+    log: &LogConfig,
+    key: &LogKey,
+    stored: Option<&[u8]>,
+    lock: &SqliteLock,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let locked = match lock.fetch(&hex::encode(key.log_id())).await {
         Ok(locked) => locked,
@@ -92,7 +115,9 @@ async fn check_existing(log: &LogConfig, key: &LogKey, stored: Option<&[u8]>, lo
     for (what, note) in [("storage", stored), ("lock", locked.as_deref())] {
         if let Some(note) = note {
             if let Err(e) = open_checkpoint(note, &log.origin(), key.verifying_key()) {
-                problems.push(format!("the {what} checkpoint does not verify with this key and origin: {e}"));
+                problems.push(format!(
+                    "the {what} checkpoint does not verify with this key and origin: {e}"
+                ));
             }
         }
     }

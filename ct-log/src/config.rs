@@ -51,6 +51,11 @@ pub struct LogConfig {
     /// Batcher tasks for this log.
     #[serde(default = "default_batchers")]
     pub batchers: usize,
+    /// Shown on the home page and in log.v3.json (default: the origin).
+    pub description: Option<String>,
+    /// Days after not_after_limit until submissions get 410 (default 7).
+    #[serde(default = "default_sunset_grace_days")]
+    pub sunset_grace_days: u64,
     /// Persistent dedup database (SQLite). Default: `<name>-dedup.db` beside
     /// the lock database.
     pub dedup_db: Option<PathBuf>,
@@ -74,6 +79,10 @@ fn default_period_ms() -> u64 {
 
 fn default_pool_size() -> usize {
     10_000
+}
+
+fn default_sunset_grace_days() -> u64 {
+    7
 }
 
 /// About a minute at 3,000 new entries/s, in roughly 20 MiB.
@@ -130,7 +139,10 @@ impl Config {
         for log in &self.logs {
             let in_log = |p: String| format!("log {:?}: {p}", log.name);
             problems.extend(log.problems().into_iter().map(in_log));
-            let mut unique = vec![format!("name {}", log.name), format!("origin {}", log.origin())];
+            let mut unique = vec![
+                format!("name {}", log.name),
+                format!("origin {}", log.origin()),
+            ];
             for prefix in [&log.submission_prefix, &log.monitoring_prefix] {
                 match prefix_path(prefix) {
                     Ok(path) => unique.push(format!("path {path}")),
@@ -152,7 +164,10 @@ impl LogConfig {
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let name_ok = !self.name.is_empty()
-            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if !name_ok {
             problems.push("name must be non-empty ASCII letters, digits, '-', '_' or '.'".into());
         }

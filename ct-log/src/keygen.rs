@@ -25,7 +25,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let secret = random_secret_key()?;
-    let pem = secret.to_pkcs8_pem(LineEnding::LF).context("encoding the key")?;
+    let pem = secret
+        .to_pkcs8_pem(LineEnding::LF)
+        .context("encoding the key")?;
     write_new_private_file(&args.out, pem.as_bytes())?;
     // Describe the key as the server will load it, from the file written.
     let written = std::fs::read_to_string(&args.out)?;
@@ -40,7 +42,9 @@ fn random_secret_key() -> anyhow::Result<p256::SecretKey> {
     // A random 32-byte string is a valid scalar except with probability
     // ~2^-32; a few tries bound the loop.
     for _ in 0..8 {
-        let bytes: [u8; 32] = ring::rand::generate(&rng).map_err(|_| anyhow::anyhow!("OS random generator failed"))?.expose();
+        let bytes: [u8; 32] = ring::rand::generate(&rng)
+            .map_err(|_| anyhow::anyhow!("OS random generator failed"))?
+            .expose();
         if let Ok(secret) = p256::SecretKey::from_slice(&bytes) {
             return Ok(secret);
         }
@@ -74,7 +78,11 @@ pub fn describe(key: &LogKey, origin: Option<&str>) -> anyhow::Result<String> {
         // with type 0x05 (RFC 6962 note signature) and the SPKI as the key.
         let key_id = key_id_rfc6962(origin, key.log_id());
         let material = [&[0x05u8][..], key.spki_der()].concat();
-        out += &format!("note verifier key: {origin}+{}+{}\n", hex::encode(key_id), B64.encode(material));
+        out += &format!(
+            "note verifier key: {origin}+{}+{}\n",
+            hex::encode(key_id),
+            B64.encode(material)
+        );
     }
     Ok(out)
 }

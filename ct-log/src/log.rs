@@ -1,22 +1,25 @@
 //! One running log as the frontend sees it: its identity, validation policy,
-//! storage handle, issuer cache and batchers — wired from its config.
+//! accepted roots, storage handle, issuer cache, batchers and the latest
+//! published checkpoint — wired from its config.
 //!
 //! The frontend owns nothing of the tree; it validates, makes sure issuers
 //! are stored, hands entries to the batchers and signs SCTs for the indexes
 //! that come back.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
 use ct_batcher::{BatcherConfig, Batchers};
 use ct_dedup::SqliteDedup;
-use ct_formats::{Hash, LogKey};
+use ct_formats::{Hash, LogKey, SignedCheckpoint};
 use ct_storage::{FsStore, LockBackend, ObjectStore, StorageError};
 use ct_validate::{Policy, Roots};
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{LogConfig, StorageConfig};
@@ -24,14 +27,35 @@ use crate::config::{LogConfig, StorageConfig};
 /// Longest chain a submitter may send.
 const MAX_CHAIN_LENGTH: usize = 10;
 
+/// Where the effective roots (every root ever accepted) are kept.
+const ROOTS_KEY: &str = "_roots.pem";
+
+/// What the operator pages and metadata show about a log.
+pub struct LogInfo {
+    pub name: String,
+    pub description: String,
+    pub submission_prefix: String,
+    pub monitoring_prefix: String,
+    /// The accepted leaf NotAfter window, Unix seconds, `[start, limit)`.
+    pub not_after_start: u64,
+    pub not_after_limit: u64,
+    pub period: Duration,
+    /// From this Unix time on the log refuses submissions (410).
+    pub read_only_after: u64,
+}
+
 /// A log's frontend state, shared by its request handlers.
 pub struct Log {
-    pub name: String,
+    pub info: LogInfo,
     pub key: Arc<LogKey>,
-    pub roots: Arc<Roots>,
+    /// Replaced whole on SIGHUP; read by cloning the `Arc`.
+    roots: RwLock<Arc<Roots>>,
+    roots_file: PathBuf,
     pub policy: Arc<Policy>,
     pub store: Arc<dyn ObjectStore>,
     pub batchers: Batchers,
+    /// The latest checkpoint the sequencer published.
+    pub published: watch::Receiver<SignedCheckpoint>,
     /// Issuers known to be stored, so each is uploaded once per process.
     stored_issuers: Mutex<HashSet<Hash>>,
 }
@@ -51,7 +75,6 @@ impl Log {
             LogKey::from_pem(&pem)
                 .with_context(|| format!("loading key {}", config.key.display()))?,
         );
-        let roots = load_roots(config)?;
         let (not_after_start, not_after_limit) = config.not_after_window()?;
         let policy = Policy {
             not_after_start,
@@ -59,7 +82,9 @@ impl Log {
             max_chain_length: MAX_CHAIN_LENGTH,
         };
         let store = open_store(config).await?;
+        let roots = accumulate_roots(&store, load_roots(config)?).await?;
         let sequencer_config = ct_sequencer::LogConfig {
+            name: config.name.clone(),
             origin: config.origin(),
             key: key.clone(),
             period: Duration::from_millis(config.period_ms),
@@ -77,22 +102,63 @@ impl Log {
             .with_context(|| format!("opening {}", dedup_path.display()))?;
         let (writer, writer_task) = ct_dedup::spawn_writer(dedup.clone());
         let batcher_config = BatcherConfig {
+            log: config.name.clone(),
             batchers: config.batchers,
             max_batch: 256,
             max_wait: Duration::from_millis((config.period_ms / 20).clamp(1, 25)),
             pool_size: config.pool_size,
             memory_entries: config.dedup_memory_entries,
         };
-        let log = Log {
+        let info = LogInfo {
             name: config.name.clone(),
+            description: config
+                .description
+                .clone()
+                .unwrap_or_else(|| config.origin()),
+            submission_prefix: config.submission_prefix.clone(),
+            monitoring_prefix: config.monitoring_prefix.clone(),
+            not_after_start,
+            not_after_limit,
+            period: Duration::from_millis(config.period_ms),
+            read_only_after: not_after_limit.saturating_add(config.sunset_grace_days * 86_400),
+        };
+        let log = Log {
+            info,
             key,
-            roots: Arc::new(roots),
+            roots: RwLock::new(Arc::new(roots)),
+            roots_file: config.roots.clone(),
             policy: Arc::new(policy),
             store,
+            published: sequencer.published(),
             batchers: Batchers::spawn(batcher_config, sequencer, dedup, writer),
             stored_issuers: Mutex::default(),
         };
         Ok((log, vec![sequencer_task, writer_task]))
+    }
+
+    /// The roots accepted now.
+    pub fn roots(&self) -> Arc<Roots> {
+        self.roots.read().unwrap().clone()
+    }
+
+    /// Re-reads the roots file and adds any new root. Roots only
+    /// accumulate: one missing from the file stays accepted (and is
+    /// logged), since entries chaining to it are already in the log.
+    pub async fn reload_roots(&self) -> anyhow::Result<()> {
+        let pem = std::fs::read(&self.roots_file)
+            .with_context(|| format!("reading roots {}", self.roots_file.display()))?;
+        let from_file = Roots::from_pem(&pem)
+            .with_context(|| format!("loading roots {}", self.roots_file.display()))?;
+        let merged = accumulate_roots(&self.store, from_file).await?;
+        let (before, after) = (self.roots().len(), merged.len());
+        *self.roots.write().unwrap() = Arc::new(merged);
+        tracing::info!(log = %self.info.name, before, after, "roots reloaded");
+        Ok(())
+    }
+
+    /// Whether the log has passed its sunset and is read-only.
+    pub fn is_read_only(&self, now: u64) -> bool {
+        now >= self.info.read_only_after
     }
 
     /// Makes sure every issuer is served under `issuer/<hex>` before any
@@ -116,6 +182,46 @@ impl Log {
 pub async fn open_store(config: &LogConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
     let StorageConfig::Fs { path } = &config.storage;
     Ok(Arc::new(FsStore::open(path)?))
+}
+
+/// The union of the stored effective roots and `from_file`, stored back
+/// when it grew. Roots absent from the file are kept and logged.
+async fn accumulate_roots(store: &Arc<dyn ObjectStore>, from_file: Roots) -> anyhow::Result<Roots> {
+    let stored = match store.get(ROOTS_KEY).await? {
+        Some(pem) => Roots::from_pem(&pem)
+            .context("reading the stored effective roots")?
+            .certificates()
+            .to_vec(),
+        None => Vec::new(),
+    };
+    let dropped = stored
+        .iter()
+        .filter(|der| !from_file.certificates().contains(der))
+        .count();
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "roots missing from the roots file stay accepted (roots only accumulate)"
+        );
+    }
+    let merged = Roots::from_ders(
+        stored
+            .iter()
+            .chain(from_file.certificates())
+            .cloned()
+            .collect(),
+    )?;
+    if merged.len() != stored.len() {
+        let blocks: Vec<pem::Pem> = merged
+            .certificates()
+            .iter()
+            .map(|der| pem::Pem::new("CERTIFICATE", der.clone()))
+            .collect();
+        store
+            .put(ROOTS_KEY, Bytes::from(pem::encode_many(&blocks)))
+            .await?;
+    }
+    Ok(merged)
 }
 
 pub fn load_roots(config: &LogConfig) -> anyhow::Result<Roots> {

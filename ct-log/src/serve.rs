@@ -4,8 +4,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use anyhow::Context;
 use ct_storage::{LockBackend, SqliteLock};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
 use crate::http::{self, Mounted};
@@ -36,7 +40,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         )?);
         tasks.extend(log_tasks);
     }
-    let app = http::router(&mounted);
+    let metrics = install_metrics()?;
+    let reload_roots = tokio::spawn(reload_roots_on_sighup(
+        mounted.iter().map(|m| m.log.clone()).collect(),
+    ));
+    let app = http::router(&mounted, metrics);
     drop(mounted);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -46,6 +54,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // It holds the logs too; they must all be released for the last round.
+    reload_roots.abort();
+    let _ = reload_roots.await;
     // The router, and with it every log's batchers, is gone: each sequencer
     // runs a last round for what is queued and the dedup writers drain.
     for task in tasks {
@@ -63,4 +74,45 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down: finishing in-flight requests and the current round");
+}
+
+/// Installs the Prometheus recorder every crate's metrics go to, and keeps
+/// its histograms trimmed.
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let seconds = [
+        0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)?
+        .set_buckets_for_metric(
+            Matcher::Full("ct_round_entries".into()),
+            &[0.0, 1.0, 10.0, 100.0, 1000.0, 10_000.0],
+        )?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    metrics::gauge!("ct_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(handle)
+}
+
+/// On each SIGHUP, re-reads every log's roots file (roots only accumulate).
+async fn reload_roots_on_sighup(logs: Vec<Arc<log::Log>>) {
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("no SIGHUP handler; roots reload needs a restart");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        for log in &logs {
+            if let Err(e) = log.reload_roots().await {
+                tracing::error!(log = %log.info.name, error = %format!("{e:#}"), "reloading roots failed; keeping the current roots");
+            }
+        }
+    }
 }

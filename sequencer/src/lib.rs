@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ct_formats::{Entry, LogKey, SignedCheckpoint};
 use ct_storage::{LockBackend, ObjectStore};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -49,6 +49,8 @@ pub struct Batch {
 /// What a sequencer needs to know about its log.
 #[derive(Clone)]
 pub struct LogConfig {
+    /// The log's short name, for metrics labels.
+    pub name: String,
     /// The checkpoint origin (submission prefix without scheme).
     pub origin: String,
     pub key: Arc<LogKey>,
@@ -63,6 +65,7 @@ pub struct LogConfig {
 #[derive(Clone)]
 pub struct SequencerHandle {
     batches: mpsc::Sender<Batch>,
+    published: watch::Receiver<SignedCheckpoint>,
 }
 
 impl SequencerHandle {
@@ -71,10 +74,16 @@ impl SequencerHandle {
     pub async fn send(&self, batch: Batch) -> Result<(), Batch> {
         self.batches.send(batch).await.map_err(|e| e.0)
     }
+
+    /// The latest checkpoint published to storage (for health and status).
+    pub fn published(&self) -> watch::Receiver<SignedCheckpoint> {
+        self.published.clone()
+    }
 }
 
 /// A log's fixed parts and its backends, shared by rounds and recovery.
 pub(crate) struct Log {
+    pub name: String,
     pub origin: String,
     pub key: Arc<LogKey>,
     pub store: Arc<dyn ObjectStore>,
@@ -107,6 +116,7 @@ pub async fn start(
     let span = tracing::info_span!("sequencer", log = %config.origin);
     let lock_id = hex::encode(config.key.log_id());
     let log = Log {
+        name: config.name.clone(),
         origin: config.origin.clone(),
         key: config.key.clone(),
         store,
@@ -118,69 +128,97 @@ pub async fn start(
         .await?;
     tracing::info!(parent: &span, size = tree.checkpoint.checkpoint.size, "log opened");
     let (tx, rx) = mpsc::channel(64);
-    let task = tokio::spawn(run(log, tree, rx, config).instrument(span));
-    Ok((SequencerHandle { batches: tx }, task))
+    let (published, published_rx) = watch::channel(tree.checkpoint.clone());
+    let sequencer = Sequencer {
+        log,
+        tree,
+        batches: rx,
+        published,
+    };
+    let task = tokio::spawn(sequencer.run(config).instrument(span));
+    Ok((
+        SequencerHandle {
+            batches: tx,
+            published: published_rx,
+        },
+        task,
+    ))
 }
 
-/// The sequencer loop: collect batches into the pool, run a round every
-/// period, reload after a fatal failure.
-async fn run(log: Log, mut tree: Tree, mut batches: mpsc::Receiver<Batch>, config: LogConfig) {
-    let mut pool: Vec<Batch> = Vec::new();
-    let mut pooled = 0;
-    let mut ticker = tokio::time::interval(config.period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                pooled = 0;
-                round_or_reload(&log, &mut tree, std::mem::take(&mut pool), &mut batches).await;
+/// A running sequencer's state, owned by its task.
+struct Sequencer {
+    log: Log,
+    tree: Tree,
+    batches: mpsc::Receiver<Batch>,
+    published: watch::Sender<SignedCheckpoint>,
+}
+
+impl Sequencer {
+    /// Collects batches into the pool, runs a round every period, reloads
+    /// after a fatal failure; ends after a last round once every handle is
+    /// dropped.
+    async fn run(mut self, config: LogConfig) {
+        let mut pool: Vec<Batch> = Vec::new();
+        let mut pooled = 0;
+        let mut ticker = tokio::time::interval(config.period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    pooled = 0;
+                    self.round_or_reload(std::mem::take(&mut pool)).await;
+                }
+                batch = self.batches.recv(), if pooled < config.pool_size => match batch {
+                    Some(batch) => {
+                        pooled += batch.entries.len();
+                        pool.push(batch);
+                    }
+                    None => {
+                        self.round_or_reload(pool).await;
+                        tracing::info!("sequencer stopped");
+                        return;
+                    }
+                },
             }
-            batch = batches.recv(), if pooled < config.pool_size => match batch {
-                Some(batch) => {
-                    pooled += batch.entries.len();
-                    pool.push(batch);
-                }
-                None => {
-                    round_or_reload(&log, &mut tree, pool, &mut batches).await;
-                    tracing::info!("sequencer stopped");
-                    return;
-                }
-            },
         }
     }
-}
 
-async fn round_or_reload(
-    log: &Log,
-    tree: &mut Tree,
-    pool: Vec<Batch>,
-    batches: &mut mpsc::Receiver<Batch>,
-) {
-    if let Err(round::Fatal(error)) = round::sequence(log, tree, pool).await {
-        tracing::error!(%error, "fatal round failure; reloading the log from storage");
-        *tree = reload(log, batches).await;
-    }
-}
-
-/// Reloads until it succeeds, backing off up to 30 s between tries. Batches
-/// arriving meanwhile are refused at once rather than left waiting for a
-/// recovery that may need an operator.
-async fn reload(log: &Log, batches: &mut mpsc::Receiver<Batch>) -> Tree {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match load::open(log, load::Create::Never).await {
-            Ok(tree) => {
-                tracing::info!(size = tree.checkpoint.checkpoint.size, "log reloaded");
-                return tree;
+    async fn round_or_reload(&mut self, pool: Vec<Batch>) {
+        match round::sequence(&self.log, &mut self.tree, pool).await {
+            Ok(Some(published)) => {
+                self.published.send_replace(published);
             }
-            Err(e) => tracing::error!(error = %e, retry_in = ?delay, "reloading the log failed"),
+            Ok(None) => {}
+            Err(round::Fatal(error)) => {
+                tracing::error!(%error, "fatal round failure; reloading the log from storage");
+                self.tree = self.reload().await;
+            }
         }
-        while let Ok(batch) = batches.try_recv() {
-            let error =
-                SequencingError("the log is recovering from a storage failure; retry later".into());
-            let _ = batch.reply.send(Err(error));
+    }
+
+    /// Reloads until it succeeds, backing off up to 30 s between tries.
+    /// Batches arriving meanwhile are refused at once rather than left
+    /// waiting for a recovery that may need an operator.
+    async fn reload(&mut self) -> Tree {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match load::open(&self.log, load::Create::Never).await {
+                Ok(tree) => {
+                    tracing::info!(size = tree.checkpoint.checkpoint.size, "log reloaded");
+                    return tree;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in = ?delay, "reloading the log failed")
+                }
+            }
+            while let Ok(batch) = self.batches.try_recv() {
+                let error = SequencingError(
+                    "the log is recovering from a storage failure; retry later".into(),
+                );
+                let _ = batch.reply.send(Err(error));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(30));
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }

@@ -16,10 +16,12 @@
 //! only after step 6, so every SCT names an entry in a published tree.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use ct_formats::{leaf_hash, Checkpoint, SignedCheckpoint, TileKind};
+use ct_storage::{ObjectStore, StorageError};
 use tokio::task::JoinSet;
 
 use crate::edge::{NewTile, RightEdge};
@@ -67,28 +69,34 @@ impl Round {
 /// A failure after the commit point: the sequencer must reload.
 pub(crate) struct Fatal(pub String);
 
-/// Runs one round over `pool`. Returns `Err` only for fatal failures.
-pub(crate) async fn sequence(log: &Log, tree: &mut Tree, pool: Vec<Batch>) -> Result<(), Fatal> {
-    let started = Instant::now();
+/// Runs one round over `pool`, returning the checkpoint it published, if
+/// any. Returns `Err` only for fatal failures.
+pub(crate) async fn sequence(
+    log: &Log,
+    tree: &mut Tree,
+    pool: Vec<Batch>,
+) -> Result<Option<SignedCheckpoint>, Fatal> {
+    let mut clock = PhaseClock::start(&log.name);
     let round = build(log, tree, pool).await;
-
+    clock.lap("build");
     // Stage. Not fatal: the lock still names the old tree, nothing new is
     // visible, and the next round starts again from the same edge.
     if let Err(e) = stage(log, &round).await {
         tracing::warn!(error = %e, "staging failed; this pool's requests fail");
         round.fail(format!("staging failed: {e}"));
-        return Ok(());
+        return Ok(None);
     }
+    clock.lap("stage");
     // Commit. Fatal: an error may hide a swap that landed, and a lost swap
     // means another sequencer moved the log. Either way our edge is stale.
-    if let Err(e) = log
+    let swap = log
         .lock
-        .replace(&log.lock_id, &tree.checkpoint.note, &round.checkpoint.note)
-        .await
-    {
+        .replace(&log.lock_id, &tree.checkpoint.note, &round.checkpoint.note);
+    if let Err(e) = swap.await {
         round.fail(format!("commit failed: {e}"));
         return Err(Fatal(format!("lock compare-and-swap failed: {e}")));
     }
+    clock.lap("commit");
     *tree = Tree {
         edge: round.edge.clone(),
         checkpoint: round.checkpoint.clone(),
@@ -99,20 +107,20 @@ pub(crate) async fn sequence(log: &Log, tree: &mut Tree, pool: Vec<Batch>) -> Re
         round.fail(format!("tile upload failed: {e}"));
         return Err(Fatal(format!("tile upload failed: {e}")));
     }
+    clock.lap("upload");
     // Publish. Not fatal: the tiles are in place and the next round's
     // checkpoint covers these entries, but nobody may hold an SCT for an
     // entry no published checkpoint covers yet.
-    if let Err(e) = log
-        .store
-        .put("checkpoint", Bytes::from(round.checkpoint.note.clone()))
-        .await
-    {
+    let note = Bytes::from(round.checkpoint.note.clone());
+    if let Err(e) = put_counted(&log.store, &log.name, "checkpoint", "checkpoint", note).await {
         tracing::warn!(error = %e, "publishing the checkpoint failed; this pool's requests fail");
         round.fail(format!("publishing the checkpoint failed: {e}"));
-        return Ok(());
+        return Ok(None);
     }
-    log_round(&round, started);
+    clock.lap("publish");
+    log_round(log, &round, clock.total());
     let staged = (!round.tiles.is_empty()).then(|| round.staging_key());
+    let published = round.checkpoint.clone();
     round.wake();
     // The staged bytes are all in place now; dropping the bundle is tidy-up.
     if let Some(key) = staged {
@@ -120,17 +128,67 @@ pub(crate) async fn sequence(log: &Log, tree: &mut Tree, pool: Vec<Batch>) -> Re
             tracing::warn!(error = %e, key, "could not delete the staging bundle");
         }
     }
-    Ok(())
+    Ok(Some(published))
 }
 
-fn log_round(round: &Round, started: Instant) {
+/// Times a round's phases into `ct_round_phase_seconds{log, phase}`.
+struct PhaseClock {
+    log: String,
+    started: Instant,
+    lap: Instant,
+}
+
+impl PhaseClock {
+    fn start(log: &str) -> PhaseClock {
+        let now = Instant::now();
+        PhaseClock {
+            log: log.to_string(),
+            started: now,
+            lap: now,
+        }
+    }
+
+    fn lap(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        let labels = [("log", self.log.clone()), ("phase", phase.to_string())];
+        metrics::histogram!("ct_round_phase_seconds", &labels).record(now - self.lap);
+        self.lap = now;
+    }
+
+    fn total(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+}
+
+fn log_round(log: &Log, round: &Round, took: std::time::Duration) {
     let (size, entries) = (round.checkpoint.checkpoint.size, round.entries());
-    let ms = started.elapsed().as_secs_f64() * 1e3;
+    metrics::histogram!("ct_round_seconds", "log" => log.name.clone()).record(took);
+    metrics::histogram!("ct_round_entries", "log" => log.name.clone()).record(entries as f64);
+    metrics::gauge!("ct_tree_size", "log" => log.name.clone()).set(size as f64);
+    let ms = took.as_secs_f64() * 1e3;
     if entries > 0 {
         tracing::info!(size, entries, tiles = round.tiles.len(), ms, "round");
     } else {
         tracing::debug!(size, ms, "round (no new entries)");
     }
+}
+
+/// Writes one object, counting it in `ct_uploads_total{log, kind}` and any
+/// failure in `ct_upload_errors_total{log, kind}`.
+async fn put_counted(
+    store: &Arc<dyn ObjectStore>,
+    log: &str,
+    kind: &'static str,
+    key: &str,
+    data: Bytes,
+) -> Result<(), StorageError> {
+    let labels = [("log", log.to_string()), ("kind", kind.to_string())];
+    metrics::counter!("ct_uploads_total", &labels).increment(1);
+    let result = store.put(key, data).await;
+    if result.is_err() {
+        metrics::counter!("ct_upload_errors_total", &labels).increment(1);
+    }
+    result
 }
 
 /// Steps 1–2, on the blocking pool: hashing, encoding and compressing a
@@ -209,23 +267,35 @@ fn encode_tile(tile: NewTile) -> (String, Bytes) {
     (tile.id.path(), Bytes::from(bytes))
 }
 
-async fn stage(log: &Log, round: &Round) -> Result<(), ct_storage::StorageError> {
+async fn stage(log: &Log, round: &Round) -> Result<(), StorageError> {
     if round.tiles.is_empty() {
         return Ok(());
     }
     let bundle = Bytes::from(staging::encode(&round.tiles));
-    log.store.put(&round.staging_key(), bundle).await
+    put_counted(
+        &log.store,
+        &log.name,
+        "staging",
+        &round.staging_key(),
+        bundle,
+    )
+    .await
 }
 
 /// Uploads every tile in parallel; the first error wins.
-async fn upload(log: &Log, round: &Round) -> Result<(), ct_storage::StorageError> {
+async fn upload(log: &Log, round: &Round) -> Result<(), StorageError> {
     let mut uploads = JoinSet::new();
     for (key, data) in round.tiles.iter().cloned() {
-        let store = log.store.clone();
-        uploads.spawn(async move { store.put(&key, data).await });
+        let (store, name) = (log.store.clone(), log.name.clone());
+        let kind = if key.starts_with("tile/data/") {
+            "data_tile"
+        } else {
+            "hash_tile"
+        };
+        uploads.spawn(async move { put_counted(&store, &name, kind, &key, data).await });
     }
     while let Some(result) = uploads.join_next().await {
-        result.map_err(|e| ct_storage::StorageError::Task(e.to_string()))??;
+        result.map_err(|e| StorageError::Task(e.to_string()))??;
     }
     Ok(())
 }

@@ -29,6 +29,7 @@ fn key() -> Arc<LogKey> {
 
 fn config(key: &Arc<LogKey>) -> LogConfig {
     LogConfig {
+        name: "test".into(),
         origin: ORIGIN.into(),
         key: key.clone(),
         period: Duration::from_millis(50),

@@ -86,6 +86,36 @@ pub enum Rejection {
     NoAcceptedRoot { index: usize, issuer: String },
 }
 
+impl Rejection {
+    /// A short, stable name for the class of rejection (a metrics label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::EmptyChain => "empty_chain",
+            Rejection::ChainTooLong { .. } => "chain_too_long",
+            Rejection::Malformed { .. } | Rejection::TrailingBytes { .. } => {
+                "malformed_certificate"
+            }
+            Rejection::MalformedExtension { .. } => "malformed_extension",
+            Rejection::NotAfterTooEarly { .. } | Rejection::NotAfterTooLate { .. } => {
+                "not_after_outside_window"
+            }
+            Rejection::MissingServerAuth => "missing_server_auth",
+            Rejection::BadPoison { .. } => "bad_poison",
+            Rejection::PrecertToAddChain | Rejection::FinalCertToAddPreChain => "wrong_endpoint",
+            Rejection::PrecertSigningCertificate => "precert_signing_certificate",
+            Rejection::UnsupportedSignatureAlgorithm { .. }
+            | Rejection::UnsupportedPssParameters { .. }
+            | Rejection::UnsupportedPublicKey { .. }
+            | Rejection::KeyMismatch { .. } => "unsupported_algorithm",
+            Rejection::IssuerMismatch { .. } => "issuer_mismatch",
+            Rejection::BadSignature { .. } | Rejection::RootSignatureMismatch { .. } => {
+                "bad_signature"
+            }
+            Rejection::NoAcceptedRoot { .. } => "unknown_root",
+        }
+    }
+}
+
 /// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
 pub(crate) fn rfc3339(secs: impl Into<i128>) -> String {
     let secs: i128 = secs.into();

@@ -5,6 +5,7 @@
 //! Every error is a status code and one human-readable line; a 500 means our
 //! own failure, never the client's input.
 
+mod ops;
 mod read;
 mod submit;
 
@@ -12,9 +13,11 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::prefix_path;
 use crate::log::Log;
@@ -43,14 +46,24 @@ impl Mounted {
     }
 }
 
-/// Builds the router serving every log.
-pub fn router(logs: &[Mounted]) -> Router {
-    let mut app = Router::new();
+/// Builds the router serving every log, plus the operator endpoints
+/// (`/`, `/health`, `/metrics`) at the root.
+pub fn router(logs: &[Mounted], metrics: PrometheusHandle) -> Router {
+    let ops = Arc::new(ops::Ops {
+        logs: logs.iter().map(|m| m.log.clone()).collect(),
+        metrics,
+    });
+    let mut app = Router::new()
+        .route("/", get(ops::home))
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .with_state(ops);
     for mounted in logs {
         let submission = Router::new()
             .route("/ct/v1/add-chain", post(submit::add_chain))
             .route("/ct/v1/add-pre-chain", post(submit::add_pre_chain))
             .route("/ct/v1/get-roots", get(submit::get_roots))
+            .route("/log.v3.json", get(ops::log_metadata))
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
         let monitoring = Router::new()
@@ -59,15 +72,18 @@ pub fn router(logs: &[Mounted]) -> Router {
             .route("/issuer/{fingerprint}", get(read::issuer))
             .method_not_allowed_fallback(method_not_allowed);
         let (sub, mon) = (&mounted.submission_path, &mounted.monitoring_path);
+        let log = mounted.log.clone();
+        let track = from_fn_with_state(Arc::<str>::from(log.info.name.as_str()), ops::track);
         if sub == mon {
+            let routes = submission.merge(monitoring).with_state(log).layer(track);
+            app = mount(app, sub, routes);
+        } else {
             app = mount(
                 app,
                 sub,
-                submission.merge(monitoring).with_state(mounted.log.clone()),
+                submission.with_state(log.clone()).layer(track.clone()),
             );
-        } else {
-            app = mount(app, sub, submission.with_state(mounted.log.clone()));
-            app = mount(app, mon, monitoring.with_state(mounted.log.clone()));
+            app = mount(app, mon, monitoring.with_state(log).layer(track));
         }
     }
     app.fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
@@ -93,6 +109,8 @@ pub enum ApiError {
     BadRequest(String),
     NotFound(String),
     MethodNotAllowed,
+    /// The log is past its sunset and read-only.
+    Gone(String),
     /// The log cannot take more work now; retry after a second.
     Busy(String),
     Internal(String),
@@ -103,6 +121,7 @@ impl IntoResponse for ApiError {
         let (status, reason) = match self {
             ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, r),
             ApiError::NotFound(r) => (StatusCode::NOT_FOUND, r),
+            ApiError::Gone(r) => (StatusCode::GONE, r),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed for this endpoint".into(),

@@ -45,7 +45,7 @@ pub async fn add_chain(
     State(log): State<Arc<Log>>,
     body: Bytes,
 ) -> Result<Json<SctResponse>, ApiError> {
-    let span = tracing::debug_span!("add-chain", log = %log.name);
+    let span = tracing::debug_span!("add-chain", log = %log.info.name);
     submit(log, body, Endpoint::AddChain).instrument(span).await
 }
 
@@ -53,7 +53,7 @@ pub async fn add_pre_chain(
     State(log): State<Arc<Log>>,
     body: Bytes,
 ) -> Result<Json<SctResponse>, ApiError> {
-    let span = tracing::debug_span!("add-pre-chain", log = %log.name);
+    let span = tracing::debug_span!("add-pre-chain", log = %log.info.name);
     submit(log, body, Endpoint::AddPreChain)
         .instrument(span)
         .await
@@ -62,7 +62,7 @@ pub async fn add_pre_chain(
 pub async fn get_roots(State(log): State<Arc<Log>>) -> Json<RootsResponse> {
     Json(RootsResponse {
         certificates: log
-            .roots
+            .roots()
             .certificates()
             .iter()
             .map(|c| B64.encode(c))
@@ -75,13 +75,22 @@ async fn submit(
     body: Bytes,
     endpoint: Endpoint,
 ) -> Result<Json<SctResponse>, ApiError> {
-    let chain = parse_chain(&body)?;
-    let (roots, policy) = (log.roots.clone(), log.policy.clone());
+    if log.is_read_only(unix_now()) {
+        return Err(ApiError::Gone(format!(
+            "this log is read-only: it stopped accepting submissions {} days after its not_after_limit",
+            (log.info.read_only_after - log.info.not_after_limit) / 86_400
+        )));
+    }
+    let chain = parse_chain(&body).inspect_err(|_| count_rejection(&log, "bad_request_body"))?;
+    let (roots, policy) = (log.roots(), log.policy.clone());
     let validated =
         tokio::task::spawn_blocking(move || validate_chain(&chain, &roots, &policy, endpoint))
             .await
             .map_err(|e| ApiError::Internal(format!("validation task failed: {e}")))?
-            .map_err(|rejection| ApiError::BadRequest(rejection.to_string()))?;
+            .map_err(|rejection| {
+                count_rejection(&log, rejection.reason());
+                ApiError::BadRequest(rejection.to_string())
+            })?;
     let chain_fingerprints = log
         .store_issuers(&validated.issuers)
         .await
@@ -114,6 +123,20 @@ async fn submit(
     }))
 }
 
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn count_rejection(log: &Log, reason: &'static str) {
+    let labels = [
+        ("log", log.info.name.clone()),
+        ("reason", reason.to_string()),
+    ];
+    metrics::counter!("ct_rejections_total", &labels).increment(1);
+}
+
 /// Decodes `{"chain": ["<base64 DER>", ...]}`; unknown fields are ignored.
 fn parse_chain(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
     let request: ChainRequest = serde_json::from_slice(body)
@@ -135,9 +158,7 @@ fn parse_chain(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
 /// already trusted without this log.
 fn priority(chain: &ValidatedChain) -> Priority {
     const STALE_SECONDS: u64 = 48 * 3600;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = unix_now();
     let stale = match chain.leaf {
         ValidatedLeaf::Precert { .. } => chain.not_before.saturating_add(STALE_SECONDS) < now,
         ValidatedLeaf::X509 { .. } => chain.has_embedded_scts,

@@ -46,6 +46,10 @@ pub struct LogSpec {
     pub key_format: KeyFormat,
     /// The log's P-256 signing key.
     pub key: SigningKey,
+    /// The `storage` inline table; `None` for `{ type = "fs", path = "<name>-data" }`.
+    pub storage: Option<String>,
+    /// More `key = value` lines for this `[[log]]` table.
+    pub extra: Vec<String>,
 }
 
 impl LogSpec {
@@ -69,6 +73,8 @@ impl LogSpec {
             period_ms: 150,
             key_format: KeyFormat::Pkcs8,
             key: fresh_key(name),
+            storage: None,
+            extra: Vec::new(),
         }
     }
 
@@ -198,12 +204,19 @@ pub fn write_config(dir: &Path, logs: &[&LogSpec]) -> PathBuf {
         writeln!(cfg, "not_after_limit = {}", toml_str(&log.not_after_limit)).unwrap();
         writeln!(cfg, "period_ms = {}", log.period_ms).unwrap();
         writeln!(cfg, "batchers = 1").unwrap();
+        let fs_storage = format!(
+            "{{ type = \"fs\", path = {} }}",
+            toml_str(&format!("{}-data", log.name))
+        );
         writeln!(
             cfg,
-            "storage = {{ type = \"fs\", path = {} }}",
-            toml_str(&format!("{}-data", log.name))
+            "storage = {}",
+            log.storage.as_deref().unwrap_or(&fs_storage)
         )
         .unwrap();
+        for line in &log.extra {
+            writeln!(cfg, "{line}").unwrap();
+        }
     }
     let path = dir.join("config.toml");
     fs::write(&path, cfg).unwrap();
@@ -305,16 +318,27 @@ impl Server {
 
     /// The last `n` lines of the server's stderr.
     pub fn stderr_tail(&self, n: usize) -> String {
-        let text = fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(n);
-        format!(
-            "----- ct-log stderr ({}), last {} lines -----\n{}\n-----",
-            self.stderr_path.display(),
-            lines.len() - start,
-            lines[start..].join("\n")
-        )
+        stderr_tail_of(&self.stderr_path, n)
     }
+
+    /// Path of the file that receives the server's stderr.
+    pub fn stderr_path(&self) -> &Path {
+        &self.stderr_path
+    }
+}
+
+/// The last `n` lines of a server stderr file (also usable after the
+/// [`Server`] is gone, e.g. for a run that was killed earlier).
+pub fn stderr_tail_of(path: &Path, n: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    format!(
+        "----- ct-log stderr ({}), last {} lines -----\n{}\n-----",
+        path.display(),
+        lines.len() - start,
+        lines[start..].join("\n")
+    )
 }
 
 impl Drop for Server {

@@ -1,0 +1,205 @@
+//! The operator's side of the HTTP server: Prometheus metrics, the health
+//! check, a plain-HTML home page, and each log's `log.v3.json` metadata.
+//!
+//! All of it reads shared state (each log's latest published checkpoint and
+//! its static info); none of it can change a log.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::log::Log;
+
+/// What the operator endpoints read.
+pub struct Ops {
+    pub logs: Vec<Arc<Log>>,
+    pub metrics: PrometheusHandle,
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How old a log's latest published checkpoint is.
+fn checkpoint_age(log: &Log) -> Duration {
+    Duration::from_millis(now_millis().saturating_sub(log.published.borrow().timestamp))
+}
+
+/// A log is healthy while its checkpoint is at most a few periods old.
+fn is_fresh(log: &Log) -> bool {
+    checkpoint_age(log) <= log.info.period * 5 + Duration::from_secs(5)
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(ops): State<Arc<Ops>>) -> Response {
+    for log in &ops.logs {
+        let age = checkpoint_age(log).as_secs_f64();
+        metrics::gauge!("ct_checkpoint_age_seconds", "log" => log.info.name.clone()).set(age);
+    }
+    let body = ops.metrics.render();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /health`: 200 when every log published a checkpoint within a few
+/// periods, else 503 naming the stale logs.
+pub async fn health(State(ops): State<Arc<Ops>>) -> Response {
+    let stale: Vec<String> = ops
+        .logs
+        .iter()
+        .filter(|log| !is_fresh(log))
+        .map(|log| {
+            format!(
+                "{} (checkpoint {}s old)",
+                log.info.name,
+                checkpoint_age(log).as_secs()
+            )
+        })
+        .collect();
+    if stale.is_empty() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("stale: {}\n", stale.join(", ")),
+        )
+            .into_response()
+    }
+}
+
+fn rfc3339(unix_seconds: u64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix_seconds as i64)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn status(log: &Log) -> &'static str {
+    let now = now_millis() / 1000;
+    match (log.is_read_only(now), is_fresh(log)) {
+        (true, _) => "read-only",
+        (false, true) => "accepting",
+        (false, false) => "stale",
+    }
+}
+
+/// `GET <submission prefix>/log.v3.json`: the log's entry for a CT log list.
+pub async fn log_metadata(State(log): State<Arc<Log>>) -> Json<serde_json::Value> {
+    let info = &log.info;
+    Json(json!({
+        "description": info.description,
+        "log_id": B64.encode(log.key.log_id()),
+        "key": B64.encode(log.key.spki_der()),
+        "mmd": 60,
+        "submission_url": with_slash(&info.submission_prefix),
+        "monitoring_url": with_slash(&info.monitoring_prefix),
+        "temporal_interval": {
+            "start_inclusive": rfc3339(info.not_after_start),
+            "end_exclusive": rfc3339(info.not_after_limit),
+        },
+        "state": status(&log),
+    }))
+}
+
+fn with_slash(prefix: &str) -> String {
+    format!("{}/", prefix.trim_end_matches('/'))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `GET /`: every log at a glance, as plain HTML.
+pub async fn home(State(ops): State<Arc<Ops>>) -> Html<String> {
+    let mut rows = String::new();
+    for log in &ops.logs {
+        let info = &log.info;
+        let checkpoint = log.published.borrow().clone();
+        let _ = write!(
+            rows,
+            "<tr><td>{name}</td><td>{description}</td><td>{size}</td><td>{age}s</td>\
+             <td>{start} – {limit}</td><td>{roots}</td>\
+             <td><a href=\"{sub}\">{sub}</a></td><td><a href=\"{mon}checkpoint\">{mon}</a></td><td>{status}</td></tr>\n",
+            name = escape(&info.name),
+            description = escape(&info.description),
+            size = checkpoint.checkpoint.size,
+            age = checkpoint_age(log).as_secs(),
+            start = rfc3339(info.not_after_start),
+            limit = rfc3339(info.not_after_limit),
+            roots = log.roots().len(),
+            sub = escape(&with_slash(&info.submission_prefix)),
+            mon = escape(&with_slash(&info.monitoring_prefix)),
+            status = status(log),
+        );
+    }
+    Html(format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ct-log</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head>\n<body>\
+         <h1>Certificate Transparency logs</h1>\n<table>\n<tr><th>log</th><th>description</th>\
+         <th>tree size</th><th>checkpoint age</th><th>NotAfter window</th><th>roots</th>\
+         <th>submission prefix</th><th>monitoring prefix</th><th>status</th></tr>\n{rows}</table>\n\
+         <p>ct-log {version} · <a href=\"/metrics\">metrics</a> · <a href=\"/health\">health</a></p>\
+         </body></html>\n",
+        version = env!("CARGO_PKG_VERSION"),
+    ))
+}
+
+/// Middleware counting every request of a log by endpoint and status, and
+/// timing it.
+pub async fn track(State(log_name): State<Arc<str>>, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", |p| endpoint_label(p.as_str()));
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [
+        ("log", log_name.to_string()),
+        ("endpoint", endpoint.to_string()),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("ct_http_requests_total", &labels).increment(1);
+    metrics::histogram!("ct_http_request_seconds", &labels[..2]).record(started.elapsed());
+    response
+}
+
+/// The endpoint a matched route pattern names, for metrics labels.
+fn endpoint_label(route: &str) -> &'static str {
+    const ENDPOINTS: [(&str, &str); 7] = [
+        ("/ct/v1/add-chain", "add-chain"),
+        ("/ct/v1/add-pre-chain", "add-pre-chain"),
+        ("/ct/v1/get-roots", "get-roots"),
+        ("/log.v3.json", "log.v3.json"),
+        ("/checkpoint", "checkpoint"),
+        ("/tile/{*path}", "tile"),
+        ("/issuer/{fingerprint}", "issuer"),
+    ];
+    ENDPOINTS
+        .iter()
+        .find(|(suffix, _)| route.ends_with(suffix))
+        .map_or("other", |(_, label)| label)
+}
