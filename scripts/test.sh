@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, exactly as CI does (.ci/run calls this).
-# Needs only a Rust toolchain; tests that use the third-party vectors in
-# ../shared/vectors print "SKIPPED" and pass when that folder is absent.
+# Needs a Rust toolchain and python3 (to install SeaweedFS, the real
+# S3-compatible server the storage tests start). Tests that use the
+# third-party vectors in ../shared/vectors print "SKIPPED" and pass when that
+# folder is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null; then
@@ -11,4 +13,6 @@ fi
 if [ ! -d ../shared/vectors ]; then
   echo "NOTE: ../shared/vectors is absent; tests on real third-party data will be SKIPPED" >&2
 fi
+WEED_BIN="$(scripts/seaweedfs.sh | tail -n 1)"
+export WEED_BIN
 cargo test --workspace --locked "$@"

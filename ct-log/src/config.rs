@@ -71,6 +71,24 @@ pub struct LogConfig {
 pub enum StorageConfig {
     /// A local directory.
     Fs { path: PathBuf },
+    /// An S3-compatible bucket. Credentials come from the standard AWS
+    /// environment variables or profile files.
+    S3 {
+        bucket: String,
+        /// Custom endpoint (MinIO, Ceph, R2, SeaweedFS, …); absent for AWS.
+        endpoint: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        /// Key prefix inside the bucket, e.g. `logs/2026h1`.
+        #[serde(default)]
+        prefix: String,
+        /// Path-style URLs; default: on when an endpoint is given.
+        force_path_style: Option<bool>,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
 }
 
 fn default_period_ms() -> u64 {
@@ -123,8 +141,9 @@ impl Config {
             log.dedup_db = Some(base.join(dedup_db));
             log.key = base.join(&log.key);
             log.roots = base.join(&log.roots);
-            let StorageConfig::Fs { path } = &mut log.storage;
-            *path = base.join(&*path);
+            if let StorageConfig::Fs { path } = &mut log.storage {
+                *path = base.join(&*path);
+            }
         }
         Ok(config)
     }
@@ -267,7 +286,9 @@ mod tests {
             log.dedup_db.as_deref(),
             Some(dir.path().join("data/dev2026-dedup.db").as_path())
         );
-        let StorageConfig::Fs { path } = &log.storage;
+        let StorageConfig::Fs { path } = &log.storage else {
+            panic!("fs storage")
+        };
         assert_eq!(path, &dir.path().join("data/dev2026"));
     }
 

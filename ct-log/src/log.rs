@@ -16,7 +16,7 @@ use bytes::Bytes;
 use ct_batcher::{BatcherConfig, Batchers};
 use ct_dedup::SqliteDedup;
 use ct_formats::{Hash, LogKey, SignedCheckpoint};
-use ct_storage::{FsStore, LockBackend, ObjectStore, StorageError};
+use ct_storage::{FsStore, LockBackend, ObjectStore, S3Config, S3Store, StorageError};
 use ct_validate::{Policy, Roots};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -180,8 +180,25 @@ impl Log {
 
 /// Opens the log's object store as its config describes.
 pub async fn open_store(config: &LogConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    let StorageConfig::Fs { path } = &config.storage;
-    Ok(Arc::new(FsStore::open(path)?))
+    Ok(match &config.storage {
+        StorageConfig::Fs { path } => Arc::new(FsStore::open(path)?),
+        StorageConfig::S3 {
+            bucket,
+            endpoint,
+            region,
+            prefix,
+            force_path_style,
+        } => {
+            let s3 = S3Config {
+                bucket: bucket.clone(),
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                prefix: prefix.clone(),
+                force_path_style: force_path_style.unwrap_or(endpoint.is_some()),
+            };
+            Arc::new(S3Store::open(s3).await?)
+        }
+    })
 }
 
 /// The union of the stored effective roots and `from_file`, stored back

@@ -3,12 +3,14 @@
 //! This file only wires things together: parse the command line and run
 //! the chosen subcommand, each of which lives in its own module.
 
+mod audit;
 mod check_config;
 mod config;
 mod http;
 mod keygen;
 mod log;
 mod serve;
+mod submit;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,10 @@ struct Cli {
 enum Command {
     /// Run every log in the config file.
     Serve(serve::Args),
+    /// Audit a static-CT log (any, not only this one) end to end.
+    Audit(audit::Args),
+    /// Submit a chain, verify the SCT and prove its inclusion.
+    Submit(submit::Args),
     /// Write a new log key and print its log ID and public key.
     Keygen(keygen::Args),
     /// Check a config file (keys, roots, window, prefixes, storage) without serving.
@@ -55,6 +61,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Audit(args) => runtime.block_on(audit::run(args)),
+        Command::Submit(args) => runtime.block_on(submit::run(args)),
         Command::Keygen(args) => keygen::run(args),
         Command::CheckConfig(args) => runtime.block_on(check_config::run(args)),
     }

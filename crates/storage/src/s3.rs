@@ -426,6 +426,8 @@ impl S3Store {
                 )));
             }
             self.retries.fetch_add(1, Ordering::Relaxed);
+            let labels = [("bucket", self.bucket.clone()), ("op", op.to_string())];
+            metrics::counter!("ct_s3_retries_total", &labels).increment(1);
             tracing::warn!(
                 op,
                 key,

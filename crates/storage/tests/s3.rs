@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ct_storage::{ObjectStore, S3Config, S3Credentials, S3Options, S3Store, StorageError};
-use support::{exercise_store, fast_options, FakeS3, Reply, Weed, GZIP_TILE};
+use ct_testkit::Weed;
+use support::{exercise_store, fast_options, FakeS3, Reply, GZIP_TILE};
 
 fn message(err: &StorageError) -> String {
     let text = err.to_string();
@@ -148,7 +149,7 @@ async fn open_fails_clearly_on_misconfiguration() {
 
     let wrong_keys = S3Options {
         credentials: Some(S3Credentials::new(
-            support::ACCESS_KEY,
+            ct_testkit::ACCESS_KEY,
             "wrong-secret",
             None,
             None,
@@ -171,7 +172,7 @@ async fn open_fails_clearly_on_misconfiguration() {
     drop(closed);
     let started = Instant::now();
     let refused = S3Store::open_with(
-        S3Config::new(support::BUCKET, Some(endpoint)),
+        S3Config::new(ct_testkit::BUCKET, Some(endpoint)),
         fast_options(3),
     )
     .await

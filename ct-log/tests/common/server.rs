@@ -158,6 +158,17 @@ fn toml_str(s: &str) -> String {
     serde_json::to_string(s).unwrap() // a JSON string is a valid TOML basic string here
 }
 
+/// The `storage` table of a log keeping its objects under `prefix` in the
+/// test S3 server's bucket.
+pub fn s3_storage(weed: &ct_testkit::Weed, prefix: &str) -> String {
+    format!(
+        "{{ type = \"s3\", bucket = {}, endpoint = {}, prefix = {} }}",
+        toml_str(ct_testkit::BUCKET),
+        toml_str(&weed.endpoint),
+        toml_str(prefix)
+    )
+}
+
 /// Writes `config.toml` and one key file per log into `dir` and returns the
 /// config path. The lock DB is `lock.db` and each log stores its data under
 /// `<name>-data`, both relative to the config folder.
@@ -252,6 +263,9 @@ impl Server {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
+        // The credentials of the test S3 server, used only by S3 logs.
+        cmd.env("AWS_ACCESS_KEY_ID", ct_testkit::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", ct_testkit::SECRET_KEY);
         let mut child = cmd.spawn().expect("spawn ct-log");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel::<String>();

@@ -1,0 +1,215 @@
+//! Test-only helpers shared by the workspace's integration tests: a real
+//! S3-compatible server (SeaweedFS `weed mini`) per test, on free loopback
+//! ports, killed on drop. Never a dependency of production code.
+
+use std::collections::HashSet;
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ct_storage::{S3Config, S3Credentials, S3Options, S3Store};
+
+// ---------------------------------------------------------------------------
+// Free loopback ports.
+
+/// Ports handed out by this process, so two servers never get the same one.
+static TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// `count` free loopback ports whose +10000 (SeaweedFS gRPC) is free too.
+fn free_port_pairs(count: usize) -> Vec<u16> {
+    let mut taken = TAKEN.lock().unwrap();
+    let taken = taken.get_or_insert_with(HashSet::new);
+    let mut ports = Vec::new();
+    for _ in 0..1000 {
+        if ports.len() == count {
+            break;
+        }
+        let port = StdListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let Some(grpc) = port.checked_add(10_000) else {
+            continue;
+        };
+        if taken.contains(&port) || taken.contains(&grpc) {
+            continue;
+        }
+        if StdListener::bind(("127.0.0.1", grpc)).is_err() {
+            continue;
+        }
+        taken.insert(port);
+        taken.insert(grpc);
+        ports.push(port);
+    }
+    assert_eq!(ports.len(), count, "could not find free port pairs");
+    ports
+}
+
+// ---------------------------------------------------------------------------
+// A real S3 server: SeaweedFS `weed mini`.
+
+pub const ACCESS_KEY: &str = "ct-log-test-key";
+pub const SECRET_KEY: &str = "ct-log-test-secret";
+pub const BUCKET: &str = "ct-log-test";
+
+/// The `weed` binary: `$WEED_BIN`, else `weed` on PATH.
+fn weed_binary() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("WEED_BIN").filter(|b| !b.is_empty()) {
+        return Some(PathBuf::from(bin));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("weed"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A running `weed mini` with one bucket, killed (SIGKILL) on drop.
+pub struct Weed {
+    child: Child,
+    ports: Vec<u16>,
+    dir: tempfile::TempDir,
+    pub endpoint: String,
+}
+
+impl Weed {
+    /// Starts a server, or returns `None` (after printing SKIPPED) when
+    /// `weed` is not installed. Under CI a missing `weed` fails the test.
+    pub async fn start() -> Option<Weed> {
+        let Some(binary) = weed_binary() else {
+            if std::env::var_os("CI").is_some() {
+                panic!("weed not found (WEED_BIN or PATH): run scripts/seaweedfs.sh to install SeaweedFS");
+            }
+            eprintln!(
+                "SKIPPED: weed not found (WEED_BIN or PATH); run scripts/seaweedfs.sh to install SeaweedFS"
+            );
+            return None;
+        };
+        let mut last_error = String::new();
+        // A port taken between choosing and binding makes weed exit: retry.
+        for _ in 0..3 {
+            match Weed::try_start(&binary).await {
+                Ok(weed) => return Some(weed),
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("weed mini did not start: {last_error}");
+    }
+
+    async fn try_start(binary: &PathBuf) -> Result<Weed, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = free_port_pairs(5);
+        let [master, volume, filer, s3, admin] = ports[..] else {
+            unreachable!()
+        };
+        let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
+        let child = Command::new(binary)
+            .arg("mini")
+            .arg(format!("-dir={}", dir.path().join("data").display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+            .arg(format!("-master.port={master}"))
+            .arg(format!("-volume.port={volume}"))
+            .arg(format!("-filer.port={filer}"))
+            .arg(format!("-s3.port={s3}"))
+            .arg(format!("-admin.port={admin}"))
+            .args([
+                "-webdav=false",
+                "-admin.ui=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.telemetry=false",
+            ])
+            .arg(format!("-bucket={BUCKET}"))
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("spawning {}: {e}", binary.display()))?;
+        let mut weed = Weed {
+            child,
+            ports,
+            dir,
+            endpoint: format!("http://127.0.0.1:{s3}"),
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = weed.child.try_wait() {
+                return Err(format!("exited with {status}: {}", weed.log_tail()));
+            }
+            let probe = S3Options {
+                max_attempts: 1,
+                attempt_timeout: Duration::from_secs(2),
+                ..weed.options()
+            };
+            match S3Store::open_with(weed.config(""), probe).await {
+                Ok(_) => return Ok(weed),
+                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                    return Err(format!("not ready after 30 s: {e}: {}", weed.log_tail()))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("weed.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// A configuration for the test bucket with `prefix`.
+    pub fn config(&self, prefix: &str) -> S3Config {
+        S3Config {
+            prefix: prefix.to_string(),
+            ..S3Config::new(BUCKET, Some(self.endpoint.clone()))
+        }
+    }
+
+    /// Options with the server's credentials and short test timeouts.
+    pub fn options(&self) -> S3Options {
+        S3Options {
+            credentials: Some(S3Credentials::new(
+                ACCESS_KEY, SECRET_KEY, None, None, "test",
+            )),
+            ..S3Options::default()
+        }
+    }
+
+    /// Opens a store on the test bucket under `prefix`.
+    pub async fn store(&self, prefix: &str) -> S3Store {
+        S3Store::open_with(self.config(prefix), self.options())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Weed {
+    fn drop(&mut self) {
+        // SIGTERM takes 5–12 s; nothing here needs a clean shutdown.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // weed leaves /tmp/seaweedfs-<component>[-grpc]-<port>.sock behind.
+        let ours: HashSet<String> = self
+            .ports
+            .iter()
+            .flat_map(|&p| [p, p + 10_000])
+            .map(|p| p.to_string())
+            .collect();
+        if let Ok(entries) = std::fs::read_dir("/tmp") {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let port = name
+                    .strip_prefix("seaweedfs-")
+                    .and_then(|n| n.strip_suffix(".sock"))
+                    .and_then(|n| n.rsplit('-').next());
+                if port.is_some_and(|p| ours.contains(p)) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
