@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ct_formats::{Entry, LogKey, SignedCheckpoint};
-use ct_storage::{LockBackend, ObjectStore};
+use ct_storage::{Claim, LockBackend, ObjectStore};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -123,6 +123,9 @@ pub async fn start(
         lock,
         lock_id,
     };
+    // Refuse before any work if another process sequences this log; the
+    // lock's compare-and-swap would only stop it at its first commit.
+    let claim = log.lock.claim(&log.lock_id).await?;
     let tree = load::open(&log, load::Create::IfEmpty)
         .instrument(span.clone())
         .await?;
@@ -134,6 +137,7 @@ pub async fn start(
         tree,
         batches: rx,
         published,
+        _claim: claim,
     };
     let task = tokio::spawn(sequencer.run(config).instrument(span));
     Ok((
@@ -151,6 +155,8 @@ struct Sequencer {
     tree: Tree,
     batches: mpsc::Receiver<Batch>,
     published: watch::Sender<SignedCheckpoint>,
+    /// Held for the task's life: no other process may sequence this log.
+    _claim: Claim,
 }
 
 impl Sequencer {

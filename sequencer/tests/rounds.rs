@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use ct_formats::{Entry, EntryKind, LogKey};
 use ct_sequencer::{Batch, LoadError, LogConfig, Sequenced, SequencerHandle, SequencingError};
-use ct_storage::{Fault, LockBackend, MemoryLock, MemoryStore, ObjectStore, SqliteLock};
+use ct_storage::{
+    Claim, Fault, LockBackend, LockError, MemoryLock, MemoryStore, ObjectStore, SqliteLock,
+};
 use p256::ecdsa::SigningKey;
 use static_ct_api::{LogEntry, RFC6962Verifier, TileIterator};
 use tlog_tiles::{record_hash, tree_hash, Hash as OracleHash, Tile, TileHashReader, TileReader};
@@ -434,6 +436,7 @@ async fn a_crash_after_commit_is_recovered_from_staging() {
     assert!(log.submit(100..400).await.is_err());
     drop(log.handle);
     log.task.abort();
+    let _ = log.task.await; // a crash frees its claim at once; so does an awaited abort
     store.inject("tile/", Fault::NotWritten, 0);
     let fresh = Arc::new(MemoryStore::new());
     for key in store.keys() {
@@ -453,13 +456,49 @@ async fn a_crash_after_commit_is_recovered_from_staging() {
     );
 }
 
-/// Two sequencers on one log (a misconfiguration): the lock's
+#[tokio::test(start_paused = true)]
+async fn a_second_sequencer_is_refused_while_the_first_runs() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(MemoryLock::new());
+    let first = start(&store, lock.clone()).await.unwrap();
+    let err = start(&store, lock.clone()).await.err().unwrap();
+    assert!(
+        matches!(err, LoadError::Lock(LockError::Claimed(_))),
+        "{err}"
+    );
+    first.stop().await;
+    let again = start(&store, lock)
+        .await
+        .expect("the claim is released when the first stops");
+    again.stop().await;
+}
+
+/// A lock that grants every claim, as if two processes got past the claim.
+struct NoClaims(Arc<MemoryLock>);
+
+#[async_trait::async_trait]
+impl LockBackend for NoClaims {
+    async fn fetch(&self, log: &str) -> Result<Option<Vec<u8>>, LockError> {
+        self.0.fetch(log).await
+    }
+    async fn create(&self, log: &str, checkpoint: &[u8]) -> Result<(), LockError> {
+        self.0.create(log, checkpoint).await
+    }
+    async fn replace(&self, log: &str, old: &[u8], new: &[u8]) -> Result<(), LockError> {
+        self.0.replace(log, old, new).await
+    }
+    async fn claim(&self, _: &str) -> Result<Claim, LockError> {
+        Ok(Claim::new(()))
+    }
+}
+
+/// Two sequencers on one log that both got past the claim: the lock's
 /// compare-and-swap lets only one view win each time, so every index ever
 /// handed out names the entry that was submitted for it.
 #[tokio::test(start_paused = true)]
 async fn two_sequencers_cannot_fork_the_log() {
     let store = Arc::new(MemoryStore::new());
-    let lock = Arc::new(MemoryLock::new());
+    let lock = Arc::new(NoClaims(Arc::new(MemoryLock::new())));
     let a = start(&store, lock.clone()).await.unwrap();
     let b = start(&store, lock.clone()).await.unwrap();
     let mut granted = Vec::new();

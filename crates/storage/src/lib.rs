@@ -23,7 +23,7 @@ mod sqlite;
 pub use aws_credential_types::Credentials as S3Credentials;
 pub use fs::FsStore;
 pub use headers::{is_immutable, ObjectHeaders};
-pub use lock::{LockBackend, LockError, MemoryLock};
+pub use lock::{Claim, LockBackend, LockError, MemoryLock};
 pub use memory::{Fault, MemoryStore};
 pub use s3::{CredentialsLookupError, S3Config, S3Options, S3Store, StandardCredentials};
 pub use sqlite::SqliteLock;

@@ -11,8 +11,25 @@ pub enum LockError {
     /// create): another writer got there first.
     #[error("lock lost: the stored checkpoint is not the one this sequencer expected")]
     Lost,
+    /// Another live process is the sequencer of this log.
+    #[error("another process is already sequencing this log ({0})")]
+    Claimed(String),
     #[error("lock backend: {0}")]
     Backend(String),
+}
+
+/// Proof that this process is the only sequencer of one log. Dropping it
+/// (or the process dying) lets another process claim the log.
+pub struct Claim {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl Claim {
+    pub fn new(held: impl Send + Sync + 'static) -> Claim {
+        Claim {
+            _held: Box::new(held),
+        }
+    }
 }
 
 /// Stores one checkpoint per log, keyed by the log ID.
@@ -24,6 +41,10 @@ pub trait LockBackend: Send + Sync + 'static {
     async fn create(&self, log: &str, checkpoint: &[u8]) -> Result<(), LockError>;
     /// Replaces `old` by `new`; `Lost` unless the stored value equals `old`.
     async fn replace(&self, log: &str, old: &[u8], new: &[u8]) -> Result<(), LockError>;
+    /// Claims the right to sequence `log`, failing with `Claimed` while
+    /// another holder lives. A refusal before any work, where the swap would
+    /// only catch a second sequencer at its first commit.
+    async fn claim(&self, log: &str) -> Result<Claim, LockError>;
 }
 
 /// An in-memory lock backend for tests, with injectable swap failures.
@@ -32,6 +53,20 @@ pub struct MemoryLock {
     rows: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
     /// Pending faults for `replace`, oldest first.
     faults: std::sync::Mutex<std::collections::VecDeque<crate::Fault>>,
+    /// Logs currently claimed.
+    claims: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Releases a `MemoryLock` claim when dropped.
+struct MemoryClaim {
+    log: String,
+    claims: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl Drop for MemoryClaim {
+    fn drop(&mut self) {
+        self.claims.lock().unwrap().remove(&self.log);
+    }
 }
 
 impl MemoryLock {
@@ -75,5 +110,15 @@ impl LockBackend for MemoryLock {
             Some(_) => Err(LockError::Backend("injected fault after the swap".into())),
             None => Ok(()),
         }
+    }
+
+    async fn claim(&self, log: &str) -> Result<Claim, LockError> {
+        if !self.claims.lock().unwrap().insert(log.to_string()) {
+            return Err(LockError::Claimed("claimed in this memory lock".into()));
+        }
+        Ok(Claim::new(MemoryClaim {
+            log: log.to_string(),
+            claims: self.claims.clone(),
+        }))
     }
 }

@@ -4,20 +4,25 @@
 //! then read and update), so concurrent writers — threads or processes —
 //! serialize instead of failing with "database is locked", and a lost race
 //! shows up as zero rows changed.
+//!
+//! A log is claimed by an exclusive OS file lock on `<database>.<log>.claim`:
+//! the kernel releases it the moment its process dies, so a restart after a
+//! crash claims at once, while a second live process is refused.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::lock::{LockBackend, LockError};
+use crate::lock::{Claim, LockBackend, LockError};
 
 /// A lock database file shared by every log of a process.
 #[derive(Clone, Debug)]
 pub struct SqliteLock {
     conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
 }
 
 fn backend(e: impl std::fmt::Display) -> LockError {
@@ -45,6 +50,7 @@ impl SqliteLock {
         .map_err(backend)?;
         Ok(SqliteLock {
             conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
         })
     }
 
@@ -115,6 +121,25 @@ impl LockBackend for SqliteLock {
         })
         .await
     }
+
+    async fn claim(&self, log: &str) -> Result<Claim, LockError> {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{log}.claim"));
+        let path = PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(backend)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Claim::new(file)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(LockError::Claimed(format!("{} is locked", path.display())))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(backend(e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +167,27 @@ mod tests {
         lock.replace("a", b"one", b"two").await.unwrap();
         assert_eq!(lock.fetch("a").await.unwrap().unwrap(), b"two");
         assert_eq!(lock.fetch("b").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_log_has_one_claimant_until_it_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock.db");
+        let (first, second) = (
+            SqliteLock::open(&path).unwrap(),
+            SqliteLock::open(&path).unwrap(),
+        );
+        let claim = first.claim("log").await.unwrap();
+        assert!(matches!(
+            second.claim("log").await,
+            Err(LockError::Claimed(_))
+        ));
+        assert!(
+            second.claim("other-log").await.is_ok(),
+            "claims are per log"
+        );
+        drop(claim);
+        assert!(second.claim("log").await.is_ok(), "released on drop");
     }
 
     #[tokio::test]
