@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::prelude::*;
 use common::client::{
-    self, add, add_endpoint, chain_body, get, http_client, post, submission_url, submit_all,
+    self, add_endpoint, chain_body, get, http_client, post, submission_url, submit_all,
     submit_all_results, Submission,
 };
 use common::pki::{ts, LeafKind, TestPki};
@@ -464,9 +464,6 @@ async fn real_mmd_monitor_submissions() {
         "2026-01-01T00:00:00Z",
     );
     spec.period_ms = 150;
-    // The vectors' NotAfter is in 2025, so the window is past; keep the
-    // log open as an operator would for a shard whose sunset is extended.
-    spec.extra.push("sunset_grace_days = 3650".into());
     let config = common::server::write_config(dir.path(), &[&spec]);
     let log = spec.handle(dir.path());
     let server = Server::start(&config, "server");

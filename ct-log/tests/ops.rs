@@ -1,5 +1,8 @@
 //! Operator commands and endpoints against the real binary: `keygen` output
-//! serves, `check-config` catches each listed mistake.
+//! serves, `check-config` catches each listed mistake, metrics count,
+//! health flips when sequencing stalls, sunset gives 410, SIGHUP adds roots,
+//! SIGTERM finishes the round, and the metadata and home pages describe the
+//! log.
 
 mod common;
 
@@ -9,7 +12,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use base64::prelude::*;
-use common::client::http_client;
+use std::time::{Duration, Instant};
+
+use common::client::{add, get, http_client, monitoring_url, submission_url};
+use common::pki::{LeafKind, TestPki};
 use common::server::{write_config, LogSpec, Server};
 use common::verify::fetch_checkpoint;
 use p256::pkcs8::DecodePrivateKey;
@@ -28,17 +34,51 @@ fn stdout(out: &Output) -> String {
 
 /// A one-log test config in `dir` whose roots are a fresh test PKI's.
 fn spec(dir: &Path, name: &str) -> LogSpec {
-    let pki = common::pki::TestPki::new(name);
+    spec_with_pki(dir, name).0
+}
+
+/// [`spec`], also returning the PKI its roots file trusts.
+fn spec_with_pki(dir: &Path, name: &str) -> (LogSpec, TestPki) {
+    let pki = TestPki::new(name);
     fs::write(dir.join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = format!("http://ct.test/{name}");
-    LogSpec::new(
-        name,
-        &prefix,
-        &prefix,
-        "roots.pem",
-        "2026-01-01T00:00:00Z",
-        "2027-01-01T00:00:00Z",
-    )
+    let spec = LogSpec::new(name, &prefix, &prefix, "roots.pem", START, LIMIT);
+    (spec, pki)
+}
+
+const START: &str = "2026-01-01T00:00:00Z";
+const LIMIT: &str = "2027-01-01T00:00:00Z";
+
+/// A chain (leaf, intermediate) from `pki` whose NotAfter is in the window.
+fn chain(pki: &TestPki, serial: u64) -> Vec<Vec<u8>> {
+    let leaf = pki.leaf(
+        serial,
+        LeafKind::Final,
+        common::pki::ts("2026-06-01T00:00:00Z"),
+    );
+    vec![leaf, pki.intermediate_der.clone()]
+}
+
+/// Polls `check` every 100 ms until it holds, for at most `limit`.
+async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The value of the sample `name{labels…}` in Prometheus text, if present.
+fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+        let matches = metric == name
+            && labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+        matches.then(|| value.parse().ok()).flatten()
+    })
 }
 
 #[tokio::test]
@@ -191,4 +231,285 @@ async fn a_second_process_on_the_same_log_refuses_to_start() {
         stderr.contains("another process is already sequencing this log"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_rounds_dedup_and_rejections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, pki) = spec_with_pki(dir.path(), "met");
+    let config = write_config(dir.path(), &[&log]);
+    let server = Server::start(&config, "serve");
+    let (http, handle) = (http_client(), log.handle(dir.path()));
+    let good = chain(&pki, 1);
+    add(&http, &server.base_url, &handle, &good, false)
+        .await
+        .unwrap();
+    add(&http, &server.base_url, &handle, &good, false)
+        .await
+        .unwrap();
+    let garbage = vec![b"not a certificate".to_vec()];
+    assert!(add(&http, &server.base_url, &handle, &garbage, false)
+        .await
+        .is_err());
+    let text = get(&http, &format!("{}/metrics", server.base_url))
+        .await
+        .text();
+    let log_label = ("log", "met");
+    let expect = |name: &str, labels: &[(&str, &str)], at_least: f64| {
+        let value = sample(&text, name, labels)
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"));
+        assert!(
+            value >= at_least,
+            "{name} {labels:?} = {value}, want ≥ {at_least}"
+        );
+    };
+    expect(
+        "ct_http_requests_total",
+        &[log_label, ("endpoint", "add-chain"), ("status", "200")],
+        2.0,
+    );
+    expect(
+        "ct_http_requests_total",
+        &[log_label, ("endpoint", "add-chain"), ("status", "400")],
+        1.0,
+    );
+    expect(
+        "ct_http_request_seconds_count",
+        &[log_label, ("endpoint", "add-chain")],
+        3.0,
+    );
+    expect(
+        "ct_rejections_total",
+        &[log_label, ("reason", "malformed_certificate")],
+        1.0,
+    );
+    expect(
+        "ct_dedup_hits_total",
+        &[log_label, ("layer", "memory")],
+        1.0,
+    );
+    expect("ct_tree_size", &[log_label], 1.0);
+    expect("ct_round_entries_count", &[log_label], 1.0);
+    expect(
+        "ct_round_phase_seconds_count",
+        &[log_label, ("phase", "commit")],
+        1.0,
+    );
+    expect("ct_uploads_total", &[log_label, ("kind", "data_tile")], 1.0);
+    expect(
+        "ct_uploads_total",
+        &[log_label, ("kind", "checkpoint")],
+        1.0,
+    );
+    expect("ct_pool_entries", &[log_label], 0.0);
+    expect("ct_checkpoint_age_seconds", &[log_label], 0.0);
+    expect("ct_build_info", &[], 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turns_503_when_sequencing_stalls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = spec(dir.path(), "hlth");
+    log.period_ms = 100;
+    let config = write_config(dir.path(), &[&log]);
+    let server = Server::start(&config, "serve");
+    let (http, health) = (http_client(), format!("{}/health", server.base_url));
+    let ok = get(&http, &health).await;
+    assert_eq!((ok.status, ok.text()), (200, "ok\n".to_string()));
+    // Storage becomes unwritable: rounds still commit, but no checkpoint
+    // can be published, so the published one ages.
+    let data = dir.path().join("hlth-data");
+    fs::remove_dir_all(&data).unwrap();
+    fs::write(&data, "not a directory").unwrap();
+    eventually(Duration::from_secs(15), "health 503", async || {
+        get(&http, &health).await.status == 503
+    })
+    .await;
+    assert!(
+        get(&http, &health).await.text().contains("hlth"),
+        "503 names the stale log"
+    );
+}
+
+#[tokio::test]
+async fn after_sunset_submissions_get_410_and_reads_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, pki) = spec_with_pki(dir.path(), "old");
+    log.not_after_start = "2024-01-01T00:00:00Z".into();
+    log.not_after_limit = "2025-01-01T00:00:00Z".into();
+    log.sunset_grace_days = 7;
+    let config = write_config(dir.path(), &[&log]);
+    let server = Server::start(&config, "serve");
+    let (http, handle) = (http_client(), log.handle(dir.path()));
+    let refused = add(&http, &server.base_url, &handle, &chain(&pki, 1), false)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains("status 410") && refused.contains("read-only"),
+        "{refused}"
+    );
+    assert_eq!(
+        get(
+            &http,
+            &monitoring_url(&server.base_url, &handle, "checkpoint")
+        )
+        .await
+        .status,
+        200
+    );
+    let metadata = get(
+        &http,
+        &submission_url(&server.base_url, &handle, "log.v3.json"),
+    )
+    .await
+    .text();
+    assert!(metadata.contains("\"state\":\"read-only\""), "{metadata}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_adds_roots_and_never_drops_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, first) = spec_with_pki(dir.path(), "hup");
+    let config = write_config(dir.path(), &[&log]);
+    let server = Server::start(&config, "serve");
+    let (http, handle) = (http_client(), log.handle(dir.path()));
+    let second = TestPki::new("hup-second");
+    assert!(
+        add(&http, &server.base_url, &handle, &chain(&second, 1), false)
+            .await
+            .is_err()
+    );
+
+    let roots_count = async || {
+        let body = get(
+            &http,
+            &submission_url(&server.base_url, &handle, "ct/v1/get-roots"),
+        )
+        .await
+        .text();
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["certificates"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let hangup = || {
+        assert!(Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .unwrap()
+            .success())
+    };
+    fs::write(
+        dir.path().join("roots.pem"),
+        format!("{}{}", first.root_pem, second.root_pem),
+    )
+    .unwrap();
+    hangup();
+    eventually(Duration::from_secs(10), "second root added", async || {
+        roots_count().await == 2
+    })
+    .await;
+    add(&http, &server.base_url, &handle, &chain(&second, 2), false)
+        .await
+        .unwrap();
+
+    // Removing a root from the file does not remove it from the log.
+    fs::write(dir.path().join("roots.pem"), &second.root_pem).unwrap();
+    hangup();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(roots_count().await, 2);
+    add(&http, &server.base_url, &handle, &chain(&first, 3), false)
+        .await
+        .unwrap();
+    let stored = fs::read_to_string(dir.path().join("hup-data/_roots.pem")).unwrap();
+    assert_eq!(
+        stored.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "effective roots kept beside the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_answers_waiting_requests_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, pki) = spec_with_pki(dir.path(), "term");
+    log.period_ms = 1000;
+    let config = write_config(dir.path(), &[&log]);
+    let mut server = Server::start_with(&config, "serve", &["--log-format", "json"]);
+    let (http, handle) = (http_client(), log.handle(dir.path()));
+    // Wait for a round to pass, so the requests below wait for the next one.
+    add(&http, &server.base_url, &handle, &chain(&pki, 0), false)
+        .await
+        .unwrap();
+    let waiting: Vec<_> = (1..=20)
+        .map(|serial| {
+            let (http, handle, base, chain) = (
+                http.clone(),
+                handle.clone(),
+                server.base_url.clone(),
+                chain(&pki, serial),
+            );
+            tokio::spawn(async move { add(&http, &base, &handle, &chain, false).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    for request in waiting {
+        request
+            .await
+            .unwrap()
+            .expect("a request in flight at SIGTERM is answered with an SCT");
+    }
+    assert!(
+        server.wait_exit(Duration::from_secs(15)),
+        "clean exit after SIGTERM"
+    );
+    let stderr = fs::read_to_string(server.stderr_path()).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("--log-format json: {e}: {line}"));
+    }
+}
+
+#[tokio::test]
+async fn metadata_and_home_page_describe_each_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = spec(dir.path(), "meta");
+    let config = write_config(dir.path(), &[&log]);
+    let server = Server::start(&config, "serve");
+    let (http, handle) = (http_client(), log.handle(dir.path()));
+    let body = get(
+        &http,
+        &submission_url(&server.base_url, &handle, "log.v3.json"),
+    )
+    .await
+    .text();
+    let metadata: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(metadata["log_id"], BASE64_STANDARD.encode(handle.log_id));
+    let spki = p256::pkcs8::EncodePublicKey::to_public_key_der(log.key.verifying_key()).unwrap();
+    assert_eq!(metadata["key"], BASE64_STANDARD.encode(spki.as_bytes()));
+    assert_eq!(metadata["submission_url"], "http://ct.test/meta/");
+    assert_eq!(metadata["temporal_interval"]["start_inclusive"], START);
+    assert_eq!(metadata["temporal_interval"]["end_exclusive"], LIMIT);
+    assert_eq!(metadata["state"], "accepting");
+    assert!(metadata["mmd"].is_u64());
+
+    let home = get(&http, &format!("{}/", server.base_url)).await;
+    assert_eq!(home.status, 200);
+    assert!(home.header("content-type").starts_with("text/html"));
+    let page = home.text();
+    for want in [
+        "<td>meta</td>",
+        "http://ct.test/meta/",
+        "accepting",
+        "2026-01-01T00:00:00Z",
+    ] {
+        assert!(page.contains(want), "home page lacks {want:?}:\n{page}");
+    }
 }

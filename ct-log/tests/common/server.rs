@@ -48,6 +48,10 @@ pub struct LogSpec {
     pub key: SigningKey,
     /// The `storage` inline table; `None` for `{ type = "fs", path = "<name>-data" }`.
     pub storage: Option<String>,
+    /// Days after `not_after_limit` until the log turns read-only. Tests
+    /// use fixed windows, so the default (a century) keeps them from
+    /// expiring with the calendar.
+    pub sunset_grace_days: u64,
     /// More `key = value` lines for this `[[log]]` table.
     pub extra: Vec<String>,
 }
@@ -74,6 +78,7 @@ impl LogSpec {
             key_format: KeyFormat::Pkcs8,
             key: fresh_key(name),
             storage: None,
+            sunset_grace_days: 36_500,
             extra: Vec::new(),
         }
     }
@@ -225,6 +230,7 @@ pub fn write_config(dir: &Path, logs: &[&LogSpec]) -> PathBuf {
             log.storage.as_deref().unwrap_or(&fs_storage)
         )
         .unwrap();
+        writeln!(cfg, "sunset_grace_days = {}", log.sunset_grace_days).unwrap();
         for line in &log.extra {
             writeln!(cfg, "{line}").unwrap();
         }
@@ -249,11 +255,18 @@ impl Server {
     /// server's stderr if it exits or prints something else first.
     /// `tag` names the stderr file (`<config dir>/<tag>.stderr`).
     pub fn start(config: &Path, tag: &str) -> Server {
+        Server::start_with(config, tag, &[])
+    }
+
+    /// [`Server::start`] with global flags before `serve` (e.g.
+    /// `--log-format json`).
+    pub fn start_with(config: &Path, tag: &str, flags: &[&str]) -> Server {
         let dir = config.parent().expect("config dir");
         let stderr_path = dir.join(format!("{tag}.stderr"));
         let stderr = fs::File::create(&stderr_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ct-log"));
-        cmd.arg("serve")
+        cmd.args(flags)
+            .arg("serve")
             .arg("--config")
             .arg(config)
             .current_dir(dir)
@@ -320,6 +333,29 @@ impl Server {
                 );
             }
         }
+    }
+
+    /// The server's process ID (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// Waits (at most `limit`) for the server to exit by itself, e.g. after
+    /// SIGTERM; returns whether it exited successfully.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        let child = self.child.as_mut().expect("server running");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "server did not exit within {limit:?}\n{}",
+            self.stderr_tail(40)
+        );
     }
 
     /// SIGKILLs the server and waits for it (no graceful shutdown).
