@@ -29,7 +29,7 @@ pub struct Args {
     /// Print a one-line JSON summary instead of text, and no progress bar.
     #[arg(long)]
     json: bool,
-    /// Tile requests in flight.
+    /// Tiles in flight (each a level-0 hash tile and its data tile).
     #[arg(long, default_value_t = 16)]
     jobs: usize,
 }
