@@ -42,25 +42,39 @@ impl Resp {
     }
 }
 
-async fn finish(what: &str, r: Result<reqwest::Response, reqwest::Error>) -> Resp {
-    let r = r.unwrap_or_else(|e| panic!("{what}: request failed: {e:?}"));
+async fn try_finish(r: Result<reqwest::Response, reqwest::Error>) -> Result<Resp, String> {
+    let r = r.map_err(|e| format!("request failed: {e:?}"))?;
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let body = r
         .bytes()
         .await
-        .unwrap_or_else(|e| panic!("{what}: reading body failed: {e:?}"))
+        .map_err(|e| format!("reading body failed: {e:?}"))?
         .to_vec();
-    Resp {
+    Ok(Resp {
         status,
         headers,
         body,
-    }
+    })
+}
+
+async fn finish(what: &str, r: Result<reqwest::Response, reqwest::Error>) -> Resp {
+    try_finish(r)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 /// GET `url`.
 pub async fn get(http: &reqwest::Client, url: &str) -> Resp {
     finish(&format!("GET {url}"), http.get(url).send().await).await
+}
+
+/// GET `url`; Err (instead of a panic) when no complete response arrives,
+/// e.g. because the server was killed.
+pub async fn try_get(http: &reqwest::Client, url: &str) -> Result<Resp, String> {
+    try_finish(http.get(url).send().await)
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))
 }
 
 /// POST `body` to `url` with `Content-Type: application/json`.
@@ -191,6 +205,16 @@ pub async fn add(
         precert,
         sct,
     })
+}
+
+/// The HTTP status in an error returned by [`add`], or None when the
+/// server gave no (complete) answer (transport error, e.g. a killed server).
+pub fn add_error_status(err: &str) -> Option<u16> {
+    let rest = err.split_once(": status ")?.1;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Submits every `(chain, precert)` with at most `in_flight` requests at a

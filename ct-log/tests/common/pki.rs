@@ -156,6 +156,41 @@ impl TestPki {
     }
 }
 
+impl TestPki {
+    /// `(chain, is_precert)` submissions for leaves `serials`: half final
+    /// certificates, a quarter precertificates, a quarter precertificates
+    /// with an extension after the poison; NotAfter spread inside
+    /// `[not_after_start, not_after_limit)`; chain = leaf + intermediate,
+    /// plus the root for every third serial.
+    pub fn mixed_chains(
+        &self,
+        serials: std::ops::Range<u64>,
+        not_after_start: &str,
+        not_after_limit: &str,
+    ) -> Vec<(Vec<Vec<u8>>, bool)> {
+        let (start, limit) = (ts(not_after_start), ts(not_after_limit));
+        let span_s = (limit - start).whole_seconds().max(2) as u64;
+        serials
+            .map(|s| {
+                let kind = match s % 4 {
+                    0 | 2 => LeafKind::Final,
+                    1 => LeafKind::Precert,
+                    _ => LeafKind::PrecertWithTrailingExt,
+                };
+                let offset = (s.wrapping_mul(2_654_435_761) % (span_s - 1)) as i64;
+                let mut chain = vec![
+                    self.leaf(s, kind, start + time::Duration::seconds(offset)),
+                    self.intermediate_der.clone(),
+                ];
+                if s % 3 == 0 {
+                    chain.push(self.root_der.clone());
+                }
+                (chain, kind.is_precert())
+            })
+            .collect()
+    }
+}
+
 /// `OffsetDateTime` from an RFC 3339 string, e.g. `"2026-01-01T00:00:00Z"`.
 pub fn ts(s: &str) -> OffsetDateTime {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).expect("RFC 3339 time")

@@ -340,6 +340,34 @@ pub struct VerifiedTree {
 }
 
 impl VerifiedTree {
+    /// The bytes tile `(level, n, w)` must hold in this tree, computed from
+    /// the verified level-0 hashes and entries (not from the served hash
+    /// tiles): for a hash tile, hash `i` is the Merkle root of the
+    /// `256^level` leaves under it; for a data tile (level 0 only), the `w`
+    /// entries' tile leaves. Err if the tile reaches past this tree.
+    pub fn expected_tile(&self, level: u8, n: u64, w: u32, data: bool) -> Result<Vec<u8>, String> {
+        let span = 1u64 << (8 * u32::from(level));
+        let first = n * 256;
+        let end = (first + u64::from(w)) * span;
+        if end > self.checkpoint.size || (data && level != 0) || w == 0 || w > 256 {
+            return Err(format!(
+                "tile ({level}, {n}, w{w}, data {data}) is not part of a tree of size {}",
+                self.checkpoint.size
+            ));
+        }
+        let (first, w, span) = (first as usize, w as usize, span as usize);
+        Ok(if data {
+            self.entries[first..first + w]
+                .iter()
+                .flat_map(|e| e.tile_leaf())
+                .collect()
+        } else {
+            (first..first + w)
+                .flat_map(|i| mth(&self.leaf_hashes[i * span..(i + 1) * span]))
+                .collect()
+        })
+    }
+
     /// Checks that this tree extends an earlier checkpoint: the first
     /// `old.size` leaves hash to `old.root` (independently and with a
     /// `tlog_tiles` consistency proof over the served tiles), and the
