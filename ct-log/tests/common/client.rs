@@ -116,7 +116,7 @@ pub fn add_endpoint(precert: bool) -> &'static str {
 }
 
 /// The fields of an add-(pre-)chain response, base64-decoded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sct {
     pub id: Vec<u8>,
     pub timestamp: u64,
