@@ -51,6 +51,12 @@ pub struct LogConfig {
     /// Batcher tasks for this log.
     #[serde(default = "default_batchers")]
     pub batchers: usize,
+    /// Submissions one log handles at once; beyond it, 503.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight_submissions: usize,
+    /// Longest chain a submitter may send (leaf included).
+    #[serde(default = "default_max_chain_length")]
+    pub max_chain_length: usize,
     /// Shown on the home page and in log.v3.json (default: the origin).
     pub description: Option<String>,
     /// Days after not_after_limit until submissions get 410 (default 7).
@@ -97,6 +103,14 @@ fn default_period_ms() -> u64 {
 
 fn default_pool_size() -> usize {
     10_000
+}
+
+fn default_max_in_flight() -> usize {
+    20_000
+}
+
+fn default_max_chain_length() -> usize {
+    10
 }
 
 fn default_sunset_grace_days() -> u64 {
@@ -197,8 +211,17 @@ impl LogConfig {
             Ok(_) => {}
             Err(e) => problems.push(e.to_string()),
         }
-        if self.period_ms == 0 || self.pool_size == 0 || self.batchers == 0 {
-            problems.push("period_ms, pool_size and batchers must be positive".into());
+        let sizes = [
+            self.period_ms as usize,
+            self.pool_size,
+            self.batchers,
+            self.max_in_flight_submissions,
+        ];
+        if sizes.contains(&0) || self.max_chain_length < 1 {
+            problems.push(
+                "period_ms, pool_size, batchers, max_in_flight_submissions and max_chain_length must be positive"
+                    .into(),
+            );
         }
         problems
     }

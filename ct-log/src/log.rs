@@ -19,13 +19,10 @@ use ct_formats::{Hash, LogKey, SignedCheckpoint};
 use ct_storage::{FsStore, LockBackend, ObjectStore, S3Config, S3Store, StorageError};
 use ct_validate::{Policy, Roots};
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::{LogConfig, StorageConfig};
-
-/// Longest chain a submitter may send.
-const MAX_CHAIN_LENGTH: usize = 10;
 
 /// Where the effective roots (every root ever accepted) are kept.
 const ROOTS_KEY: &str = "_roots.pem";
@@ -54,6 +51,8 @@ pub struct Log {
     pub policy: Arc<Policy>,
     pub store: Arc<dyn ObjectStore>,
     pub batchers: Batchers,
+    /// Caps the submissions handled at once.
+    pub in_flight: Arc<Semaphore>,
     /// The latest checkpoint the sequencer published.
     pub published: watch::Receiver<SignedCheckpoint>,
     /// Issuers known to be stored, so each is uploaded once per process.
@@ -79,7 +78,7 @@ impl Log {
         let policy = Policy {
             not_after_start,
             not_after_limit,
-            max_chain_length: MAX_CHAIN_LENGTH,
+            max_chain_length: config.max_chain_length,
         };
         let store = open_store(config).await?;
         let roots = accumulate_roots(&store, load_roots(config)?).await?;
@@ -129,6 +128,7 @@ impl Log {
             roots_file: config.roots.clone(),
             policy: Arc::new(policy),
             store,
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight_submissions)),
             published: sequencer.published(),
             batchers: Batchers::spawn(batcher_config, sequencer, dedup, writer),
             stored_issuers: Mutex::default(),

@@ -4,11 +4,18 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use ct_storage::{LockBackend, SqliteLock};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
@@ -46,14 +53,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ));
     let app = http::router(&mounted, metrics);
     drop(mounted);
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve_http(listener, app, shutdown_signal()).await;
     // It holds the logs too; they must all be released for the last round.
     reload_roots.abort();
     let _ = reload_roots.await;
@@ -114,5 +119,50 @@ async fn reload_roots_on_sighup(logs: Vec<Arc<log::Log>>) {
                 tracing::error!(log = %log.info.name, error = %format!("{e:#}"), "reloading roots failed; keeping the current roots");
             }
         }
+    }
+}
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for open requests to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves HTTP/1 on `listener` until `shutdown` resolves, then lets the
+/// requests in progress finish (bounded by `SHUTDOWN_GRACE`). Unlike
+/// `axum::serve`, it times out clients that trickle their headers, so slow
+/// clients cannot hold connections forever.
+async fn serve_http(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some requests were still open after {SHUTDOWN_GRACE:?}; closing them");
     }
 }

@@ -31,7 +31,29 @@ pub(crate) fn parse(der: &[u8]) -> Result<X509Certificate<'_>, ParseError> {
     if !rest.is_empty() {
         return Err(ParseError::TrailingBytes(rest.len()));
     }
+    check_version(&cert)?;
     Ok(cert)
+}
+
+/// RFC 5280 §4.1.2.1: the version is v1, v2 or v3 (field value 0, 1 or 2),
+/// and only a v3 certificate may carry extensions. x509-parser accepts any
+/// value, and a v1 certificate with a poison extension would otherwise be
+/// logged as a precertificate that other parsers (Go's) read as a final
+/// certificate without extensions.
+fn check_version(cert: &X509Certificate) -> Result<(), ParseError> {
+    let version = cert.tbs_certificate.version.0;
+    if version > 2 {
+        return Err(ParseError::Malformed(format!(
+            "X.509 version field {version} is not v1 (0), v2 (1) or v3 (2)"
+        )));
+    }
+    if version != 2 && !cert.tbs_certificate.extensions().is_empty() {
+        return Err(ParseError::Malformed(format!(
+            "extensions in a v{} certificate (version field {version}); extensions need v3",
+            version + 1
+        )));
+    }
+    Ok(())
 }
 
 /// Why bytes are not exactly one certificate.

@@ -11,19 +11,25 @@ mod submit;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::from_fn_with_state;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Semaphore;
 
 use crate::config::prefix_path;
 use crate::log::Log;
 
 /// Submissions larger than this are refused with 413 before being read.
 const MAX_BODY_BYTES: usize = 128 * 1024;
+/// The longest a submission may take, from its first body byte to its SCT.
+const SUBMISSION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A log together with the URL paths it is served under.
 pub struct Mounted {
@@ -65,7 +71,11 @@ pub fn router(logs: &[Mounted], metrics: PrometheusHandle) -> Router {
             .route("/ct/v1/get-roots", get(submit::get_roots))
             .route("/log.v3.json", get(ops::log_metadata))
             .method_not_allowed_fallback(method_not_allowed)
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(from_fn_with_state(
+                mounted.log.in_flight.clone(),
+                guard_submissions,
+            ));
         let monitoring = Router::new()
             .route("/checkpoint", get(read::checkpoint))
             .route("/tile/{*path}", get(read::tile))
@@ -89,6 +99,39 @@ pub fn router(logs: &[Mounted], metrics: PrometheusHandle) -> Router {
     app.fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
 }
 
+/// Bounds one log's submissions: at most its `in_flight` permits at once
+/// (503 beyond), each finished within `SUBMISSION_TIMEOUT` including the
+/// time to receive its body (408), so slow or piled-up clients cannot
+/// exhaust the server.
+async fn guard_submissions(
+    State(in_flight): State<Arc<Semaphore>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if declared_length(&request).is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        // Refuse before reading: the client may never send what it declared.
+        return ApiError::TooLarge.into_response();
+    }
+    let Ok(_permit) = in_flight.try_acquire() else {
+        return ApiError::Busy("too many submissions in flight; retry later".into())
+            .into_response();
+    };
+    match tokio::time::timeout(SUBMISSION_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Applies to every route: a known path asked with the wrong method.
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
@@ -109,6 +152,10 @@ pub enum ApiError {
     BadRequest(String),
     NotFound(String),
     MethodNotAllowed,
+    /// The request took longer than `SUBMISSION_TIMEOUT`.
+    Timeout,
+    /// The body is over `MAX_BODY_BYTES`.
+    TooLarge,
     /// The log is past its sunset and read-only.
     Gone(String),
     /// The log cannot take more work now; retry after a second.
@@ -122,6 +169,17 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, r),
             ApiError::NotFound(r) => (StatusCode::NOT_FOUND, r),
             ApiError::Gone(r) => (StatusCode::GONE, r),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {MAX_BODY_BYTES} bytes"),
+            ),
+            ApiError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request took longer than {} s",
+                    SUBMISSION_TIMEOUT.as_secs()
+                ),
+            ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed for this endpoint".into(),

@@ -139,6 +139,13 @@ fn count_rejection(log: &Log, reason: &'static str) {
 
 /// Decodes `{"chain": ["<base64 DER>", ...]}`; unknown fields are ignored.
 fn parse_chain(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
+    // serde would also read the struct from a JSON array; only an object is
+    // a well-formed request.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            "invalid request body: expected a JSON object".into(),
+        ));
+    }
     let request: ChainRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
     request
