@@ -9,7 +9,7 @@ use ct_formats::{
     leaf_hash, log_id_of, parse_leaf_index_extension, verify_digitally_signed, Entry, EntryKind,
     Hash, Sct, SignedCheckpoint,
 };
-use ct_validate::{validate_chain, Endpoint, Policy, Roots, ValidatedLeaf};
+use ct_validate::{validate_chain, Endpoint, Policy, Roots};
 use p256::ecdsa::VerifyingKey;
 use p256::pkcs8::EncodePublicKey;
 use serde_json::{json, Value};
@@ -152,18 +152,7 @@ async fn expected_entry(submission: &Source, chain: &[Vec<u8>], precert: bool) -
     };
     let validated = validate_chain(chain, &roots, &policy, endpoint)
         .map_err(|e| Error::Usage(format!("the log would reject this chain: {e}")))?;
-    let kind = match validated.leaf {
-        ValidatedLeaf::X509 { certificate } => EntryKind::X509 { certificate },
-        ValidatedLeaf::Precert {
-            issuer_key_hash,
-            tbs,
-            precertificate,
-        } => EntryKind::Precert {
-            issuer_key_hash,
-            tbs,
-            precertificate,
-        },
-    };
+    let kind: EntryKind = validated.leaf.into();
     let chain_fingerprints = validated
         .issuers
         .iter()

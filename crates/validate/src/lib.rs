@@ -62,6 +62,23 @@ pub enum ValidatedLeaf {
     },
 }
 
+impl From<ValidatedLeaf> for ct_formats::EntryKind {
+    fn from(leaf: ValidatedLeaf) -> ct_formats::EntryKind {
+        match leaf {
+            ValidatedLeaf::X509 { certificate } => ct_formats::EntryKind::X509 { certificate },
+            ValidatedLeaf::Precert {
+                issuer_key_hash,
+                tbs,
+                precertificate,
+            } => ct_formats::EntryKind::Precert {
+                issuer_key_hash,
+                tbs,
+                precertificate,
+            },
+        }
+    }
+}
+
 /// An accepted submission.
 #[derive(Clone, Debug)]
 pub struct ValidatedChain {

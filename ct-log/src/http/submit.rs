@@ -13,7 +13,7 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ct_batcher::{Priority, Rejected};
-use ct_formats::{Entry, EntryKind, Sct};
+use ct_formats::{Entry, Sct};
 use ct_validate::{validate_chain, Endpoint, ValidatedChain, ValidatedLeaf};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -97,7 +97,7 @@ async fn submit(
         .map_err(|e| ApiError::Internal(format!("storing issuers: {e}")))?;
     let priority = priority(&validated);
     let entry = Entry {
-        kind: entry_kind(validated.leaf),
+        kind: validated.leaf.into(),
         chain_fingerprints,
     };
     let waiting = log
@@ -174,20 +174,5 @@ fn priority(chain: &ValidatedChain) -> Priority {
         Priority::Low
     } else {
         Priority::Normal
-    }
-}
-
-fn entry_kind(leaf: ValidatedLeaf) -> EntryKind {
-    match leaf {
-        ValidatedLeaf::X509 { certificate } => EntryKind::X509 { certificate },
-        ValidatedLeaf::Precert {
-            issuer_key_hash,
-            tbs,
-            precertificate,
-        } => EntryKind::Precert {
-            issuer_key_hash,
-            tbs,
-            precertificate,
-        },
     }
 }

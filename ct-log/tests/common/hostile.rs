@@ -39,32 +39,15 @@ pub struct HostilePki {
     name: String,
 }
 
-fn ca_params(cn: &str) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name
-        .push(DnType::OrganizationName, "ct-log catalogue tests");
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    p.not_before = rcgen::date_time_ymd(2024, 1, 1);
-    p.not_after = rcgen::date_time_ymd(2035, 1, 1);
-    p
-}
-
 impl HostilePki {
     pub fn new(name: &str) -> HostilePki {
         let root_key = KeyPair::generate().expect("root key");
-        let root_params = ca_params(&format!("{name} Root CA"));
+        let root_params = super::pki::ca_params(&format!("{name} Root CA"));
         let root = root_params.self_signed(&root_key).expect("self-sign root");
         let root_issuer = Issuer::new(root_params, root_key);
 
         let int_key = KeyPair::generate().expect("intermediate key");
-        let int_params = ca_params(&format!("{name} Intermediate CA"));
+        let int_params = super::pki::ca_params(&format!("{name} Intermediate CA"));
         let int_cert = int_params
             .signed_by(&int_key, &root_issuer)
             .expect("sign intermediate");
@@ -72,7 +55,7 @@ impl HostilePki {
         let intermediate = Issuer::new(int_params, int_key);
 
         let pss_key = KeyPair::generate().expect("precert signer key");
-        let mut pss_params = ca_params(&format!("{name} Precertificate Signing"));
+        let mut pss_params = super::pki::ca_params(&format!("{name} Precertificate Signing"));
         pss_params.extended_key_usages =
             vec![ExtendedKeyUsagePurpose::Other(PRECERT_SIGNING.to_vec())];
         let pss_cert = pss_params

@@ -54,7 +54,8 @@ pub struct TestPki {
     name: String,
 }
 
-fn ca_params(cn: &str) -> CertificateParams {
+/// Parameters of a CA certificate named `cn` (shared by the test PKIs).
+pub fn ca_params(cn: &str) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.distinguished_name
