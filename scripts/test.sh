@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, exactly as CI does (.ci/run calls this).
-# Needs a Rust toolchain and python3 (to install SeaweedFS, the real
-# S3-compatible server the storage tests start). Tests that use the
+# Needs a Rust toolchain, python3 (to install SeaweedFS, the real
+# S3-compatible server the storage tests start) and apt (PostgreSQL, for
+# the PostgreSQL lock backend's tests). Tests that use the
 # third-party vectors in ../shared/vectors print "SKIPPED" and pass when that
 # folder is absent.
 set -euo pipefail
@@ -15,4 +16,6 @@ if [ ! -d ../shared/vectors ]; then
 fi
 WEED_BIN="$(scripts/seaweedfs.sh | tail -n 1)"
 export WEED_BIN
+PG_BIN="$(scripts/postgres.sh | tail -n 1)"
+export PG_BIN
 cargo test --workspace --locked "$@"

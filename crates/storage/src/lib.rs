@@ -11,21 +11,36 @@
 //! Object stores: [`FsStore`] (a local directory), [`S3Store`] (an S3 bucket
 //! on AWS or any S3-compatible server, with counted retries and bounded
 //! timeouts) and [`MemoryStore`] (tests, with fault injection).
+//!
+//! Lock backends: [`SqliteLock`] (the default: a local database file, claims
+//! as OS file locks), [`S3Lock`] (conditional writes in a bucket) and
+//! [`PostgresLock`] (rows in PostgreSQL), whose claims are leases that a
+//! standby takes over when the holder stops renewing ([`LeaseOptions`]), and
+//! [`MemoryLock`] (tests).
 
 mod fs;
 mod headers;
+mod lease;
 mod lock;
 mod memory;
+mod postgres;
 mod s3;
+mod s3lock;
 mod sqlite;
 
 /// Fixed S3 credentials, for [`S3Options::credentials`].
 pub use aws_credential_types::Credentials as S3Credentials;
 pub use fs::FsStore;
 pub use headers::{is_immutable, ObjectHeaders};
+pub use lease::LeaseOptions;
 pub use lock::{Claim, LockBackend, LockError, MemoryLock};
 pub use memory::{Fault, MemoryStore};
-pub use s3::{CredentialsLookupError, S3Config, S3Options, S3Store, StandardCredentials};
+pub use postgres::PostgresLock;
+pub use s3::{
+    CredentialsLookupError, PutIf, S3Config, S3Options, S3Store, StandardCredentials,
+    WriteCondition,
+};
+pub use s3lock::S3Lock;
 pub use sqlite::SqliteLock;
 
 use async_trait::async_trait;

@@ -20,14 +20,55 @@ pub enum LockError {
 
 /// Proof that this process is the only sequencer of one log. Dropping it
 /// (or the process dying) lets another process claim the log.
+///
+/// A claim held as an OS lock ([`Claim::new`]) lasts as long as its holder.
+/// A lease in a remote backend ([`Claim::revocable`]) can be lost while held
+/// — renewals failed until it expired, or another process took it over —
+/// and its owner must then stop sequencing: [`Claim::is_lost`] and
+/// [`Claim::lost`] tell it so.
 pub struct Claim {
     _held: Box<dyn Send + Sync>,
+    /// `true` once lost; `None` for claims that cannot be lost.
+    lost: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Claim {
+    /// A claim that lasts until dropped: `held` releases it on drop.
     pub fn new(held: impl Send + Sync + 'static) -> Claim {
         Claim {
             _held: Box::new(held),
+            lost: None,
+        }
+    }
+
+    /// A claim that may be lost while held: `lost` turns `true` when it is.
+    /// A closed channel (its sender dropped) also counts as lost, because
+    /// nothing keeps the claim alive any more.
+    pub fn revocable(
+        held: impl Send + Sync + 'static,
+        lost: tokio::sync::watch::Receiver<bool>,
+    ) -> Claim {
+        Claim {
+            _held: Box::new(held),
+            lost: Some(lost),
+        }
+    }
+
+    /// Whether the claim has been lost (never, for [`Claim::new`] claims).
+    pub fn is_lost(&self) -> bool {
+        self.lost
+            .as_ref()
+            .is_some_and(|rx| *rx.borrow() || rx.has_changed().is_err())
+    }
+
+    /// Resolves once the claim is lost; never, for [`Claim::new`] claims.
+    pub async fn lost(&self) {
+        match &self.lost {
+            Some(rx) => {
+                // An error means the sender is gone: lost as well.
+                let _ = rx.clone().wait_for(|lost| *lost).await;
+            }
+            None => std::future::pending().await,
         }
     }
 }
@@ -43,7 +84,8 @@ pub trait LockBackend: Send + Sync + 'static {
     async fn replace(&self, log: &str, old: &[u8], new: &[u8]) -> Result<(), LockError>;
     /// Claims the right to sequence `log`, failing with `Claimed` while
     /// another holder lives. A refusal before any work, where the swap would
-    /// only catch a second sequencer at its first commit.
+    /// only catch a second sequencer at its first commit. Remote backends
+    /// return a lease ([`Claim::revocable`]) that the holder must watch.
     async fn claim(&self, log: &str) -> Result<Claim, LockError>;
 }
 

@@ -34,11 +34,20 @@
 //!
 //! The immutability of `tile/` and `issuer/` objects is the caller's promise:
 //! checking it here would cost a GET before every PUT.
+//!
+//! **Conditional writes** ([`S3Store::put_if`], [`S3Store::get_versioned`])
+//! are the compare-and-swap of [`crate::S3Lock`]: `If-None-Match: *` or
+//! `If-Match: <ETag>`. A lost condition is HTTP 412 on most servers, 409
+//! `ConditionalRequestConflict` on AWS under concurrent writes, and 404 on
+//! some servers for `If-Match` on a missing key; all three mean "not
+//! written". They are retried like any call, so a 412 after a retry may be
+//! the echo of an earlier attempt that landed: [`PutIf::ConditionFailed`]
+//! says so.
 
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +58,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
@@ -163,6 +173,26 @@ impl fmt::Debug for S3Store {
     }
 }
 
+/// The condition of an [`S3Store::put_if`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteCondition<'a> {
+    /// Only if no object has the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object's ETag is this one (`If-Match`).
+    Matches(&'a str),
+}
+
+/// What an [`S3Store::put_if`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutIf {
+    /// Written; the new object's ETag.
+    Written(String),
+    /// Not written: the condition did not hold. With `after_retry`, an
+    /// earlier attempt whose answer was lost may have written the object
+    /// (then its bytes are the ones given).
+    ConditionFailed { after_retry: bool },
+}
+
 /// `logs//2026h1/` → `logs/2026h1/`; `/` or `` → ``.
 fn normalise_prefix(prefix: &str) -> String {
     let mut out = String::new();
@@ -195,7 +225,7 @@ impl Failure {
 }
 
 /// An error and its sources on one line, without repeats.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(e) = next {
@@ -232,6 +262,20 @@ const TRANSIENT_CODES: &[&str] = &[
 /// The HTTP status of a service error, if the server answered.
 fn status_of<E>(err: &SdkError<E>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Whether a conditional PUT failed because its condition did not hold:
+/// 412, 409 `ConditionalRequestConflict`, or 404 `NoSuchKey` for `If-Match`
+/// (but not a missing bucket).
+fn condition_lost<E: ProvideErrorMetadata>(err: &SdkError<E>, condition: WriteCondition) -> bool {
+    let code = err.as_service_error().and_then(|e| e.code());
+    match status_of(err) {
+        Some(412 | 409) => true,
+        Some(404) => {
+            matches!(condition, WriteCondition::Matches(_)) && code.is_none_or(|c| c == "NoSuchKey")
+        }
+        _ => false,
+    }
 }
 
 /// Sorts an SDK error into transient or permanent, with a one-line message.
@@ -378,6 +422,106 @@ impl S3Store {
         Ok(self.object_key(key))
     }
 
+    /// Reads `key` with its ETag (quoted, as the server sent it), for a
+    /// later [`S3Store::put_if`]; `Ok(None)` when it does not exist.
+    pub async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, String)>, StorageError> {
+        match self.get_object(key).await? {
+            None => Ok(None),
+            Some((data, Some(etag))) => Ok(Some((data, etag))),
+            Some((_, None)) => Err(StorageError::S3 {
+                op: "get",
+                key: key.to_string(),
+                message: "the server sent no ETag".into(),
+            }),
+        }
+    }
+
+    /// Writes `data` under `key` only if `condition` holds, atomically on
+    /// the server.
+    pub async fn put_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition<'_>,
+    ) -> Result<PutIf, StorageError> {
+        let s3_key = self.s3_key(key)?;
+        let (if_match, if_none_match) = match condition {
+            WriteCondition::Absent => (None, Some("*".to_string())),
+            WriteCondition::Matches(etag) => (Some(etag.to_string()), None),
+        };
+        let attempts = AtomicU32::new(0);
+        self.call("put_if", key, || async {
+            let after_retry = attempts.fetch_add(1, Ordering::Relaxed) > 0;
+            let sent = self
+                .put_request(key, &s3_key, data.clone())
+                .set_if_match(if_match.clone())
+                .set_if_none_match(if_none_match.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(output) => match output.e_tag() {
+                    Some(etag) => Ok(PutIf::Written(etag.to_string())),
+                    None => Err(Failure::permanent("the server sent no ETag")),
+                },
+                Err(err) if condition_lost(&err, condition) => {
+                    Ok(PutIf::ConditionFailed { after_retry })
+                }
+                Err(err) => Err(classify(err)),
+            }
+        })
+        .await
+    }
+
+    /// A PutObject of `data` with the headers of `key` (stored as `s3_key`).
+    fn put_request(&self, key: &str, s3_key: &str, data: Bytes) -> PutObjectFluentBuilder {
+        let headers = ObjectHeaders::for_key(key);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(s3_key)
+            .content_type(headers.content_type)
+            .set_content_encoding(headers.content_encoding.map(str::to_string))
+            .cache_control(headers.cache_control)
+            .body(ByteStream::from(data))
+    }
+
+    /// Reads `key` and its ETag if the server sent one; `Ok(None)` when it
+    /// does not exist.
+    async fn get_object(&self, key: &str) -> Result<Option<(Bytes, Option<String>)>, StorageError> {
+        let s3_key = self.s3_key(key)?;
+        self.call("get", key, || async {
+            let output = match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&s3_key)
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(err) => {
+                    let missing =
+                        matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_)))
+                            || status_of(&err) == Some(404);
+                    return if missing {
+                        Ok(None)
+                    } else {
+                        Err(classify(err))
+                    };
+                }
+            };
+            let etag = output.e_tag().map(str::to_string);
+            match output.body.collect().await {
+                Ok(body) => Ok(Some((body.into_bytes(), etag))),
+                Err(err) => Err(Failure::transient(format!(
+                    "reading the body: {}",
+                    chain(&err)
+                ))),
+            }
+        })
+        .await
+    }
+
     /// Runs `attempt` until it succeeds, fails permanently, runs out of
     /// attempts or would pass the total deadline.
     async fn call<T, F, Fut>(
@@ -465,16 +609,8 @@ fn describe(config: &S3Config) -> String {
 impl ObjectStore for S3Store {
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
         let s3_key = self.s3_key(key)?;
-        let headers = ObjectHeaders::for_key(key);
         self.call("put", key, || async {
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&s3_key)
-                .content_type(headers.content_type)
-                .set_content_encoding(headers.content_encoding.map(str::to_string))
-                .cache_control(headers.cache_control)
-                .body(ByteStream::from(data.clone()))
+            self.put_request(key, &s3_key, data.clone())
                 .send()
                 .await
                 .map(|_| ())
@@ -484,37 +620,8 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
-        let s3_key = self.s3_key(key)?;
-        self.call("get", key, || async {
-            let output = match self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(&s3_key)
-                .send()
-                .await
-            {
-                Ok(output) => output,
-                Err(err) => {
-                    let missing =
-                        matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_)))
-                            || status_of(&err) == Some(404);
-                    return if missing {
-                        Ok(None)
-                    } else {
-                        Err(classify(err))
-                    };
-                }
-            };
-            match output.body.collect().await {
-                Ok(body) => Ok(Some(body.into_bytes())),
-                Err(err) => Err(Failure::transient(format!(
-                    "reading the body: {}",
-                    chain(&err)
-                ))),
-            }
-        })
-        .await
+        let found = self.get_object(key).await?;
+        Ok(found.map(|(data, _)| data))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {

@@ -1,6 +1,13 @@
 //! Test-only helpers shared by the workspace's integration tests: a real
-//! S3-compatible server (SeaweedFS `weed mini`) per test, on free loopback
-//! ports, killed on drop. Never a dependency of production code.
+//! S3-compatible server (SeaweedFS `weed mini`) and a real PostgreSQL
+//! ([`Postgres`]) per test, on free loopback ports, killed on drop; and the
+//! contract every lock backend must keep ([`locks`]). Never a dependency of
+//! production code.
+
+pub mod locks;
+mod postgres;
+
+pub use postgres::Postgres;
 
 use std::collections::HashSet;
 use std::net::TcpListener as StdListener;
@@ -18,7 +25,7 @@ use ct_storage::{S3Config, S3Credentials, S3Options, S3Store};
 static TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
 /// `count` free loopback ports whose +10000 (SeaweedFS gRPC) is free too.
-fn free_port_pairs(count: usize) -> Vec<u16> {
+pub(crate) fn free_port_pairs(count: usize) -> Vec<u16> {
     let mut taken = TAKEN.lock().unwrap();
     let taken = taken.get_or_insert_with(HashSet::new);
     let mut ports = Vec::new();
@@ -46,6 +53,22 @@ fn free_port_pairs(count: usize) -> Vec<u16> {
     }
     assert_eq!(ports.len(), count, "could not find free port pairs");
     ports
+}
+
+/// A server binary is missing: fails the test under CI, where every test
+/// must really run, else says SKIPPED so that a developer notices.
+pub(crate) fn missing(what: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{what}");
+    }
+    eprintln!("SKIPPED: {what}");
+}
+
+/// The last lines of a server's log file.
+pub(crate) fn tail(path: &std::path::Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 // ---------------------------------------------------------------------------
@@ -78,11 +101,8 @@ impl Weed {
     /// `weed` is not installed. Under CI a missing `weed` fails the test.
     pub async fn start() -> Option<Weed> {
         let Some(binary) = weed_binary() else {
-            if std::env::var_os("CI").is_some() {
-                panic!("weed not found (WEED_BIN or PATH): run scripts/seaweedfs.sh to install SeaweedFS");
-            }
-            eprintln!(
-                "SKIPPED: weed not found (WEED_BIN or PATH); run scripts/seaweedfs.sh to install SeaweedFS"
+            missing(
+                "weed not found (WEED_BIN or PATH); run scripts/seaweedfs.sh to install SeaweedFS",
             );
             return None;
         };
@@ -156,9 +176,7 @@ impl Weed {
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("weed.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
+        tail(&self.dir.path().join("weed.log"))
     }
 
     /// A configuration for the test bucket with `prefix`.

@@ -1,0 +1,228 @@
+//! Leases: how the remote lock backends ([`crate::S3Lock`],
+//! [`crate::PostgresLock`]) implement [`LockBackend::claim`], where no OS
+//! lock can outlive a crashed holder.
+//!
+//! A lease is a record per log — holder id and expiry time — that a backend
+//! changes only with its own compare-and-swap ([`LeaseRecords`]). Claiming
+//! takes the record when it is missing or expired; the returned [`Claim`]
+//! renews it in a background task every [`LeaseOptions::renew_every`] and
+//! releases it (marks it expired) when dropped. A standby process is refused
+//! until the holder stops renewing, then takes over after at most one TTL.
+//!
+//! The holder reports its claim lost ([`Claim::is_lost`]) when a renewal
+//! finds the record changed (someone else took it), or when its own clock
+//! says the lease has run out without a successful renewal. The expiry is
+//! measured from the moment the last successful renewal was *sent*, so the
+//! holder gives up no later than a standby may take over, as long as the
+//! clocks that judge expiry agree (see each backend). The checkpoint
+//! compare-and-swap still stops a sequencer that misses the news.
+//!
+//! Holder ids are fresh per claim (`host/pid/random`), so two claims in one
+//! process exclude each other like claims in two processes do.
+//!
+//! [`LockBackend::claim`]: crate::LockBackend::claim
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use crate::lock::{Claim, LockError};
+
+/// How long a lease lasts and how often its holder renews it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseOptions {
+    /// How long a lease outlives its last renewal: the longest a standby
+    /// waits after the holder dies without releasing it. Default 10 s.
+    pub ttl: Duration,
+    /// Time between renewals. Default a third of `ttl`, so a renewal may
+    /// fail twice before the lease runs out.
+    pub renew_every: Duration,
+}
+
+impl LeaseOptions {
+    /// A lease of `ttl`, renewed every third of it.
+    pub fn new(ttl: Duration) -> LeaseOptions {
+        LeaseOptions {
+            ttl,
+            renew_every: ttl / 3,
+        }
+    }
+}
+
+impl Default for LeaseOptions {
+    fn default() -> LeaseOptions {
+        LeaseOptions::new(Duration::from_secs(10))
+    }
+}
+
+/// One backend's lease records, each changed only by compare-and-swap.
+#[async_trait]
+pub(crate) trait LeaseRecords: Send + Sync + 'static {
+    /// What identifies the record this holder last wrote (an ETag, or
+    /// nothing where the holder id is enough).
+    type Version: Send + Sync + 'static;
+
+    /// Takes the lease of `log` for `holder`, expiring `ttl` from now, if
+    /// it is missing or expired; else `Claimed` (see [`held_by`]).
+    async fn take(
+        &self,
+        log: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Self::Version, LockError>;
+
+    /// Moves the expiry of `holder`'s lease to `ttl` from now; `Lost` if the
+    /// record is no longer the one written as `version`.
+    async fn renew(
+        &self,
+        log: &str,
+        holder: &str,
+        version: &Self::Version,
+        ttl: Duration,
+    ) -> Result<Self::Version, LockError>;
+
+    /// Marks `holder`'s lease expired, unless it is no longer theirs.
+    async fn release(
+        &self,
+        log: &str,
+        holder: &str,
+        version: &Self::Version,
+    ) -> Result<(), LockError>;
+}
+
+/// Takes the lease of `log` and starts renewing it; see the module doc.
+pub(crate) async fn claim<R: LeaseRecords>(
+    records: Arc<R>,
+    log: &str,
+    options: LeaseOptions,
+) -> Result<Claim, LockError> {
+    let holder = holder_id();
+    let sent = Instant::now();
+    let version = records.take(log, &holder, options.ttl).await?;
+    let (lost_tx, lost_rx) = watch::channel(false);
+    // Dropping the claim drops `stop`, which tells the task to release.
+    let (stop, stopped) = oneshot::channel::<()>();
+    let lease = Lease {
+        records,
+        log: log.to_string(),
+        holder,
+        options,
+    };
+    tokio::spawn(lease.keep(version, sent + options.ttl, lost_tx, stopped));
+    Ok(Claim::revocable(stop, lost_rx))
+}
+
+/// A lease this process holds, kept alive by [`Lease::keep`].
+struct Lease<R> {
+    records: Arc<R>,
+    log: String,
+    holder: String,
+    options: LeaseOptions,
+}
+
+impl<R: LeaseRecords> Lease<R> {
+    /// Renews until the claim is dropped (then releases) or the lease is
+    /// lost (then says so on `lost`). `deadline` is when the lease runs out
+    /// by this process's clock.
+    async fn keep(
+        self,
+        mut version: R::Version,
+        mut deadline: Instant,
+        lost: watch::Sender<bool>,
+        mut stopped: oneshot::Receiver<()>,
+    ) {
+        let LeaseOptions { ttl, renew_every } = self.options;
+        let mut pause = renew_every;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return self.release(&version).await,
+                _ = tokio::time::sleep_until(deadline.min(Instant::now() + pause)) => {}
+            }
+            let sent = Instant::now();
+            let renewal = self.records.renew(&self.log, &self.holder, &version, ttl);
+            let result = tokio::time::timeout_at(deadline, renewal)
+                .await
+                .unwrap_or_else(|_| Err(LockError::Backend("no renewal before expiry".into())));
+            match result {
+                Ok(renewed) => {
+                    version = renewed;
+                    deadline = sent + ttl;
+                    pause = renew_every;
+                }
+                // A backend hiccup: try again soon while the lease lasts.
+                Err(LockError::Backend(e)) if Instant::now() < deadline => {
+                    tracing::warn!(log = %self.log, error = %e, "lease renewal failed, retrying");
+                    pause = (ttl / 10).min(renew_every);
+                }
+                Err(e) => {
+                    tracing::error!(log = %self.log, holder = %self.holder, error = %e, "lease lost");
+                    let _ = lost.send(true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Best effort: a lease left behind only makes a standby wait one TTL.
+    async fn release(&self, version: &R::Version) {
+        let release = self.records.release(&self.log, &self.holder, version);
+        match tokio::time::timeout(self.options.ttl, release).await {
+            Ok(Ok(())) => tracing::debug!(log = %self.log, "lease released"),
+            Ok(Err(e)) => tracing::warn!(log = %self.log, error = %e, "lease release failed"),
+            Err(_) => tracing::warn!(log = %self.log, "lease release timed out"),
+        }
+    }
+}
+
+/// A fresh holder id: `host/pid/random`, readable in "held by" messages.
+fn holder_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+        .unwrap_or_else(|| "unknown-host".to_string());
+    format!("{host}/{}/{:016x}", std::process::id(), fastrand::u64(..))
+}
+
+/// Milliseconds since the Unix epoch, by this machine's clock.
+pub(crate) fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The refusal for a lease that `holder` keeps until `until` (Unix ms).
+pub(crate) fn held_by(holder: &str, until: i64) -> LockError {
+    let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(until) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{until} ms after the epoch"));
+    LockError::Claimed(format!("held by {holder} until {when}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_holder_and_the_expiry() {
+        let err = held_by("host/42/ab", 1_795_438_637_072);
+        assert_eq!(
+            err.to_string(),
+            "another process is already sequencing this log \
+             (held by host/42/ab until 2026-11-23T12:57:17.072Z)"
+        );
+    }
+
+    #[test]
+    fn holder_ids_are_fresh_and_one_word() {
+        let (a, b) = (holder_id(), holder_id());
+        assert_ne!(a, b);
+        assert!(!a.contains(char::is_whitespace), "{a}");
+        assert_eq!(a.split('/').count(), 3, "{a}");
+    }
+}
