@@ -137,7 +137,7 @@ pub async fn start(
         tree,
         batches: rx,
         published,
-        _claim: claim,
+        claim,
     };
     let task = tokio::spawn(sequencer.run(config).instrument(span));
     Ok((
@@ -155,8 +155,9 @@ struct Sequencer {
     tree: Tree,
     batches: mpsc::Receiver<Batch>,
     published: watch::Sender<SignedCheckpoint>,
-    /// Held for the task's life: no other process may sequence this log.
-    _claim: Claim,
+    /// The right to sequence this log; a lease that can be lost for some
+    /// lock backends, and then this sequencer must stand down.
+    claim: Claim,
 }
 
 impl Sequencer {
@@ -170,6 +171,12 @@ impl Sequencer {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                // A lost lease comes first: nothing may be committed after it.
+                biased;
+                () = self.claim.lost() => {
+                    pooled = 0;
+                    self.step_down(std::mem::take(&mut pool)).await;
+                }
                 _ = ticker.tick() => {
                     pooled = 0;
                     self.round_or_reload(std::mem::take(&mut pool)).await;
@@ -217,14 +224,42 @@ impl Sequencer {
                     tracing::error!(error = %e, retry_in = ?delay, "reloading the log failed")
                 }
             }
-            while let Ok(batch) = self.batches.try_recv() {
-                let error = SequencingError(
-                    "the log is recovering from a storage failure; retry later".into(),
-                );
-                let _ = batch.reply.send(Err(error));
-            }
+            self.refuse_queued("the log is recovering from a storage failure; retry later");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// The lease went to another sequencer, so this one's view of the tree
+    /// may be stale: it must not commit again before it holds the lease
+    /// and has reloaded. The batches of `pool` are refused. (Even a commit racing this check cannot fork the
+    /// log: the lock's compare-and-swap fails on a stale view.)
+    async fn step_down(&mut self, pool: Vec<Batch>) {
+        tracing::error!("lost the sequencing lease; standing by until it can be claimed again");
+        let standing_by = "this log's sequencer is standing by; retry later";
+        for batch in pool {
+            let _ = batch.reply.send(Err(SequencingError(standing_by.into())));
+        }
+        let mut delay = Duration::from_millis(100);
+        self.claim = loop {
+            match self.log.lock.claim(&self.log.lock_id).await {
+                Ok(claim) => break claim,
+                Err(e) => {
+                    tracing::info!(error = %e, retry_in = ?delay, "waiting for the sequencing lease")
+                }
+            }
+            self.refuse_queued(standing_by);
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        };
+        tracing::info!("claimed the sequencing lease again");
+        self.tree = self.reload().await;
+    }
+
+    /// Answers every queued batch with `why` instead of an index.
+    fn refuse_queued(&mut self, why: &str) {
+        while let Ok(batch) = self.batches.try_recv() {
+            let _ = batch.reply.send(Err(SequencingError(why.to_string())));
         }
     }
 }

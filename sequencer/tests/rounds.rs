@@ -535,3 +535,69 @@ async fn two_sequencers_cannot_fork_the_log() {
         store.immutability_violations()
     );
 }
+
+/// A lock whose lease the test revokes, and whose claims it can refuse,
+/// like a lease taken over by a standby sequencer.
+#[derive(Default)]
+struct RevocableLock {
+    rows: MemoryLock,
+    available: std::sync::atomic::AtomicBool,
+    revoke: std::sync::Mutex<Option<tokio::sync::watch::Sender<bool>>>,
+}
+
+impl RevocableLock {
+    fn revoke_and_hold_elsewhere(&self) {
+        self.available
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Some(lost) = self.revoke.lock().unwrap().take() {
+            lost.send_replace(true);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl LockBackend for RevocableLock {
+    async fn fetch(&self, log: &str) -> Result<Option<Vec<u8>>, LockError> {
+        self.rows.fetch(log).await
+    }
+    async fn create(&self, log: &str, checkpoint: &[u8]) -> Result<(), LockError> {
+        self.rows.create(log, checkpoint).await
+    }
+    async fn replace(&self, log: &str, old: &[u8], new: &[u8]) -> Result<(), LockError> {
+        self.rows.replace(log, old, new).await
+    }
+    async fn claim(&self, _: &str) -> Result<Claim, LockError> {
+        if !self.available.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(LockError::Claimed("held by another sequencer".into()));
+        }
+        let (lost, watch) = tokio::sync::watch::channel(false);
+        *self.revoke.lock().unwrap() = Some(lost);
+        Ok(Claim::revocable((), watch))
+    }
+}
+
+/// Losing the lease makes the sequencer stand by (refusing work, never
+/// committing) until it claims the lease again and reloads.
+#[tokio::test(start_paused = true)]
+async fn a_lost_lease_makes_the_sequencer_stand_by() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(RevocableLock::default());
+    lock.available
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let log = start(&store, lock.clone()).await.unwrap();
+    assert_eq!(log.submit(0..3).await.unwrap().first_index, 0);
+
+    lock.revoke_and_hold_elsewhere();
+    let refused = log.submit(3..5).await.unwrap_err();
+    assert!(refused.0.contains("standing by"), "{refused}");
+
+    lock.available
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        log.submit(5..8).await.unwrap().first_index,
+        3,
+        "resumes after re-claiming"
+    );
+    log.stop().await;
+    assert_entries(&verify_log(&snapshot(&store).await), &[0, 1, 2, 5, 6, 7]);
+}
