@@ -65,6 +65,7 @@ impl Backends {
             key,
             period: Duration::from_millis(1000),
             pool_size: 100_000,
+            claim_wait: Duration::ZERO,
         };
         let (sequencer, sequencer_task) =
             ct_sequencer::start(config, self.store.clone(), self.lock.clone())

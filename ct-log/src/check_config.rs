@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use ct_formats::{open_checkpoint, LogKey};
-use ct_storage::{LockBackend, SqliteLock};
+use ct_storage::LockBackend;
 
 use crate::config::{Config, LogConfig};
-use crate::log::{load_roots, open_store};
+use crate::log::{load_roots, open_lock, open_store};
 
 /// Check a config file without starting the logs.
 #[derive(clap::Args)]
@@ -29,20 +29,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let mut problems = config.problems();
-    // A missing lock database just means no log exists yet; do not create it.
-    let lock = config
-        .lock_db
-        .exists()
-        .then(|| SqliteLock::open(&config.lock_db));
-    let lock = match lock.transpose() {
-        Ok(lock) => lock,
-        Err(e) => {
-            problems.push(format!("lock_db {}: {e}", config.lock_db.display()));
-            None
-        }
+    // A missing SQLite lock database just means no log exists yet: do not
+    // create one.
+    let sqlite_missing = config.lock_db.as_ref().is_some_and(|db| !db.exists());
+    let lock = if sqlite_missing || !problems.is_empty() {
+        None
+    } else {
+        open_lock(&config)
+            .await
+            .map_err(|e| problems.push(format!("lock: {e:#}")))
+            .ok()
     };
     for log in &config.logs {
-        let found = check_log(log, lock.as_ref()).await;
+        let found = check_log(log, lock.as_deref()).await;
         problems.extend(
             found
                 .into_iter()
@@ -66,7 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn check_log(log: &LogConfig, lock: Option<&SqliteLock>) -> Vec<String> {
+async fn check_log(log: &LogConfig, lock: Option<&dyn LockBackend>) -> Vec<String> {
     let mut problems = Vec::new();
     if let Err(e) = load_roots(log) {
         problems.push(format!("{e:#}"));
@@ -105,12 +104,12 @@ async fn check_existing(
     log: &LogConfig,
     key: &LogKey,
     stored: Option<&[u8]>,
-    lock: &SqliteLock,
+    lock: &dyn LockBackend,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let locked = match lock.fetch(&hex::encode(key.log_id())).await {
         Ok(locked) => locked,
-        Err(e) => return vec![format!("lock_db: {e}")],
+        Err(e) => return vec![format!("lock: {e}")],
     };
     for (what, note) in [("storage", stored), ("lock", locked.as_deref())] {
         if let Some(note) = note {

@@ -19,8 +19,11 @@ use time::OffsetDateTime;
 pub struct Config {
     /// One HTTP listener for every log.
     pub listen: SocketAddr,
-    /// The SQLite lock database (created if missing).
-    pub lock_db: PathBuf,
+    /// The SQLite lock database (created if missing): the default lock
+    /// backend, for one machine.
+    pub lock_db: Option<PathBuf>,
+    /// A shared lock backend instead of `lock_db`.
+    pub lock: Option<LockConfig>,
     #[serde(rename = "log")]
     pub logs: Vec<LogConfig>,
 }
@@ -77,20 +80,47 @@ pub struct LogConfig {
 pub enum StorageConfig {
     /// A local directory.
     Fs { path: PathBuf },
-    /// An S3-compatible bucket. Credentials come from the standard AWS
-    /// environment variables or profile files.
-    S3 {
-        bucket: String,
-        /// Custom endpoint (MinIO, Ceph, R2, SeaweedFS, …); absent for AWS.
-        endpoint: Option<String>,
-        #[serde(default = "default_region")]
-        region: String,
-        /// Key prefix inside the bucket, e.g. `logs/2026h1`.
-        #[serde(default)]
-        prefix: String,
-        /// Path-style URLs; default: on when an endpoint is given.
-        force_path_style: Option<bool>,
-    },
+    /// An S3-compatible bucket.
+    S3(S3Location),
+}
+
+/// A bucket (and key prefix) on S3-compatible storage. Credentials come
+/// from the standard AWS environment variables or profile files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Custom endpoint (MinIO, Ceph, R2, SeaweedFS, …); absent for AWS.
+    pub endpoint: Option<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Key prefix inside the bucket, e.g. `logs/2026h1`.
+    #[serde(default)]
+    pub prefix: String,
+    /// Path-style URLs; default: on when an endpoint is given.
+    pub force_path_style: Option<bool>,
+}
+
+impl S3Location {
+    pub fn s3_config(&self) -> ct_storage::S3Config {
+        ct_storage::S3Config {
+            bucket: self.bucket.clone(),
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            prefix: self.prefix.clone(),
+            force_path_style: self.force_path_style.unwrap_or(self.endpoint.is_some()),
+        }
+    }
+}
+
+/// A lock backend shared by several machines, in place of `lock_db`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LockConfig {
+    /// Rows in a PostgreSQL database, e.g. `postgres://ct@db.internal/ct`.
+    Postgres { url: String },
+    /// Objects updated with conditional writes in an S3-compatible bucket.
+    S3(S3Location),
 }
 
 fn default_region() -> String {
@@ -147,11 +177,19 @@ impl Config {
         let mut config: Config =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        config.lock_db = base.join(&config.lock_db);
+        config.lock_db = config.lock_db.map(|db| base.join(db));
+        // Dedup databases default to the lock database's folder.
+        let dedup_dir = config
+            .lock_db
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(base)
+            .to_path_buf();
         for log in &mut config.logs {
-            let dedup_db = log.dedup_db.take().unwrap_or_else(|| {
-                lock_dir(&config.lock_db).join(format!("{}-dedup.db", log.name))
-            });
+            let dedup_db = log
+                .dedup_db
+                .take()
+                .unwrap_or_else(|| dedup_dir.join(format!("{}-dedup.db", log.name)));
             log.dedup_db = Some(base.join(dedup_db));
             log.key = base.join(&log.key);
             log.roots = base.join(&log.roots);
@@ -165,6 +203,13 @@ impl Config {
     /// Every problem in the file's values, one line each (empty if none).
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        match (&self.lock_db, &self.lock) {
+            (None, None) => {
+                problems.push("set lock_db (SQLite) or lock (a shared lock backend)".into())
+            }
+            (Some(_), Some(_)) => problems.push("set only one of lock_db and lock".into()),
+            _ => {}
+        }
         if self.logs.is_empty() {
             problems.push("the config lists no [[log]]".to_string());
         }
@@ -241,10 +286,6 @@ impl LogConfig {
     }
 }
 
-fn lock_dir(lock_db: &Path) -> &Path {
-    lock_db.parent().unwrap_or(Path::new(""))
-}
-
 fn unix_seconds(rfc3339: &str) -> anyhow::Result<u64> {
     let t = OffsetDateTime::parse(rfc3339, &Rfc3339)
         .with_context(|| format!("{rfc3339:?} is not an RFC 3339 time"))?;
@@ -299,7 +340,7 @@ mod tests {
         let file = dir.path().join("ct.toml");
         std::fs::write(&file, EXAMPLE).unwrap();
         let config = Config::load(&file).unwrap();
-        assert_eq!(config.lock_db, dir.path().join("data/lock.db"));
+        assert_eq!(config.lock_db, Some(dir.path().join("data/lock.db")));
         let log = &config.logs[0];
         assert_eq!(log.key, dir.path().join("keys/dev.pem"));
         assert_eq!(log.origin(), "127.0.0.1:8080/dev2026");

@@ -16,13 +16,16 @@ use bytes::Bytes;
 use ct_batcher::{BatcherConfig, Batchers};
 use ct_dedup::SqliteDedup;
 use ct_formats::{Hash, LogKey, SignedCheckpoint};
-use ct_storage::{FsStore, LockBackend, ObjectStore, S3Config, S3Store, StorageError};
+use ct_storage::{
+    FsStore, LeaseOptions, LockBackend, ObjectStore, PostgresLock, S3Lock, S3Store, SqliteLock,
+    StorageError,
+};
 use ct_validate::{Policy, Roots};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::config::{LogConfig, StorageConfig};
+use crate::config::{Config, LockConfig, LogConfig, StorageConfig};
 
 /// Where the effective roots (every root ever accepted) are kept.
 const ROOTS_KEY: &str = "_roots.pem";
@@ -67,6 +70,7 @@ impl Log {
     pub async fn start(
         config: &LogConfig,
         lock: Arc<dyn LockBackend>,
+        claim_wait: Duration,
     ) -> anyhow::Result<(Log, Vec<JoinHandle<()>>)> {
         let pem = std::fs::read_to_string(&config.key)
             .with_context(|| format!("reading key {}", config.key.display()))?;
@@ -88,6 +92,7 @@ impl Log {
             key: key.clone(),
             period: Duration::from_millis(config.period_ms),
             pool_size: config.pool_size,
+            claim_wait,
         };
         let (sequencer, sequencer_task) =
             ct_sequencer::start(sequencer_config, store.clone(), lock)
@@ -178,26 +183,43 @@ impl Log {
     }
 }
 
+/// How long a starting log waits for a previous holder's claim: a shared
+/// lock's lease outlives a crashed holder by up to its TTL (10 s).
+pub fn claim_wait(config: &Config) -> Duration {
+    if config.lock.is_some() {
+        LeaseOptions::default().ttl * 2
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Opens the lock backend the config names: the SQLite `lock_db`, or a
+/// shared PostgreSQL or S3 lock.
+pub async fn open_lock(config: &Config) -> anyhow::Result<Arc<dyn LockBackend>> {
+    Ok(match (&config.lock_db, &config.lock) {
+        (Some(path), _) => {
+            Arc::new(SqliteLock::open(path).with_context(|| format!("opening {}", path.display()))?)
+        }
+        (None, Some(LockConfig::Postgres { url })) => Arc::new(
+            PostgresLock::connect(url)
+                .await
+                .context("connecting to the PostgreSQL lock")?,
+        ),
+        (None, Some(LockConfig::S3(location))) => {
+            let store = S3Store::open(location.s3_config())
+                .await
+                .context("opening the S3 lock")?;
+            Arc::new(S3Lock::new(Arc::new(store)))
+        }
+        (None, None) => anyhow::bail!("no lock backend configured (lock_db or lock)"),
+    })
+}
+
 /// Opens the log's object store as its config describes.
 pub async fn open_store(config: &LogConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
     Ok(match &config.storage {
         StorageConfig::Fs { path } => Arc::new(FsStore::open(path)?),
-        StorageConfig::S3 {
-            bucket,
-            endpoint,
-            region,
-            prefix,
-            force_path_style,
-        } => {
-            let s3 = S3Config {
-                bucket: bucket.clone(),
-                endpoint: endpoint.clone(),
-                region: region.clone(),
-                prefix: prefix.clone(),
-                force_path_style: force_path_style.unwrap_or(endpoint.is_some()),
-            };
-            Arc::new(S3Store::open(s3).await?)
-        }
+        StorageConfig::S3(location) => Arc::new(S3Store::open(location.s3_config()).await?),
     })
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use ct_storage::{LockBackend, SqliteLock};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -32,14 +31,12 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    let lock: Arc<dyn LockBackend> = Arc::new(
-        SqliteLock::open(&config.lock_db)
-            .with_context(|| format!("opening {}", config.lock_db.display()))?,
-    );
+    let lock = log::open_lock(&config).await?;
+    let claim_wait = log::claim_wait(&config);
     let mut mounted = Vec::new();
     let mut tasks = Vec::new();
     for log_config in &config.logs {
-        let (log, log_tasks) = log::Log::start(log_config, lock.clone()).await?;
+        let (log, log_tasks) = log::Log::start(log_config, lock.clone(), claim_wait).await?;
         mounted.push(Mounted::new(
             log,
             &log_config.submission_prefix,

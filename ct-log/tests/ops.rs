@@ -21,13 +21,15 @@ use common::verify::fetch_checkpoint;
 use p256::pkcs8::DecodePrivateKey;
 use sha2::{Digest, Sha256};
 
+/// Runs `ct-log` with the test S3 server's credentials in its environment.
 fn ct_log(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ct-log"))
         .args(args)
+        .env("AWS_ACCESS_KEY_ID", ct_testkit::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", ct_testkit::SECRET_KEY)
         .output()
         .expect("run ct-log")
 }
-
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -512,4 +514,58 @@ async fn metadata_and_home_page_describe_each_log() {
     ] {
         assert!(page.contains(want), "home page lacks {want:?}:\n{page}");
     }
+}
+
+/// Serves a log whose lock lives in `lock_table` (a `lock = {…}` table) and
+/// checks the tree grows and survives a restart on that lock.
+async fn serve_on_shared_lock(name: &str, lock_table: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, pki) = spec_with_pki(dir.path(), name);
+    let config = write_config(dir.path(), &[&log]);
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("lock_db = \"lock.db\"", &format!("lock = {lock_table}"));
+    fs::write(&config, text).unwrap();
+    let checked = ct_log(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(checked.status.success(), "{}", stdout(&checked));
+    let (http, handle) = (http_client(), log.handle(dir.path()));
+    let mut server = Server::start(&config, "first");
+    add(&http, &server.base_url, &handle, &chain(&pki, 1), false)
+        .await
+        .unwrap();
+    server.kill();
+    let server = Server::start(&config, "second");
+    let second = add(&http, &server.base_url, &handle, &chain(&pki, 2), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.sct.extensions,
+        [0, 0, 5, 0, 0, 0, 0, 1],
+        "index 1: the tree continued"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_with_a_postgres_lock() {
+    let Some(postgres) = ct_testkit::Postgres::start().await else {
+        return;
+    };
+    serve_on_shared_lock(
+        "pglock",
+        format!("{{ type = \"postgres\", url = \"{}\" }}", postgres.url()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_with_an_s3_lock() {
+    let Some(weed) = ct_testkit::Weed::start().await else {
+        return;
+    };
+    let table = format!(
+        "{{ type = \"s3\", bucket = \"{}\", endpoint = \"{}\", prefix = \"locks\" }}",
+        ct_testkit::BUCKET,
+        weed.endpoint
+    );
+    serve_on_shared_lock("s3lock", table).await;
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ct_formats::{Entry, LogKey, SignedCheckpoint};
-use ct_storage::{Claim, LockBackend, ObjectStore};
+use ct_storage::{Claim, LockBackend, LockError, ObjectStore};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -59,6 +59,11 @@ pub struct LogConfig {
     /// At most this many entries wait for one round; beyond it, batches
     /// stay queued in the channel and the senders feel back-pressure.
     pub pool_size: usize,
+    /// How long `start` waits for another holder's claim to lapse before
+    /// refusing. Lease-based locks keep a crashed holder's lease until it
+    /// expires, so a restart must outwait it; an OS-lock claim (SQLite) is
+    /// released at the holder's death and needs no wait.
+    pub claim_wait: Duration,
 }
 
 /// The sending side of a running sequencer.
@@ -125,7 +130,9 @@ pub async fn start(
     };
     // Refuse before any work if another process sequences this log; the
     // lock's compare-and-swap would only stop it at its first commit.
-    let claim = log.lock.claim(&log.lock_id).await?;
+    let claim = claim_within(&log, config.claim_wait)
+        .instrument(span.clone())
+        .await?;
     let tree = load::open(&log, load::Create::IfEmpty)
         .instrument(span.clone())
         .await?;
@@ -147,6 +154,21 @@ pub async fn start(
         },
         task,
     ))
+}
+
+/// Claims the log, retrying while another holder's claim may still lapse
+/// within `wait`.
+async fn claim_within(log: &Log, wait: Duration) -> Result<Claim, LoadError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match log.lock.claim(&log.lock_id).await {
+            Err(LockError::Claimed(holder)) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(%holder, "waiting for the log's claim to lapse");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            result => return Ok(result?),
+        }
+    }
 }
 
 /// A running sequencer's state, owned by its task.

@@ -36,6 +36,7 @@ fn config(key: &Arc<LogKey>) -> LogConfig {
         key: key.clone(),
         period: Duration::from_millis(50),
         pool_size: 100_000,
+        claim_wait: Duration::ZERO,
     }
 }
 

@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 
