@@ -17,6 +17,7 @@ const EXTENDED_KEY_USAGE: Oid<'static> = oid!(2.5.29 .37);
 const SERVER_AUTH: Oid<'static> = oid!(1.3.6 .1 .5 .5 .7 .3 .1);
 const ANY_EXTENDED_KEY_USAGE: Oid<'static> = oid!(2.5.29 .37 .0);
 const PRECERT_SIGNING: Oid<'static> = oid!(1.3.6 .1 .4 .1 .11129 .2 .4 .4);
+const BASIC_CONSTRAINTS: Oid<'static> = oid!(2.5.29 .19);
 
 /// Parses one DER certificate; nothing may follow it.
 ///
@@ -108,6 +109,54 @@ pub(crate) fn allows_server_auth(index: usize, cert: &X509Certificate) -> Result
 pub(crate) fn is_precert_signing(index: usize, cert: &X509Certificate) -> Result<bool, Rejection> {
     Ok(extended_key_usages(index, cert)?
         .is_some_and(|usages| usages.contains(&PRECERT_SIGNING.as_bytes())))
+}
+
+/// Requires that `cert`, a submitted certificate that signs the one before
+/// it in the path, is a CA: v3 with basicConstraints cA = TRUE (RFC 5280
+/// §6.1.4 (k)). Go's verifier, and so every Go log, rejects such issuers
+/// too, so a chain we accept is one other logs would accept.
+///
+/// - An X.509 v1 or v2 certificate cannot say it is a CA and is rejected:
+///   RFC 5280 allows v1 only for trust anchors, and a configured root is
+///   never checked here.
+/// - keyUsage keyCertSign is not checked, as Go does not: CAs have
+///   misencoded key usage on real issuing certificates.
+/// - pathLenConstraint is not read: path length is not a log's business.
+pub(crate) fn check_issuer_is_ca(index: usize, cert: &X509Certificate) -> Result<(), Rejection> {
+    let not_ca = |problem| Err(Rejection::IssuerNotCa { index, problem });
+    if cert.tbs_certificate.version.0 != 2 {
+        return not_ca("X.509 v1 or v2 certificate; only a configured root may be one");
+    }
+    match basic_constraints_ca(index, cert)? {
+        None => not_ca("no basicConstraints extension"),
+        Some(false) => not_ca("basicConstraints cA is not true"),
+        Some(true) => Ok(()),
+    }
+}
+
+/// The cA flag of the basicConstraints extension, if the extension is
+/// present. cA is DEFAULT FALSE, so an empty SEQUENCE, or one holding only
+/// pathLenConstraint, means false.
+fn basic_constraints_ca(index: usize, cert: &X509Certificate) -> Result<Option<bool>, Rejection> {
+    let malformed = || Rejection::MalformedExtension {
+        index,
+        extension: "BasicConstraints",
+    };
+    let Some(ext) = unique_extension(cert, &BASIC_CONSTRAINTS).map_err(|_| malformed())? else {
+        return Ok(None);
+    };
+    let seq = der::read_only(ext.value, 0x30).map_err(|_| malformed())?;
+    match der::children(seq.content).next() {
+        None => Ok(Some(false)),
+        // DER TRUE is 0xff; an explicit FALSE is not DER but harmless.
+        Some(Ok(tlv)) if tlv.tag == 0x01 => match tlv.content {
+            [0xff] => Ok(Some(true)),
+            [0x00] => Ok(Some(false)),
+            _ => Err(malformed()),
+        },
+        Some(Ok(tlv)) if tlv.tag == 0x02 => Ok(Some(false)),
+        _ => Err(malformed()),
+    }
 }
 
 /// The encoded OIDs (contents octets) of the EKU extension, if present.

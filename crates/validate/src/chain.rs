@@ -6,8 +6,13 @@
 //! first; only if none verifies must the next submitted certificate be the
 //! issuer. A submitted copy of a root is therefore found through the roots
 //! (its link is verified once, with the root's key), and anything submitted
-//! after the root is ignored. Validity dates, basic constraints, path
-//! length, name constraints and key usage are deliberately not checked.
+//! after the root is ignored.
+//!
+//! Every submitted certificate that signs another must be a CA (see
+//! [`cert::check_issuer_is_ca`]); a configured root need not be, since the
+//! operator chose it (Go does not check its roots either). Validity dates,
+//! path length, name constraints and key usage are deliberately not
+//! checked.
 
 use x509_parser::certificate::X509Certificate;
 
@@ -38,9 +43,13 @@ pub(crate) fn build(certs: &[X509Certificate], roots: &Roots) -> Result<Anchor, 
         let any_named = named_roots.peek().is_some();
         let mut tried_next_as_root = false;
         for (root_index, root) in named_roots {
-            let verified = root
-                .key()
-                .is_some_and(|key| alg.verify(key, tbs, signature).is_ok());
+            let verified = root.key().is_some_and(|key| {
+                let check = || alg.verify(key, tbs, signature);
+                roots
+                    .links
+                    .verify(index > 0, cert.as_raw(), key, check)
+                    .is_ok()
+            });
             if verified {
                 return Ok(Anchor {
                     last: index,
@@ -66,7 +75,8 @@ pub(crate) fn build(certs: &[X509Certificate], roots: &Roots) -> Result<Anchor, 
             // Same bytes as a root whose key just failed: do not verify twice.
             return Err(Rejection::BadSignature { index });
         }
-        verify_link(index, &alg, tbs, signature, next)?;
+        cert::check_issuer_is_ca(index + 1, next)?;
+        verify_link(index, &alg, cert, next, roots)?;
     }
     Err(Rejection::EmptyChain)
 }
@@ -78,28 +88,35 @@ fn signature_algorithm(index: usize, cert: &X509Certificate) -> Result<SigAlg, R
     })
 }
 
-/// Checks that the submitted certificate after `index` signed it.
+/// Checks that the submitted certificate after `index` signed it (once
+/// per process for a CA's link, see [`crate::links`]).
 fn verify_link(
     index: usize,
     alg: &SigAlg,
-    tbs: &[u8],
-    signature: &[u8],
+    cert: &X509Certificate,
     issuer: &X509Certificate,
+    roots: &Roots,
 ) -> Result<(), Rejection> {
+    let tbs = cert.tbs_certificate.as_ref();
+    let signature: &[u8] = &cert.signature_value.data;
     let key = signature::public_key(&issuer.tbs_certificate.subject_pki).map_err(|reason| {
         Rejection::UnsupportedPublicKey {
             index: index + 1,
             reason,
         }
     })?;
-    alg.verify(key, tbs, signature).map_err(|e| match e {
-        VerifyError::KeyMismatch => Rejection::KeyMismatch {
-            index,
-            algorithm: alg.name,
-            key: key.kind.name(),
-        },
-        VerifyError::BadSignature => Rejection::BadSignature { index },
-    })
+    let check = || alg.verify(key, tbs, signature);
+    roots
+        .links
+        .verify(index > 0, cert.as_raw(), key, check)
+        .map_err(|e| match e {
+            VerifyError::KeyMismatch => Rejection::KeyMismatch {
+                index,
+                algorithm: alg.name,
+                key: key.kind.name(),
+            },
+            VerifyError::BadSignature => Rejection::BadSignature { index },
+        })
 }
 
 /// The rejection when the submitted chain ends without reaching a root.

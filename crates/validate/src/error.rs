@@ -76,6 +76,10 @@ pub enum Rejection {
         subject: String,
     },
 
+    /// A submitted certificate that signs another is not a CA.
+    #[error("chain[{index}] is not a CA certificate ({problem})")]
+    IssuerNotCa { index: usize, problem: &'static str },
+
     #[error("chain[{index}]: signature does not verify with chain[{}]'s key", index + 1)]
     BadSignature { index: usize },
 
@@ -108,6 +112,7 @@ impl Rejection {
             | Rejection::UnsupportedPublicKey { .. }
             | Rejection::KeyMismatch { .. } => "unsupported_algorithm",
             Rejection::IssuerMismatch { .. } => "issuer_mismatch",
+            Rejection::IssuerNotCa { .. } => "issuer_not_ca",
             Rejection::BadSignature { .. } | Rejection::RootSignatureMismatch { .. } => {
                 "bad_signature"
             }

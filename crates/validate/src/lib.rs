@@ -4,20 +4,23 @@
 //!
 //! It owns the log's acceptance policy (SPEC.md "Precertificates" and
 //! "Validation that real logs do"): every certificate parses, the chain
-//! links by name and signature to a configured root, the leaf NotAfter lies
-//! in the log's window, the leaf may be used for serverAuth, and the
-//! precertificate rules hold. It also derives what the log stores for a
-//! precertificate (issuer key hash and the TBS without the poison).
+//! links by name and signature through CA certificates to a configured
+//! root, the leaf NotAfter lies in the log's window, the leaf may be used
+//! for serverAuth, and the precertificate rules hold. It also derives what
+//! the log stores for a precertificate (issuer key hash and the TBS
+//! without the poison).
 //!
 //! It must never do I/O, block, or panic on any input: it runs on every
 //! request and faces the internet. It deliberately does not check validity
-//! dates, basic constraints, path length, name constraints, key usage or
-//! critical extensions, as real logs do not.
+//! dates, path length, name constraints, key usage or critical extensions,
+//! as real logs do not. It does require every submitted issuer to be a CA
+//! (basicConstraints cA), as Go-based logs do.
 
 mod cert;
 mod chain;
 mod der;
 mod error;
+mod links;
 mod precert;
 mod roots;
 mod signature;

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::cert;
+use crate::links::LinkCache;
 use crate::signature::{self, KeyKind, PublicKey};
 
 /// The accepted roots, parsed once: DER in file order (for get-roots),
@@ -18,6 +19,8 @@ pub struct Roots {
     by_subject: HashMap<Vec<u8>, Vec<usize>>,
     /// SHA-256 of each DER, so duplicates collapse.
     fingerprints: HashSet<[u8; 32]>,
+    /// CA links already verified against this root set.
+    pub(crate) links: LinkCache,
 }
 
 /// What chain building needs from one root.
@@ -116,6 +119,7 @@ impl Roots {
             roots: Vec::new(),
             by_subject: HashMap::new(),
             fingerprints: HashSet::new(),
+            links: LinkCache::default(),
         }
     }
 

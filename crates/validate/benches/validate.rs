@@ -1,0 +1,151 @@
+//! Chain validation per entry, and the crypto floor beside it.
+//!
+//! `validate_chain/*`: the whole `validate_chain` call for `[leaf,
+//! intermediate]` chains, intermediate ECDSA P-256 or RSA-2048, root ECDSA
+//! P-256 (as ct-loadgen generates them).
+//! `crypto_floor/*`: what no implementation can skip per entry: one ring
+//! verification of the leaf's signature plus one SCT signature (p256 RFC
+//! 6979, `Sct::sign`).
+//!
+//! Run: `cargo bench -p ct-validate --bench validate`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ct_formats::{Entry, EntryKind, LogKey, Sct};
+use ct_validate::{validate_chain, Endpoint, Policy, Roots};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use ring::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+const RSA_KEY: &str = include_str!("../tests/data/rsa2048-test-key.pem");
+const LOG_KEY: &str = include_str!("../../../testdata/dev/log-key.pem");
+
+fn ca(cn: &str) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    p.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    p
+}
+
+struct Fixture {
+    roots: Roots,
+    /// (name, chains of `[leaf, intermediate]`)
+    chains: Vec<(&'static str, Vec<Vec<Vec<u8>>>)>,
+}
+
+fn fixture() -> Fixture {
+    let root_key = KeyPair::generate().unwrap();
+    let root_params = ca("bench root");
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = Issuer::new(root_params, root_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut chains = Vec::new();
+    let keys = [
+        ("p256", KeyPair::generate().unwrap()),
+        (
+            "rsa2048",
+            KeyPair::from_pem_and_sign_algo(RSA_KEY, &rcgen::PKCS_RSA_SHA256).unwrap(),
+        ),
+    ];
+    for (name, key) in keys {
+        let params = ca(&format!("bench {name} intermediate"));
+        let der = params.signed_by(&key, &root_issuer).unwrap().der().to_vec();
+        let issuer = Issuer::new(params, key);
+        let list = (0..64u64)
+            .map(|i| {
+                let mut p = CertificateParams::new(vec![format!("l{i}.bench.invalid")]).unwrap();
+                p.not_before = rcgen::date_time_ymd(2025, 12, 1);
+                p.not_after = rcgen::date_time_ymd(2026, 6, 1);
+                p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+                let leaf = p.signed_by(&leaf_key, &issuer).unwrap();
+                vec![leaf.der().to_vec(), der.clone()]
+            })
+            .collect();
+        chains.push((name, list));
+    }
+    Fixture {
+        roots: Roots::from_ders(vec![root.der().to_vec()]).unwrap(),
+        chains,
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let f = fixture();
+    let policy = Policy {
+        not_after_start: 0,
+        not_after_limit: u64::MAX,
+        max_chain_length: 10,
+    };
+    let key = LogKey::from_pem(LOG_KEY).unwrap();
+    let mut group = c.benchmark_group("validate_chain");
+    for (name, chains) in &f.chains {
+        let mut i = 0;
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                i += 1;
+                validate_chain(
+                    &chains[i % chains.len()],
+                    &f.roots,
+                    &policy,
+                    Endpoint::AddChain,
+                )
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("crypto_floor");
+    for (name, chains) in &f.chains {
+        let links: Vec<_> = chains
+            .iter()
+            .map(|chain| {
+                let (_, leaf) = X509Certificate::from_der(&chain[0]).unwrap();
+                let (_, issuer) = X509Certificate::from_der(&chain[1]).unwrap();
+                let alg: &'static dyn VerificationAlgorithm = if *name == "p256" {
+                    &sig::ECDSA_P256_SHA256_ASN1
+                } else {
+                    &sig::RSA_PKCS1_2048_8192_SHA256
+                };
+                let entry = Entry {
+                    kind: EntryKind::X509 {
+                        certificate: chain[0].clone(),
+                    },
+                    chain_fingerprints: vec![[1; 32], [2; 32]],
+                };
+                (
+                    alg,
+                    issuer
+                        .tbs_certificate
+                        .subject_pki
+                        .subject_public_key
+                        .data
+                        .to_vec(),
+                    leaf.tbs_certificate.as_ref().to_vec(),
+                    leaf.signature_value.data.to_vec(),
+                    entry,
+                )
+            })
+            .collect();
+        let mut i = 0u64;
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                i += 1;
+                let (alg, key_bytes, tbs, signature, entry) = &links[i as usize % links.len()];
+                UnparsedPublicKey::new(*alg, key_bytes)
+                    .verify(tbs, signature)
+                    .unwrap();
+                Sct::sign(&key, entry, 1_795_000_000_000, i)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(validate, benches);
+criterion_main!(validate);
