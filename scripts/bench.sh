@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# The whole benchmark, printed as one table (BENCHMARKS.md keeps the latest).
+#
+#   scripts/bench.sh                 # everything, default sizes (~15 min)
+#   BENCH_QUICK=1 scripts/bench.sh   # a short smoke run of every part (~3 min)
+#
+# What it does, all on 127.0.0.1, every step bounded in time and count:
+#  1. builds ct-log and ct-loadgen (release);
+#  2. pre-generates BENCH_CHAINS distinct valid chains (ECDSA P-256 and
+#     RSA-2048 intermediates, half precertificates) with ct-loadgen;
+#  3. measures the crypto floor (one leaf-signature verification + one SCT
+#     signature per entry) on the server's core;
+#  4. measures the sequencer alone on an in-memory store, on the server's core;
+#  5. for each backend (fs = the embedded default; s3 = SeaweedFS `weed mini`):
+#     starts ct-log pinned to core BENCH_SERVER_CPU, replays the chains from
+#     core BENCH_LOADGEN_CPU at BENCH_RATE/s for BENCH_DURATION s (after
+#     BENCH_WARMUP s), and reads the server's CPU and RSS from /proc;
+#  6. fs capacity: the same in a closed loop at BENCH_CONCURRENCY;
+#  7. scale: pre-fills a stopped fs log to BENCH_PREFILL entries through its
+#     batchers and sequencer (ct-loadgen prefill), then replays again;
+#  8. read path: wrk GETs of full tiles from ct-log and from nginx serving
+#     the same files (skipped when nginx or wrk is missing: apt-get install
+#     -y nginx wrk).
+# It exits non-zero only when something failed functionally (a server that
+# does not start, a bad SCT, nothing accepted); figures are only printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+  D_DURATION=10 D_WARMUP=2 D_CHAINS=60000 D_PREFILL=200000 D_SEQ=200000
+else
+  D_DURATION=60 D_WARMUP=5 D_CHAINS=400000 D_PREFILL=10000000 D_SEQ=1000000
+fi
+DURATION=${BENCH_DURATION:-$D_DURATION}
+WARMUP=${BENCH_WARMUP:-$D_WARMUP}
+CHAINS=${BENCH_CHAINS:-$D_CHAINS}
+# Offered a little above the 3,000/s target, so that the rate measured is
+# the server's and not capped by what was offered.
+RATE=${BENCH_RATE:-3200}
+CONCURRENCY=${BENCH_CONCURRENCY:-6000}
+PREFILL=${BENCH_PREFILL:-$D_PREFILL}
+SEQ_ENTRIES=${BENCH_SEQ_ENTRIES:-$D_SEQ}
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+LOADGEN_CPU=${BENCH_LOADGEN_CPU:-1}
+PERIOD_MS=${BENCH_PERIOD_MS:-1000}
+WORK=${BENCH_DIR:-/tmp/ct-bench}
+BACKENDS=${BENCH_BACKENDS:-fs s3}
+mkdir -p "$WORK"
+OUT="$WORK/results"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+say() { echo "== $*" >&2; }
+die() {
+  echo "bench.sh: $*" >&2
+  exit 1
+}
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+say "building (release)"
+cargo build --release --locked -p ct-log -p ct-loadgen >&2
+CTLOG="$ROOT/target/release/ct-log"
+LOADGEN="$ROOT/target/release/ct-loadgen"
+on_server() { taskset -c "$SERVER_CPU" "$@"; }
+on_loadgen() { taskset -c "$LOADGEN_CPU" "$@"; }
+
+CHAINS_DIR="$WORK/chains-$CHAINS"
+# Chains are reused for a day: their NotBefore must stay within 48 hours
+# (older precertificates get a lower priority in the pool).
+if [ -z "$(find "$CHAINS_DIR/chains.bin" -mmin -1440 2>/dev/null)" ]; then
+  say "generating $CHAINS chains"
+  "$LOADGEN" generate --out "$CHAINS_DIR" --count "$CHAINS" >&2
+fi
+KEY="$WORK/log-key.pem"
+[ -s "$KEY" ] || "$CTLOG" keygen --out "$KEY" >/dev/null
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+say "crypto floor (core $SERVER_CPU)"
+on_server "$LOADGEN" floor --chains "$CHAINS_DIR/chains.bin" --log-key "$KEY" \
+  --json-out "$OUT/floor.json" >&2
+
+say "sequencer alone, in-memory store (core $SERVER_CPU)"
+on_server "$LOADGEN" sequencer --chains "$CHAINS_DIR/chains.bin" --roots "$CHAINS_DIR/roots.pem" \
+  --log-key "$KEY" --entries "$SEQ_ENTRIES" --json-out "$OUT/sequencer.json" >&2
+
+# write_config DIR PORT STORAGE_TOML
+write_config() {
+  cat >"$1/ct-log.toml" <<EOF
+listen = "127.0.0.1:$2"
+lock_db = "$1/lock.db"
+
+[[log]]
+name = "bench"
+submission_prefix = "http://127.0.0.1:$2/bench"
+monitoring_prefix = "http://127.0.0.1:$2/bench"
+key = "$KEY"
+roots = "$CHAINS_DIR/roots.pem"
+not_after_start = "2026-01-01T00:00:00Z"
+not_after_limit = "2027-01-01T00:00:00Z"
+period_ms = $PERIOD_MS
+storage = $3
+EOF
+}
+
+SERVER_PID=
+# start_server DIR PORT [ENV...]
+start_server() {
+  local dir=$1 port=$2
+  shift 2
+  env "$@" taskset -c "$SERVER_CPU" "$CTLOG" serve --config "$dir/ct-log.toml" \
+    >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  for _ in $(seq 1 600); do
+    if curl -sf "http://127.0.0.1:$port/bench/ct/v1/get-roots" >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || die "ct-log exited: $(tail -n 5 "$dir/server.log")"
+    sleep 0.1
+  done
+  die "ct-log did not start in 60 s: $(tail -n 5 "$dir/server.log")"
+}
+stop_server() {
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 1 300); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+}
+
+# replay LABEL PORT MODE_ARGS...
+replay() {
+  local label=$1 port=$2
+  shift 2
+  say "replay $label: $* for ${DURATION}s (+${WARMUP}s warm-up), server on core $SERVER_CPU, load generator on core $LOADGEN_CPU"
+  on_loadgen "$LOADGEN" run --url "http://127.0.0.1:$port/bench" \
+    --chains "$CHAINS_DIR/chains.bin" --log-key "$KEY" --roots "$CHAINS_DIR/roots.pem" \
+    --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" \
+    --label "$label" --json-out "$OUT/$label.json" "$@" >&2
+}
+
+WEED_PID=
+start_weed() {
+  local dir=$1
+  local weed
+  weed=$(scripts/seaweedfs.sh | tail -n 1)
+  local p1 p2 p3 p4 p5
+  p1=$(free_port) p2=$(free_port) p3=$(free_port) p4=$(free_port) p5=$(free_port)
+  mkdir -p "$dir/weed"
+  (cd "$dir/weed" && AWS_ACCESS_KEY_ID=benchkey AWS_SECRET_ACCESS_KEY=benchsecret \
+    taskset -c "$LOADGEN_CPU" "$weed" mini -dir="$dir/weed/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="$p1" -volume.port="$p2" -filer.port="$p3" -s3.port="$p4" -admin.port="$p5" \
+    -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 \
+    -master.telemetry=false -bucket=ct-bench >"$dir/weed.log" 2>&1) &
+  WEED_PID=$!
+  PIDS+=("$WEED_PID")
+  S3_ENDPOINT="http://127.0.0.1:$p4"
+}
+stop_weed() {
+  pkill -TERM -P "$WEED_PID" 2>/dev/null || true
+  kill -TERM "$WEED_PID" 2>/dev/null || true
+  for _ in $(seq 1 150); do
+    kill -0 "$WEED_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  pkill -KILL -P "$WEED_PID" 2>/dev/null || true
+  kill -KILL "$WEED_PID" 2>/dev/null || true
+}
+
+READ=0
+# read_path DIR PORT: wrk GETs of the log's full tiles from the running
+# ct-log, then from nginx (one worker, same core) serving the same folder.
+# Stops the server.
+read_path() {
+  local dir=$1 port=$2
+  if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+    stop_server
+    return 0
+  fi
+  local rd="$WORK/read" nport
+  rm -rf "$rd" && mkdir -p "$rd/root"
+  nport=$(free_port)
+  (cd "$dir/data" && find tile -type f | grep -E '^tile/(0|data)/' | grep -v '\.p/' | head -n 2000) >"$rd/paths" || true
+  if [ ! -s "$rd/paths" ]; then
+    stop_server
+    return 0
+  fi
+  printf '%s\n' \
+    'local paths = {}' \
+    "for line in io.lines(\"$rd/paths\") do paths[#paths + 1] = \"/bench/\" .. line end" \
+    'local i = 0' \
+    'request = function()' \
+    '  i = i % #paths + 1' \
+    '  return wrk.format("GET", paths[i])' \
+    'end' >"$rd/paths.lua"
+  # hot: 100 tiles (fit in ct-log's 32 MiB cache, as recent tiles do);
+  # cold: up to 2000 tiles, a monitor's sweep over the log.
+  head -n 100 "$rd/paths" >"$rd/paths-hot"
+  sed "s|$rd/paths\"|$rd/paths-hot\"|" "$rd/paths.lua" >"$rd/paths-hot.lua"
+  say "read path: ct-log, wrk -t1 -c64 -d10s over 100 (hot) then $(wc -l <"$rd/paths") (cold) full tiles"
+  on_loadgen wrk -t1 -c64 -d10s -s "$rd/paths-hot.lua" "http://127.0.0.1:$port" >"$OUT/wrk-ctlog-hot.txt" 2>&1 || true
+  on_loadgen wrk -t1 -c64 -d10s -s "$rd/paths.lua" "http://127.0.0.1:$port" >"$OUT/wrk-ctlog.txt" 2>&1 || true
+  stop_server
+  ln -sfn "$dir/data" "$rd/root/bench"
+  printf '%s\n' \
+    'worker_processes 1;' 'daemon off;' "pid $rd/nginx.pid;" "error_log $rd/nginx-error.log;" \
+    'events { worker_connections 4096; }' \
+    'http {' '  access_log off;' '  sendfile on;' '  tcp_nopush on;' '  keepalive_requests 1000000;' \
+    '  default_type application/octet-stream;' \
+    "  server { listen 127.0.0.1:$nport; root $rd/root;" \
+    '    location /bench/tile/data/ { add_header Content-Encoding gzip; add_header Cache-Control "public, max-age=604800, immutable"; }' \
+    '    location /bench/tile/ { add_header Cache-Control "public, max-age=604800, immutable"; }' \
+    '  }' '}' >"$rd/nginx.conf"
+  taskset -c "$SERVER_CPU" nginx -c "$rd/nginx.conf" -e "$rd/nginx-error.log" &
+  local npid=$!
+  PIDS+=("$npid")
+  for _ in $(seq 1 50); do
+    curl -sf -o /dev/null "http://127.0.0.1:$nport/bench/$(head -n 1 "$rd/paths")" && break
+    sleep 0.1
+  done
+  say "read path: nginx (1 worker, core $SERVER_CPU), same files"
+  on_loadgen wrk -t1 -c64 -d10s -s "$rd/paths-hot.lua" "http://127.0.0.1:$nport" >"$OUT/wrk-nginx-hot.txt" 2>&1 || true
+  on_loadgen wrk -t1 -c64 -d10s -s "$rd/paths.lua" "http://127.0.0.1:$nport" >"$OUT/wrk-nginx.txt" 2>&1 || true
+  kill -TERM "$npid" 2>/dev/null || true
+  wait "$npid" 2>/dev/null || true
+  READ=1
+}
+
+for backend in $BACKENDS; do
+  dir="$WORK/$backend"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  port=$(free_port)
+  case $backend in
+  fs)
+    write_config "$dir" "$port" "{ type = \"fs\", path = \"$dir/data\" }"
+    start_server "$dir" "$port"
+    ;;
+  s3)
+    start_weed "$dir"
+    write_config "$dir" "$port" "{ type = \"s3\", bucket = \"ct-bench\", endpoint = \"$S3_ENDPOINT\", region = \"us-east-1\", prefix = \"bench\" }"
+    # ct-log refuses to start until the bucket answers; weed takes a few seconds.
+    for i in $(seq 1 60); do
+      if env AWS_ACCESS_KEY_ID=benchkey AWS_SECRET_ACCESS_KEY=benchsecret \
+        "$CTLOG" check-config --config "$dir/ct-log.toml" >/dev/null 2>&1; then break; fi
+      [ "$i" = 60 ] && die "SeaweedFS did not come up: $(tail -n 5 "$dir/weed.log")"
+      sleep 0.5
+    done
+    start_server "$dir" "$port" AWS_ACCESS_KEY_ID=benchkey AWS_SECRET_ACCESS_KEY=benchsecret
+    ;;
+  *) die "unknown backend $backend" ;;
+  esac
+  replay "$backend-rate" "$port" --rate "$RATE"
+  stop_server
+  if [ "$backend" = s3 ]; then stop_weed; fi
+  if [ "$backend" = fs ]; then
+    # Capacity: a fresh log, closed loop (as many as the server takes).
+    rm -rf "$dir" && mkdir -p "$dir"
+    write_config "$dir" "$port" "{ type = \"fs\", path = \"$dir/data\" }"
+    start_server "$dir" "$port"
+    replay "fs-capacity" "$port" --concurrency "$CONCURRENCY"
+    if [ "$PREFILL" -gt 0 ]; then stop_server; else read_path "$dir" "$port"; fi
+  fi
+done
+
+if [ "$PREFILL" -gt 0 ]; then
+  dir="$WORK/scale"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  port=$(free_port)
+  write_config "$dir" "$port" "{ type = \"fs\", path = \"$dir/data\" }"
+  say "prefill: $PREFILL entries through the batchers and sequencer (fs)"
+  start=$(date +%s)
+  on_server "$LOADGEN" prefill --fs "$dir/data" --lock-db "$dir/lock.db" \
+    --dedup-db "$dir/bench-dedup.db" --log-key "$KEY" --origin "127.0.0.1:$port/bench" \
+    --entries "$PREFILL" >&2
+  echo "{\"entries\": $PREFILL, \"seconds\": $(($(date +%s) - start)), \"disk\": \"$(du -sh "$dir" | cut -f1)\"}" >"$OUT/prefill.json"
+  start_server "$dir" "$port"
+  replay "fs-rate-after-prefill" "$port" --rate "$RATE"
+  read_path "$dir" "$port"
+fi
+[ "$READ" = 1 ] || say "read path skipped: nginx and wrk are needed (apt-get install -y nginx wrk)"
+
+python3 scripts/bench_table.py "$OUT" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" | tee "$OUT/table.md"
