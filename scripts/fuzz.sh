@@ -1,37 +1,50 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in fuzz/ for a bounded time and prints the
-# executions each one reached.
+# executions each one reached. Exits non-zero if any target finds a crash,
+# a hang or an out-of-memory input, or does not build.
 #
 #   scripts/fuzz.sh                 # every target, 60 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh chain precert_tbs
+#   CI=1 scripts/fuzz.sh            # CI: every target, 15 s each
 #
-# Environment: FUZZ_SECONDS (default 60) per target; FUZZ_SANITIZER
-# (default "none":
-# the code under test is safe Rust, and a sanitizer build needs a nightly
-# std; "address" works where one is available).
+# Environment: FUZZ_SECONDS per target (default 60, or 15 when CI is set);
+# FUZZ_SANITIZER (default "none": the code under test is safe Rust, and a
+# sanitizer build needs a nightly std; "address" works where one is
+# available).
 #
 # cargo-fuzz needs nightly-only rustc flags. With only a stable toolchain,
-# RUSTC_BOOTSTRAP=1 lets stable accept them (set here). Install the tool
-# with `cargo install cargo-fuzz`.
+# RUSTC_BOOTSTRAP=1 lets stable accept them (set here). cargo-fuzz itself
+# is installed with `cargo install cargo-fuzz --locked` when missing.
 #
 # Corpora: fuzz/corpus/<target>/ holds the small committed seeds
 # (regression-* inputs that once found a bug); the growing working corpus
 # lives in fuzz/target/corpus/<target>/ (not in git). Seeds are also made
 # at each run from testdata/dev and, when present, ../shared/vectors (read
 # in place, never copied into the repository). Crashes land in
-# fuzz/artifacts/<target>/ and make this script fail.
+# fuzz/artifacts/<target>/; the log also shows them in base64, since a CI
+# machine's files are gone once the job ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-seconds=${FUZZ_SECONDS:-60}
+if [ -n "${CI:-}" ]; then
+  seconds=${FUZZ_SECONDS:-15}
+else
+  seconds=${FUZZ_SECONDS:-60}
+fi
 sanitizer=${FUZZ_SANITIZER:-none}
 all_targets=(add_chain_body chain precert_tbs tile_path checkpoint tile_leaves)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "cargo-fuzz not found: cargo install cargo-fuzz" >&2
+  echo "fuzz.sh: installing cargo-fuzz (cargo install cargo-fuzz --locked)" >&2
+  cargo install cargo-fuzz --locked
+fi
+# fuzz/ is not a workspace member, so `cargo test --locked` never checks
+# its lock file, and cargo-fuzz has no --locked: check it here.
+if ! cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null; then
+  echo "fuzz/Cargo.lock is out of date: cargo update --workspace --manifest-path fuzz/Cargo.toml" >&2
   exit 1
 fi
 export RUSTC_BOOTSTRAP=1
@@ -86,6 +99,20 @@ put("checkpoint", "empty", b"\x00")
 put("precert_tbs", "empty", b"\x00")
 PY
 
+# Names each input libFuzzer saved, how to replay it, and (if small) its
+# bytes in base64.
+report_artifacts() {
+  local t=$1 log=$2 file
+  grep -o 'Test unit written to .*' "$log" | sed 's/^Test unit written to //' |
+    while read -r file; do
+      echo "!! input: $file" >&2
+      echo "!! replay: RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer $sanitizer -O $t $file" >&2
+      if [ -f "$file" ] && [ "$(wc -c <"$file")" -le 65536 ]; then
+        echo "!! base64: $(base64 -w0 "$file")" >&2
+      fi
+    done
+}
+
 cargo fuzz build --sanitizer "$sanitizer" -O
 summary=()
 status=0
@@ -96,12 +123,15 @@ for t in "${targets[@]}"; do
   [ -d "$seeds/$t" ] && corpora+=("$seeds/$t")
   log="$root/fuzz/target/$t.log"
   echo "== $t: ${seconds}s" >&2
+  # -timeout: one input taking 10 s is a hang (libFuzzer's default, 20
+  # minutes, would outlast the whole run).
   if ! cargo fuzz run --sanitizer "$sanitizer" -O "$t" "${corpora[@]}" -- \
-      -max_total_time="$seconds" -print_final_stats=1 \
+      -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
       -artifact_prefix="$root/fuzz/artifacts/$t/" >"$log" 2>&1; then
     status=1
     echo "!! $t FAILED, see $log and fuzz/artifacts/$t/" >&2
     grep -m1 -A3 'panicked' "$log" >&2 || tail -20 "$log" >&2
+    report_artifacts "$t" "$log"
   fi
   execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log" | tail -1)
   cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)

