@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ct_dedup::{DedupWriter, Key, Location, MemoryCache, SqliteDedup};
+use ct_dedup::{DedupWriter, Key, Location, MemoryCache, PersistentDedup};
 use ct_formats::Entry;
 use ct_sequencer::{Batch, SequencerHandle, SequencingError};
 use tokio::sync::{mpsc, oneshot};
@@ -87,7 +87,8 @@ struct Submission {
 struct Shared {
     config: BatcherConfig,
     sequencer: SequencerHandle,
-    dedup: SqliteDedup,
+    /// Layer 2: SQLite on one machine, or PostgreSQL shared by several.
+    dedup: PersistentDedup,
     writer: DedupWriter,
     /// New entries accepted and not yet answered.
     pending: AtomicUsize,
@@ -133,11 +134,12 @@ pub struct Batchers {
 }
 
 impl Batchers {
-    /// Starts `config.batchers` batcher tasks feeding `sequencer`.
+    /// Starts `config.batchers` batcher tasks feeding `sequencer`, looking
+    /// new keys up in `dedup` (layer 2) and recording them through `writer`.
     pub fn spawn(
         config: BatcherConfig,
         sequencer: SequencerHandle,
-        dedup: SqliteDedup,
+        dedup: PersistentDedup,
         writer: DedupWriter,
     ) -> Batchers {
         let n = config.batchers.max(1);
@@ -365,7 +367,11 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
 /// the location of the first of them.
 async fn sequence(sequencer: &SequencerHandle, entries: Vec<Entry>) -> Result<Location, Rejected> {
     let (reply, answer) = oneshot::channel();
-    let stopped = || Rejected::Failed(SequencingError("the log's sequencer has stopped".into()));
+    let stopped = || {
+        Rejected::Failed(SequencingError::Failed(
+            "the log's sequencer has stopped".into(),
+        ))
+    };
     sequencer
         .send(Batch { entries, reply })
         .await

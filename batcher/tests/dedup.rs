@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ct_batcher::{BatcherConfig, Batchers, Priority, Rejected, Reply};
-use ct_dedup::{spawn_writer, Location, SqliteDedup};
+use ct_dedup::{spawn_writer, Location, PersistentDedup, SqliteDedup};
 use ct_formats::{Entry, EntryKind, LogKey};
 use ct_storage::{MemoryLock, MemoryStore};
 use tokio::sync::oneshot;
@@ -65,13 +65,14 @@ impl Backends {
             key,
             period: Duration::from_millis(1000),
             pool_size: 100_000,
-            claim_wait: Duration::ZERO,
+            claim_wait: Some(Duration::ZERO),
         };
         let (sequencer, sequencer_task) =
             ct_sequencer::start(config, self.store.clone(), self.lock.clone())
                 .await
                 .unwrap();
-        let dedup = SqliteDedup::open(&self.dir.path().join("dedup.db")).unwrap();
+        let dedup =
+            PersistentDedup::Sqlite(SqliteDedup::open(&self.dir.path().join("dedup.db")).unwrap());
         let (writer, writer_task) = spawn_writer(dedup.clone());
         let config = BatcherConfig {
             log: "batcher".into(),

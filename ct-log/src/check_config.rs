@@ -8,7 +8,7 @@ use ct_formats::{open_checkpoint, LogKey};
 use ct_storage::LockBackend;
 
 use crate::config::{Config, LogConfig};
-use crate::log::{load_roots, open_lock, open_store};
+use crate::log::{load_roots, open_lock, open_store, shared_dedup};
 
 /// Check a config file without starting the logs.
 #[derive(clap::Args)]
@@ -40,6 +40,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .map_err(|e| problems.push(format!("lock: {e:#}")))
             .ok()
     };
+    if let (Some(url), true) = (shared_dedup(&config), problems.is_empty()) {
+        if let Err(e) = ct_dedup::PostgresDedup::connect(&url, "").await {
+            problems.push(format!("dedup: {e}"));
+        }
+    }
     for log in &config.logs {
         let found = check_log(log, lock.as_deref()).await;
         problems.extend(

@@ -24,6 +24,15 @@ pub struct Config {
     pub lock_db: Option<PathBuf>,
     /// A shared lock backend instead of `lock_db`.
     pub lock: Option<LockConfig>,
+    /// How long a shared lock's lease outlives its holder's last renewal:
+    /// the longest a standby sequencer waits after the active one dies.
+    #[serde(default = "default_lease_ttl_ms")]
+    pub lease_ttl_ms: u64,
+    /// A dedup store shared by every log and machine, in place of each
+    /// log's SQLite `dedup_db`.
+    pub dedup: Option<DedupConfig>,
+    /// How the processes of a log spread over several machines talk.
+    pub cluster: Option<ClusterConfig>,
     #[serde(rename = "log")]
     pub logs: Vec<LogConfig>,
 }
@@ -123,6 +132,70 @@ pub enum LockConfig {
     S3(S3Location),
 }
 
+/// The long-term dedup store shared by several machines.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DedupConfig {
+    /// The `ct_dedup` table of a PostgreSQL database (may be the lock's).
+    Postgres { url: String },
+}
+
+/// The internal API between frontends and sequencers (`[cluster]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The shared secret every process presents, inline...
+    pub secret: Option<String>,
+    /// ...or the name of the environment variable that holds it.
+    pub secret_env: Option<String>,
+    /// Base URLs (`http://host:port`) of the processes that may sequence
+    /// the logs; frontends try them in turn.
+    pub sequencers: Vec<String>,
+}
+
+/// Shorter secrets are refused: the internal API trusts whoever knows it.
+const MIN_SECRET_LEN: usize = 16;
+
+impl ClusterConfig {
+    /// The shared secret, from the config or the environment.
+    pub fn secret(&self) -> anyhow::Result<String> {
+        let secret = match (&self.secret, &self.secret_env) {
+            (Some(secret), None) => secret.clone(),
+            (None, Some(var)) => std::env::var(var)
+                .with_context(|| format!("[cluster] secret_env: ${var} is not set"))?,
+            _ => bail!("[cluster] needs exactly one of secret and secret_env"),
+        };
+        if secret.len() < MIN_SECRET_LEN {
+            bail!("[cluster] secret must be at least {MIN_SECRET_LEN} characters");
+        }
+        Ok(secret)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .secret()
+            .err()
+            .map(|e| e.to_string())
+            .into_iter()
+            .collect();
+        if self.sequencers.is_empty() {
+            problems.push("[cluster] sequencers lists no URL".into());
+        }
+        for url in &self.sequencers {
+            if !matches!(prefix_path(url).as_deref(), Ok("")) {
+                problems.push(format!(
+                    "[cluster] sequencer {url:?} must be http(s)://host:port without a path"
+                ));
+            }
+        }
+        problems
+    }
+}
+
+fn default_lease_ttl_ms() -> u64 {
+    10_000
+}
+
 fn default_region() -> String {
     "us-east-1".into()
 }
@@ -209,6 +282,18 @@ impl Config {
             }
             (Some(_), Some(_)) => problems.push("set only one of lock_db and lock".into()),
             _ => {}
+        }
+        if self.lease_ttl_ms < 300 {
+            problems.push("lease_ttl_ms must be at least 300".into());
+        }
+        if let Some(cluster) = &self.cluster {
+            problems.extend(cluster.problems());
+            if self.lock.is_none() {
+                problems.push("[cluster] needs a shared lock (lock), not lock_db".into());
+            }
+            if self.dedup.is_none() {
+                problems.push("[cluster] needs a shared dedup store (dedup)".into());
+            }
         }
         if self.logs.is_empty() {
             problems.push("the config lists no [[log]]".to_string());
@@ -382,6 +467,25 @@ mod tests {
                 "http://",
             ),
         ];
+        let cluster = |table: &str| EXAMPLE.replace("[[log]]", &format!("{table}\n[[log]]"));
+        let cases = cases.into_iter().chain([
+            (
+                cluster("[cluster]\nsecret = \"short\"\nsequencers = [\"http://10.0.0.1:80\"]"),
+                "at least 16 characters",
+            ),
+            (
+                cluster("[cluster]\nsecret = \"0123456789abcdef\"\nsequencers = [\"http://10.0.0.1:80/x\"]"),
+                "without a path",
+            ),
+            (
+                cluster("[cluster]\nsecret = \"0123456789abcdef\"\nsequencers = [\"http://10.0.0.1:80\"]"),
+                "needs a shared lock",
+            ),
+            (
+                cluster("[cluster]\nsecret_env = \"CT_TEST_NO_SUCH_VARIABLE\"\nsequencers = []"),
+                "CT_TEST_NO_SUCH_VARIABLE is not set",
+            ),
+        ]);
         for (text, want) in cases {
             std::fs::write(&file, &text).unwrap();
             let err = format!("{:#}", Config::load(&file).unwrap_err());

@@ -1,10 +1,11 @@
-//! One running log as the frontend sees it: its identity, validation policy,
-//! accepted roots, storage handle, issuer cache, batchers and the latest
-//! published checkpoint — wired from its config.
+//! One running log as this process sees it: its identity, validation
+//! policy, accepted roots, storage handle, issuer cache, the way its entries
+//! get sequenced, and the latest published checkpoint — wired from its
+//! config and the process's role.
 //!
 //! The frontend owns nothing of the tree; it validates, makes sure issuers
-//! are stored, hands entries to the batchers and signs SCTs for the indexes
-//! that come back.
+//! are stored, hands entries to the sequencing side (`sequencing`) and signs
+//! SCTs for the indexes that come back.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -14,18 +15,21 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use ct_batcher::{BatcherConfig, Batchers};
-use ct_dedup::SqliteDedup;
-use ct_formats::{Hash, LogKey, SignedCheckpoint};
+use ct_dedup::{PersistentDedup, PostgresDedup, SqliteDedup};
+use ct_formats::{open_checkpoint, Hash, LogKey, SignedCheckpoint};
+use ct_sequencer::LoadError;
 use ct_storage::{
-    FsStore, LeaseOptions, LockBackend, ObjectStore, PostgresLock, S3Lock, S3Store, SqliteLock,
-    StorageError,
+    FsStore, LeaseOptions, LockBackend, LockError, ObjectStore, PostgresLock, S3Lock, S3Store,
+    SqliteLock, StorageError,
 };
 use ct_validate::{Policy, Roots};
 use sha2::{Digest, Sha256};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, LockConfig, LogConfig, StorageConfig};
+use crate::cluster::Forwarder;
+use crate::config::{Config, DedupConfig, LockConfig, LogConfig, StorageConfig};
+use crate::sequencing::{Local, Sequencing};
 
 /// Where the effective roots (every root ever accepted) are kept.
 const ROOTS_KEY: &str = "_roots.pem";
@@ -44,7 +48,7 @@ pub struct LogInfo {
     pub read_only_after: u64,
 }
 
-/// A log's frontend state, shared by its request handlers.
+/// A log's state in this process, shared by its request handlers.
 pub struct Log {
     pub info: LogInfo,
     pub key: Arc<LogKey>,
@@ -53,24 +57,40 @@ pub struct Log {
     roots_file: PathBuf,
     pub policy: Arc<Policy>,
     pub store: Arc<dyn ObjectStore>,
-    pub batchers: Batchers,
+    pub sequencing: Sequencing,
     /// Caps the submissions handled at once.
     pub in_flight: Arc<Semaphore>,
-    /// The latest checkpoint the sequencer published.
-    pub published: watch::Receiver<SignedCheckpoint>,
+    /// The newest checkpoint known published (none before the log exists).
+    pub published: watch::Receiver<Option<SignedCheckpoint>>,
     /// Issuers known to be stored, so each is uploaded once per process.
     stored_issuers: Mutex<HashSet<Hash>>,
 }
 
+/// What a process brings to each of its logs, by role.
+pub struct Wiring {
+    /// The lock backend, when this process may sequence (not frontends).
+    pub lock: Option<Arc<dyn LockBackend>>,
+    /// Whether a log claimed by another process makes this one stand by
+    /// for its lease (shared locks) instead of refusing to start (SQLite).
+    pub standby: bool,
+    /// The shared dedup store; `None` uses each log's SQLite `dedup_db`.
+    pub dedup: Option<String>,
+    /// The other processes that may sequence, and the cluster secret.
+    pub cluster: Option<(Vec<String>, String)>,
+    /// Where a log that fails to start after standing by reports it; the
+    /// process then stops.
+    pub fatal: mpsc::UnboundedSender<anyhow::Error>,
+}
+
 impl Log {
-    /// Loads the log's key and roots, opens its storage and dedup database,
-    /// and starts its sequencer, batchers and dedup writer. Returns the
-    /// background tasks so shutdown can wait for the last round and the
-    /// last dedup records.
+    /// Loads the log's key and roots, opens its storage, and (unless this
+    /// process is a frontend) claims the log and starts its sequencer,
+    /// batchers and dedup writer — or, when another process holds a shared
+    /// lease, stands by for it in the background. Returns the background
+    /// tasks so shutdown can wait for the last round and dedup records.
     pub async fn start(
         config: &LogConfig,
-        lock: Arc<dyn LockBackend>,
-        claim_wait: Duration,
+        wiring: &Wiring,
     ) -> anyhow::Result<(Log, Vec<JoinHandle<()>>)> {
         let pem = std::fs::read_to_string(&config.key)
             .with_context(|| format!("reading key {}", config.key.display()))?;
@@ -86,32 +106,29 @@ impl Log {
         };
         let store = open_store(config).await?;
         let roots = accumulate_roots(&store, load_roots(config)?).await?;
-        let sequencer_config = ct_sequencer::LogConfig {
-            name: config.name.clone(),
-            origin: config.origin(),
-            key: key.clone(),
-            period: Duration::from_millis(config.period_ms),
-            pool_size: config.pool_size,
-            claim_wait,
-        };
-        let (sequencer, sequencer_task) =
-            ct_sequencer::start(sequencer_config, store.clone(), lock)
-                .await
-                .with_context(|| format!("opening log {:?}", config.name))?;
-        let dedup_path = config
-            .dedup_db
-            .as_deref()
-            .expect("resolved by Config::load");
-        let dedup = SqliteDedup::open(dedup_path)
-            .with_context(|| format!("opening {}", dedup_path.display()))?;
-        let (writer, writer_task) = ct_dedup::spawn_writer(dedup.clone());
-        let batcher_config = BatcherConfig {
-            log: config.name.clone(),
-            batchers: config.batchers,
-            max_batch: 256,
-            max_wait: Duration::from_millis((config.period_ms / 20).clamp(1, 25)),
-            pool_size: config.pool_size,
-            memory_entries: config.dedup_memory_entries,
+        let (local_tx, local) = watch::channel(None);
+        let mut tasks = Vec::new();
+        if let Some(lock) = &wiring.lock {
+            let starter = Starter::new(config, key.clone(), store.clone(), lock.clone(), wiring);
+            match starter.start(Some(Duration::ZERO)).await {
+                Ok((started, started_tasks)) => {
+                    local_tx.send_replace(Some(Arc::new(started)));
+                    tasks.extend(started_tasks);
+                }
+                Err(e) if wiring.standby && is_claimed(&e) => {
+                    tracing::info!(log = %config.name, "another process sequences this log; standing by");
+                    tasks.push(tokio::spawn(stand_by(
+                        starter,
+                        local_tx,
+                        wiring.fatal.clone(),
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let remote = match &wiring.cluster {
+            Some((sequencers, secret)) => Some(Forwarder::new(sequencers, &config.name, secret)?),
+            None => None,
         };
         let info = LogInfo {
             name: config.name.clone(),
@@ -126,6 +143,14 @@ impl Log {
             period: Duration::from_millis(config.period_ms),
             read_only_after: not_after_limit.saturating_add(config.sunset_grace_days * 86_400),
         };
+        let follower = Follower {
+            store: store.clone(),
+            origin: config.origin(),
+            key: key.clone(),
+            local: local.clone(),
+        };
+        let (published_tx, published) = watch::channel(follower.newest().await);
+        tokio::spawn(follower.follow(info.period, published_tx));
         let log = Log {
             info,
             key,
@@ -134,11 +159,11 @@ impl Log {
             policy: Arc::new(policy),
             store,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight_submissions)),
-            published: sequencer.published(),
-            batchers: Batchers::spawn(batcher_config, sequencer, dedup, writer),
+            published,
+            sequencing: Sequencing::new(local, remote),
             stored_issuers: Mutex::default(),
         };
-        Ok((log, vec![sequencer_task, writer_task]))
+        Ok((log, tasks))
     }
 
     /// The roots accepted now.
@@ -183,25 +208,184 @@ impl Log {
     }
 }
 
-/// How long a starting log waits for a previous holder's claim: a shared
-/// lock's lease outlives a crashed holder by up to its TTL (10 s).
-pub fn claim_wait(config: &Config) -> Duration {
-    if config.lock.is_some() {
-        LeaseOptions::default().ttl * 2
-    } else {
-        Duration::ZERO
+/// Whether `e` says another process holds the log's claim.
+fn is_claimed(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<LoadError>(),
+        Some(LoadError::Lock(LockError::Claimed(_)))
+    )
+}
+
+/// Waits for the log's lease as long as it takes, then starts sequencing
+/// and hands the sequencer to the log; gives up when the log is gone
+/// (shutdown). A failure to start after taking over stops the process.
+async fn stand_by(
+    starter: Starter,
+    local: watch::Sender<Option<Arc<Local>>>,
+    fatal: mpsc::UnboundedSender<anyhow::Error>,
+) {
+    let started = tokio::select! {
+        started = starter.start(None) => started,
+        () = local.closed() => return,
+    };
+    match started {
+        Ok((started, tasks)) => {
+            tracing::info!(log = %starter.sequencer.name, "took over sequencing");
+            local.send_replace(Some(Arc::new(started)));
+            // The log's handles alone keep the sequencer running now.
+            drop(local);
+            for task in tasks {
+                let _ = task.await;
+            }
+        }
+        Err(e) => {
+            let _ = fatal.send(e.context("taking over the log after standing by"));
+        }
+    }
+}
+
+/// Everything needed to start sequencing one log in this process.
+struct Starter {
+    sequencer: ct_sequencer::LogConfig,
+    batchers: BatcherConfig,
+    store: Arc<dyn ObjectStore>,
+    lock: Arc<dyn LockBackend>,
+    dedup: DedupChoice,
+}
+
+/// Which persistent dedup store a log's batchers use.
+enum DedupChoice {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Starter {
+    fn new(
+        config: &LogConfig,
+        key: Arc<LogKey>,
+        store: Arc<dyn ObjectStore>,
+        lock: Arc<dyn LockBackend>,
+        wiring: &Wiring,
+    ) -> Starter {
+        let dedup = match &wiring.dedup {
+            Some(url) => DedupChoice::Postgres(url.clone()),
+            None => DedupChoice::Sqlite(config.dedup_db.clone().expect("resolved by Config::load")),
+        };
+        Starter {
+            sequencer: ct_sequencer::LogConfig {
+                name: config.name.clone(),
+                origin: config.origin(),
+                key,
+                period: Duration::from_millis(config.period_ms),
+                pool_size: config.pool_size,
+                claim_wait: None,
+            },
+            batchers: BatcherConfig {
+                log: config.name.clone(),
+                batchers: config.batchers,
+                max_batch: 256,
+                max_wait: Duration::from_millis((config.period_ms / 20).clamp(1, 25)),
+                pool_size: config.pool_size,
+                memory_entries: config.dedup_memory_entries,
+            },
+            store,
+            lock,
+            dedup,
+        }
+    }
+
+    /// Claims the log (waiting up to `claim_wait`, `None` for ever), opens
+    /// it and its dedup store, and starts its sequencer, batchers and
+    /// dedup writer.
+    async fn start(
+        &self,
+        claim_wait: Option<Duration>,
+    ) -> anyhow::Result<(Local, Vec<JoinHandle<()>>)> {
+        let name = &self.sequencer.name;
+        let config = ct_sequencer::LogConfig {
+            claim_wait,
+            ..self.sequencer.clone()
+        };
+        let (sequencer, sequencer_task) =
+            ct_sequencer::start(config, self.store.clone(), self.lock.clone())
+                .await
+                .with_context(|| format!("opening log {name:?}"))?;
+        let dedup = match &self.dedup {
+            DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
+                SqliteDedup::open(path).with_context(|| format!("opening {}", path.display()))?,
+            ),
+            DedupChoice::Postgres(url) => PersistentDedup::Postgres(
+                PostgresDedup::connect(url, name)
+                    .await
+                    .context("connecting to the PostgreSQL dedup store")?,
+            ),
+        };
+        let (writer, writer_task) = ct_dedup::spawn_writer(dedup.clone());
+        let batchers = Batchers::spawn(self.batchers.clone(), sequencer.clone(), dedup, writer);
+        Ok((
+            Local {
+                batchers,
+                sequencer,
+            },
+            vec![sequencer_task, writer_task],
+        ))
+    }
+}
+
+/// Tracks the newest checkpoint published for a log, for health and
+/// status pages: the local sequencer's while it is active, else the one in
+/// storage, verified with the log's key.
+struct Follower {
+    store: Arc<dyn ObjectStore>,
+    origin: String,
+    key: Arc<LogKey>,
+    local: watch::Receiver<Option<Arc<Local>>>,
+}
+
+impl Follower {
+    async fn newest(&self) -> Option<SignedCheckpoint> {
+        let local = self.local.borrow().clone();
+        if let Some(local) = local.filter(|l| l.sequencer.is_active()) {
+            return Some(local.sequencer.published().borrow().clone());
+        }
+        let note = self.store.get("checkpoint").await.ok()??;
+        open_checkpoint(&note, &self.origin, self.key.verifying_key())
+            .inspect_err(|e| tracing::warn!(error = %e, "the stored checkpoint does not verify"))
+            .ok()
+    }
+
+    /// Updates `published` every `period` until the log is dropped.
+    async fn follow(self, period: Duration, published: watch::Sender<Option<SignedCheckpoint>>) {
+        loop {
+            tokio::select! {
+                () = published.closed() => return,
+                () = tokio::time::sleep(period) => {}
+            }
+            if let Some(newest) = self.newest().await {
+                published.send_if_modified(|known| {
+                    let newer = known
+                        .as_ref()
+                        .is_none_or(|k| newest.timestamp > k.timestamp);
+                    if newer {
+                        *known = Some(newest);
+                    }
+                    newer
+                });
+            }
+        }
     }
 }
 
 /// Opens the lock backend the config names: the SQLite `lock_db`, or a
-/// shared PostgreSQL or S3 lock.
+/// shared PostgreSQL or S3 lock with leases of `lease_ttl_ms`.
 pub async fn open_lock(config: &Config) -> anyhow::Result<Arc<dyn LockBackend>> {
+    let lease = LeaseOptions::new(Duration::from_millis(config.lease_ttl_ms));
     Ok(match (&config.lock_db, &config.lock) {
         (Some(path), _) => {
             Arc::new(SqliteLock::open(path).with_context(|| format!("opening {}", path.display()))?)
         }
         (None, Some(LockConfig::Postgres { url })) => Arc::new(
-            PostgresLock::connect(url)
+            PostgresLock::connect_with_lease(url, lease)
                 .await
                 .context("connecting to the PostgreSQL lock")?,
         ),
@@ -209,10 +393,18 @@ pub async fn open_lock(config: &Config) -> anyhow::Result<Arc<dyn LockBackend>> 
             let store = S3Store::open(location.s3_config())
                 .await
                 .context("opening the S3 lock")?;
-            Arc::new(S3Lock::new(Arc::new(store)))
+            Arc::new(S3Lock::with_lease(Arc::new(store), lease))
         }
         (None, None) => anyhow::bail!("no lock backend configured (lock_db or lock)"),
     })
+}
+
+/// The shared dedup store's URL, if the config names one.
+pub fn shared_dedup(config: &Config) -> Option<String> {
+    config
+        .dedup
+        .as_ref()
+        .map(|DedupConfig::Postgres { url }| url.clone())
 }
 
 /// Opens the log's object store as its config describes.

@@ -5,10 +5,12 @@
 
 mod audit;
 mod check_config;
+mod cluster;
 mod config;
 mod http;
 mod keygen;
 mod log;
+mod sequencing;
 mod serve;
 mod submit;
 

@@ -1,6 +1,8 @@
-//! `ct-log serve`: load the config, start every log, serve HTTP until
-//! SIGTERM or Ctrl-C, then let each log finish its last round.
+//! `ct-log serve`: load the config, start every log in this process's
+//! role, serve HTTP until SIGTERM or Ctrl-C, then let each log finish its
+//! last round.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::http::{self, Mounted};
@@ -27,16 +30,35 @@ pub struct Args {
     /// The TOML config file.
     #[arg(long)]
     config: PathBuf,
+    /// What this process does for each log: `all` of it (one machine), or
+    /// across machines a stateless `frontend` or a `sequencer` (active, or
+    /// standing by for the lease).
+    #[arg(long, value_enum, default_value_t = Role::All)]
+    role: Role,
+    /// Listen here instead of the config's `listen`.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+/// A process's part in running the logs.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Public API, batchers and sequencer in one process.
+    All,
+    /// Public API; entries go to a sequencer process (needs `[cluster]`).
+    Frontend,
+    /// Batchers and sequencer, the internal API, reads and metrics.
+    Sequencer,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    let lock = log::open_lock(&config).await?;
-    let claim_wait = log::claim_wait(&config);
+    let (fatal, mut fatal_rx) = mpsc::unbounded_channel();
+    let wiring = wiring(&config, args.role, fatal).await?;
     let mut mounted = Vec::new();
     let mut tasks = Vec::new();
     for log_config in &config.logs {
-        let (log, log_tasks) = log::Log::start(log_config, lock.clone(), claim_wait).await?;
+        let (log, log_tasks) = log::Log::start(log_config, &wiring).await?;
         mounted.push(Mounted::new(
             log,
             &log_config.submission_prefix,
@@ -48,14 +70,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let reload_roots = tokio::spawn(reload_roots_on_sighup(
         mounted.iter().map(|m| m.log.clone()).collect(),
     ));
-    let app = http::router(&mounted, metrics);
-    drop(mounted);
-    let listener = TcpListener::bind(config.listen)
+    let secret = config.cluster.as_ref().map(|c| c.secret()).transpose()?;
+    let app = http::router(&mounted, metrics, args.role, secret.as_deref());
+    drop((mounted, wiring));
+    let listen = args.listen.unwrap_or(config.listen);
+    let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
+        .with_context(|| format!("binding {listen}"))?;
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{}", listener.local_addr()?);
-    serve_http(listener, app, shutdown_signal()).await;
+    let mut failure = None;
+    let stop = async {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            Some(e) = fatal_rx.recv() => failure = Some(e),
+        }
+    };
+    serve_http(listener, app, stop).await;
     // It holds the logs too; they must all be released for the last round.
     reload_roots.abort();
     let _ = reload_roots.await;
@@ -64,8 +95,42 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for task in tasks {
         task.await?;
     }
+    if let Some(e) = failure {
+        return Err(e);
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What this process brings to its logs: the lock for roles that sequence,
+/// the shared dedup store, and the other sequencers for roles that forward.
+async fn wiring(
+    config: &Config,
+    role: Role,
+    fatal: mpsc::UnboundedSender<anyhow::Error>,
+) -> anyhow::Result<log::Wiring> {
+    let cluster = match &config.cluster {
+        // A sequencer process never forwards: it answers for itself.
+        Some(_) if role == Role::Sequencer => None,
+        Some(cluster) => Some((cluster.sequencers.clone(), cluster.secret()?)),
+        None if role != Role::All => {
+            anyhow::bail!(
+                "--role frontend and --role sequencer need a [cluster] table in the config"
+            )
+        }
+        None => None,
+    };
+    let lock = match role {
+        Role::Frontend => None,
+        Role::All | Role::Sequencer => Some(log::open_lock(config).await?),
+    };
+    Ok(log::Wiring {
+        lock,
+        standby: config.lock.is_some(),
+        dedup: log::shared_dedup(config),
+        cluster,
+        fatal,
+    })
 }
 
 async fn shutdown_signal() {

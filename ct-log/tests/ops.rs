@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use base64::prelude::*;
 use std::time::{Duration, Instant};
 
-use common::client::{add, get, http_client, monitoring_url, submission_url};
+use common::client::{add, add_error_status, get, http_client, monitoring_url, submission_url};
 use common::pki::{LeafKind, TestPki};
 use common::server::{write_config, LogSpec, Server};
 use common::verify::fetch_checkpoint;
@@ -517,14 +517,17 @@ async fn metadata_and_home_page_describe_each_log() {
 }
 
 /// Serves a log whose lock lives in `lock_table` (a `lock = {…}` table) and
-/// checks the tree grows and survives a restart on that lock.
+/// checks the tree grows and survives a restart on that lock: the new
+/// process stands by (503) until the killed one's lease runs out, then
+/// takes over.
 async fn serve_on_shared_lock(name: &str, lock_table: String) {
     let dir = tempfile::tempdir().unwrap();
     let (log, pki) = spec_with_pki(dir.path(), name);
     let config = write_config(dir.path(), &[&log]);
-    let text = fs::read_to_string(&config)
-        .unwrap()
-        .replace("lock_db = \"lock.db\"", &format!("lock = {lock_table}"));
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "lock_db = \"lock.db\"",
+        &format!("lock = {lock_table}\nlease_ttl_ms = 2000"),
+    );
     fs::write(&config, text).unwrap();
     let checked = ct_log(&["check-config", "--config", config.to_str().unwrap()]);
     assert!(checked.status.success(), "{}", stdout(&checked));
@@ -535,9 +538,18 @@ async fn serve_on_shared_lock(name: &str, lock_table: String) {
         .unwrap();
     server.kill();
     let server = Server::start(&config, "second");
-    let second = add(&http, &server.base_url, &handle, &chain(&pki, 2), false)
-        .await
-        .unwrap();
+    let mut second = Err(String::new());
+    for _ in 0..40 {
+        second = add(&http, &server.base_url, &handle, &chain(&pki, 2), false).await;
+        match &second {
+            Err(e) if add_error_status(e) == Some(503) => {
+                assert!(e.contains("standing by"), "{e}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            _ => break,
+        }
+    }
+    let second = second.unwrap();
     assert_eq!(
         second.sct.extensions,
         [0, 0, 5, 0, 0, 0, 0, 1],

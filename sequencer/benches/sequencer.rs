@@ -44,7 +44,7 @@ fn benches(c: &mut Criterion) {
         key: Arc::new(LogKey::from_pem(LOG_KEY).unwrap()),
         period: Duration::from_millis(1),
         pool_size: ROUND * 4,
-        claim_wait: Duration::ZERO,
+        claim_wait: Some(Duration::ZERO),
     };
     let (handle, _task) = rt
         .block_on(ct_sequencer::start(

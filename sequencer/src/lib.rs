@@ -37,8 +37,14 @@ pub struct Sequenced {
 
 /// Why a batch was not sequenced; the entries got no index.
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SequencingError(pub String);
+pub enum SequencingError {
+    /// This process does not hold the log's sequencing lease (it lost it,
+    /// or never had it): the active sequencer runs elsewhere.
+    #[error("this log's sequencer here is standing by; retry later")]
+    StandingBy,
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// A batch of entries to sequence together, and where to send the result.
 pub struct Batch {
@@ -60,10 +66,11 @@ pub struct LogConfig {
     /// stay queued in the channel and the senders feel back-pressure.
     pub pool_size: usize,
     /// How long `start` waits for another holder's claim to lapse before
-    /// refusing. Lease-based locks keep a crashed holder's lease until it
-    /// expires, so a restart must outwait it; an OS-lock claim (SQLite) is
-    /// released at the holder's death and needs no wait.
-    pub claim_wait: Duration,
+    /// refusing; `None` waits as long as it takes (a standby sequencer).
+    /// Lease-based locks keep a crashed holder's lease until it expires, so
+    /// a restart must outwait it; an OS-lock claim (SQLite) is released at
+    /// the holder's death and needs no wait.
+    pub claim_wait: Option<Duration>,
 }
 
 /// The sending side of a running sequencer.
@@ -71,6 +78,7 @@ pub struct LogConfig {
 pub struct SequencerHandle {
     batches: mpsc::Sender<Batch>,
     published: watch::Receiver<SignedCheckpoint>,
+    active: watch::Receiver<bool>,
 }
 
 impl SequencerHandle {
@@ -83,6 +91,12 @@ impl SequencerHandle {
     /// The latest checkpoint published to storage (for health and status).
     pub fn published(&self) -> watch::Receiver<SignedCheckpoint> {
         self.published.clone()
+    }
+
+    /// Whether the sequencer holds its lease now: `false` after it lost
+    /// it and while it waits to claim it again.
+    pub fn is_active(&self) -> bool {
+        *self.active.borrow()
     }
 }
 
@@ -139,31 +153,43 @@ pub async fn start(
     tracing::info!(parent: &span, size = tree.checkpoint.checkpoint.size, "log opened");
     let (tx, rx) = mpsc::channel(64);
     let (published, published_rx) = watch::channel(tree.checkpoint.clone());
+    let (active, active_rx) = watch::channel(false);
     let sequencer = Sequencer {
         log,
         tree,
         batches: rx,
         published,
+        active,
         claim,
     };
+    sequencer.set_active(true);
     let task = tokio::spawn(sequencer.run(config).instrument(span));
     Ok((
         SequencerHandle {
             batches: tx,
             published: published_rx,
+            active: active_rx,
         },
         task,
     ))
 }
 
 /// Claims the log, retrying while another holder's claim may still lapse
-/// within `wait`.
-async fn claim_within(log: &Log, wait: Duration) -> Result<Claim, LoadError> {
-    let deadline = tokio::time::Instant::now() + wait;
+/// within `wait` (forever for `None`).
+async fn claim_within(log: &Log, wait: Option<Duration>) -> Result<Claim, LoadError> {
+    let deadline = wait.map(|wait| tokio::time::Instant::now() + wait);
+    let mut said = false;
     loop {
         match log.lock.claim(&log.lock_id).await {
-            Err(LockError::Claimed(holder)) if tokio::time::Instant::now() < deadline => {
-                tracing::info!(%holder, "waiting for the log's claim to lapse");
+            Err(LockError::Claimed(holder))
+                if deadline.is_none_or(|d| tokio::time::Instant::now() < d) =>
+            {
+                // Once at info: a standby may wait here for months.
+                if !said {
+                    tracing::info!(%holder, "standing by until the log's claim lapses");
+                    said = true;
+                }
+                tracing::debug!(%holder, "the log's claim is still held");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             result => return Ok(result?),
@@ -177,12 +203,22 @@ struct Sequencer {
     tree: Tree,
     batches: mpsc::Receiver<Batch>,
     published: watch::Sender<SignedCheckpoint>,
+    /// Whether `claim` is held; shown to handles and in metrics.
+    active: watch::Sender<bool>,
     /// The right to sequence this log; a lease that can be lost for some
     /// lock backends, and then this sequencer must stand down.
     claim: Claim,
 }
 
 impl Sequencer {
+    /// Says whether this process sequences the log, to the handles and in
+    /// `ct_sequencer_active{log}`.
+    fn set_active(&self, active: bool) {
+        self.active.send_replace(active);
+        metrics::gauge!("ct_sequencer_active", "log" => self.log.name.clone())
+            .set(f64::from(active));
+    }
+
     /// Collects batches into the pool, runs a round every period, reloads
     /// after a fatal failure; ends after a last round once every handle is
     /// dropped.
@@ -219,11 +255,18 @@ impl Sequencer {
     }
 
     async fn round_or_reload(&mut self, pool: Vec<Batch>) {
-        match round::sequence(&self.log, &mut self.tree, pool).await {
+        match round::sequence(&self.log, &mut self.tree, &self.claim, pool).await {
             Ok(Some(published)) => {
                 self.published.send_replace(published);
             }
             Ok(None) => {}
+            // A lost lease explains the failure (the swap found another
+            // sequencer's checkpoint, or was not tried): reloading would
+            // only race the new holder.
+            Err(round::Fatal(error)) if self.claim.is_lost() => {
+                tracing::error!(%error, "round failed after the lease was lost");
+                self.step_down(Vec::new()).await;
+            }
             Err(round::Fatal(error)) => {
                 tracing::error!(%error, "fatal round failure; reloading the log from storage");
                 self.tree = self.reload().await;
@@ -246,7 +289,9 @@ impl Sequencer {
                     tracing::error!(error = %e, retry_in = ?delay, "reloading the log failed")
                 }
             }
-            self.refuse_queued("the log is recovering from a storage failure; retry later");
+            self.refuse_queued(SequencingError::Failed(
+                "the log is recovering from a storage failure; retry later".into(),
+            ));
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(30));
         }
@@ -258,30 +303,35 @@ impl Sequencer {
     /// log: the lock's compare-and-swap fails on a stale view.)
     async fn step_down(&mut self, pool: Vec<Batch>) {
         tracing::error!("lost the sequencing lease; standing by until it can be claimed again");
-        let standing_by = "this log's sequencer is standing by; retry later";
+        self.set_active(false);
         for batch in pool {
-            let _ = batch.reply.send(Err(SequencingError(standing_by.into())));
+            let _ = batch.reply.send(Err(SequencingError::StandingBy));
         }
+        // Let the old lease go first: it may be lost by our clock while its
+        // renewal task still runs, and a claim of ours must not block ours.
+        let (_, released) = tokio::sync::watch::channel(true);
+        self.claim = Claim::revocable((), released);
         let mut delay = Duration::from_millis(100);
         self.claim = loop {
             match self.log.lock.claim(&self.log.lock_id).await {
                 Ok(claim) => break claim,
                 Err(e) => {
-                    tracing::info!(error = %e, retry_in = ?delay, "waiting for the sequencing lease")
+                    tracing::debug!(error = %e, retry_in = ?delay, "waiting for the sequencing lease")
                 }
             }
-            self.refuse_queued(standing_by);
+            self.refuse_queued(SequencingError::StandingBy);
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         };
         tracing::info!("claimed the sequencing lease again");
         self.tree = self.reload().await;
+        self.set_active(true);
     }
 
     /// Answers every queued batch with `why` instead of an index.
-    fn refuse_queued(&mut self, why: &str) {
+    fn refuse_queued(&mut self, why: SequencingError) {
         while let Ok(batch) = self.batches.try_recv() {
-            let _ = batch.reply.send(Err(SequencingError(why.to_string())));
+            let _ = batch.reply.send(Err(why.clone()));
         }
     }
 }

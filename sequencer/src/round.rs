@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ct_formats::{leaf_hash, Checkpoint, SignedCheckpoint, TileKind};
-use ct_storage::{ObjectStore, StorageError};
+use ct_storage::{Claim, ObjectStore, StorageError};
 use tokio::task::JoinSet;
 
 use crate::edge::{NewTile, RightEdge};
@@ -59,7 +59,7 @@ impl Round {
 
     /// Answers every waiter with `error`; none of them gets an SCT.
     fn fail(self, error: String) {
-        let error = SequencingError(error);
+        let error = SequencingError::Failed(error);
         for (batch, _) in self.waiters {
             let _ = batch.reply.send(Err(error.clone()));
         }
@@ -74,6 +74,7 @@ pub(crate) struct Fatal(pub String);
 pub(crate) async fn sequence(
     log: &Log,
     tree: &mut Tree,
+    claim: &Claim,
     pool: Vec<Batch>,
 ) -> Result<Option<SignedCheckpoint>, Fatal> {
     let mut clock = PhaseClock::start(&log.name);
@@ -87,6 +88,16 @@ pub(crate) async fn sequence(
         return Ok(None);
     }
     clock.lap("stage");
+    // Commit only while the lease is ours by our own clock: a process
+    // paused past its lease (SIGSTOP, a frozen VM) must not publish even a
+    // consistent extension while a standby may be sequencing. Fatal, like
+    // the swap below: another sequencer may have moved the log.
+    if claim.is_lost() {
+        round.fail("this sequencer lost its lease before committing".into());
+        return Err(Fatal(
+            "the sequencing lease ran out before the commit".into(),
+        ));
+    }
     // Commit. Fatal: an error may hide a swap that landed, and a lost swap
     // means another sequencer moved the log. Either way our edge is stale.
     let swap = log

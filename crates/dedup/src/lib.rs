@@ -6,17 +6,28 @@
 //! a short key would let a colliding submission receive another entry's
 //! SCT). Values are `(leaf_index, timestamp)`. Two layers:
 //! - [`MemoryCache`]: bounded, in memory, owned by one batcher (no locks);
-//! - [`SqliteDedup`]: persistent per log, read on a layer-1 miss and
-//!   written in group commits by a [`DedupWriter`] task.
+//! - [`PersistentDedup`]: persistent, read on a layer-1 miss and written in
+//!   group commits by a [`DedupWriter`] task. It is one of two stores:
+//!   - [`SqliteDedup`]: one SQLite file per log, local to its machine; for a
+//!     log whose batchers all run on one machine;
+//!   - [`PostgresDedup`]: one PostgreSQL table shared by every log and every
+//!     machine, for a log whose frontends or sequencers run on several
+//!     machines (each machine then sees the others' records).
+//!
+//! In both stores a key already recorded keeps its first location.
 //!
 //! This crate never decides what is logged; losing a dedup record can only
 //! cause a duplicate entry, never a wrong SCT.
 
 mod memory;
+mod persistent;
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryCache;
-pub use sqlite::{spawn_writer, DedupError, DedupWriter, SqliteDedup};
+pub use persistent::{spawn_writer, DedupWriter, PersistentDedup};
+pub use postgres::PostgresDedup;
+pub use sqlite::SqliteDedup;
 
 /// A full SHA-256 dedup key.
 pub type Key = [u8; 32];
@@ -26,4 +37,13 @@ pub type Key = [u8; 32];
 pub struct Location {
     pub leaf_index: u64,
     pub timestamp: u64,
+}
+
+/// A failure of the persistent dedup store.
+#[derive(Debug, thiserror::Error)]
+#[error("dedup database: {0}")]
+pub struct DedupError(String);
+
+fn db_err(e: impl std::fmt::Display) -> DedupError {
+    DedupError(e.to_string())
 }

@@ -1,5 +1,4 @@
-//! Layer 2: a persistent SQLite dedup store per log, and the writer task
-//! that batches its inserts into one transaction per burst of rounds.
+//! Layer 2 on one machine: a persistent SQLite dedup store per log.
 //!
 //! All SQLite work runs on the blocking pool. Durability is relaxed
 //! (`synchronous = NORMAL`): a record lost in a power cut only means a later
@@ -10,19 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-use crate::{Key, Location};
-
-/// A failure of the persistent dedup store.
-#[derive(Debug, thiserror::Error)]
-#[error("dedup database: {0}")]
-pub struct DedupError(String);
-
-fn db_err(e: impl std::fmt::Display) -> DedupError {
-    DedupError(e.to_string())
-}
+use crate::{db_err, DedupError, Key, Location};
 
 /// The persistent dedup store of one log.
 #[derive(Clone, Debug)]
@@ -110,41 +98,10 @@ impl SqliteDedup {
     }
 }
 
-/// Queues dedup records for the writer task; cheap and never blocks.
-#[derive(Clone, Debug)]
-pub struct DedupWriter {
-    records: mpsc::UnboundedSender<Vec<(Key, Location)>>,
-}
-
-impl DedupWriter {
-    pub fn record(&self, records: Vec<(Key, Location)>) {
-        if self.records.send(records).is_err() {
-            tracing::warn!("dedup writer has stopped; records dropped");
-        }
-    }
-}
-
-/// Starts the writer task of `db`: it takes every queued record and writes
-/// them in one transaction, repeatedly, and ends once every `DedupWriter`
-/// is dropped and the queue is written.
-pub fn spawn_writer(db: SqliteDedup) -> (DedupWriter, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<(Key, Location)>>();
-    let task = tokio::spawn(async move {
-        while let Some(mut records) = rx.recv().await {
-            while let Ok(more) = rx.try_recv() {
-                records.extend(more);
-            }
-            if let Err(e) = db.insert(records).await {
-                tracing::warn!(error = %e, "writing dedup records failed; resubmissions of them may become new entries");
-            }
-        }
-    });
-    (DedupWriter { records: tx }, task)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{spawn_writer, PersistentDedup};
 
     fn key(i: u8) -> Key {
         [i; 32]
@@ -160,7 +117,7 @@ mod tests {
         };
         {
             let db = SqliteDedup::open(&path).unwrap();
-            let (writer, task) = spawn_writer(db.clone());
+            let (writer, task) = spawn_writer(PersistentDedup::Sqlite(db));
             writer.record(vec![(key(1), first)]);
             writer.record(vec![
                 (

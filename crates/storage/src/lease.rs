@@ -104,6 +104,7 @@ pub(crate) async fn claim<R: LeaseRecords>(
     let sent = Instant::now();
     let version = records.take(log, &holder, options.ttl).await?;
     let (lost_tx, lost_rx) = watch::channel(false);
+    let (expires_tx, expires_rx) = watch::channel(sent + options.ttl);
     // Dropping the claim drops `stop`, which tells the task to release.
     let (stop, stopped) = oneshot::channel::<()>();
     let lease = Lease {
@@ -112,8 +113,8 @@ pub(crate) async fn claim<R: LeaseRecords>(
         holder,
         options,
     };
-    tokio::spawn(lease.keep(version, sent + options.ttl, lost_tx, stopped));
-    Ok(Claim::revocable(stop, lost_rx))
+    tokio::spawn(lease.keep(version, expires_tx, lost_tx, stopped));
+    Ok(Claim::revocable(stop, lost_rx).with_expiry(expires_rx))
 }
 
 /// A lease this process holds, kept alive by [`Lease::keep`].
@@ -126,16 +127,17 @@ struct Lease<R> {
 
 impl<R: LeaseRecords> Lease<R> {
     /// Renews until the claim is dropped (then releases) or the lease is
-    /// lost (then says so on `lost`). `deadline` is when the lease runs out
-    /// by this process's clock.
+    /// lost (then says so on `lost`). `expires` holds when the lease runs
+    /// out by this process's clock; each renewal moves it.
     async fn keep(
         self,
         mut version: R::Version,
-        mut deadline: Instant,
+        expires: watch::Sender<Instant>,
         lost: watch::Sender<bool>,
         mut stopped: oneshot::Receiver<()>,
     ) {
         let LeaseOptions { ttl, renew_every } = self.options;
+        let mut deadline = *expires.borrow();
         let mut pause = renew_every;
         loop {
             tokio::select! {
@@ -151,6 +153,7 @@ impl<R: LeaseRecords> Lease<R> {
                 Ok(renewed) => {
                     version = renewed;
                     deadline = sent + ttl;
+                    expires.send_replace(deadline);
                     pause = renew_every;
                 }
                 // A backend hiccup: try again soon while the lease lasts.

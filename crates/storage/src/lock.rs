@@ -30,6 +30,9 @@ pub struct Claim {
     _held: Box<dyn Send + Sync>,
     /// `true` once lost; `None` for claims that cannot be lost.
     lost: Option<tokio::sync::watch::Receiver<bool>>,
+    /// When a lease runs out unless renewed, by this process's monotonic
+    /// clock ([`Claim::with_expiry`]).
+    expires: Option<tokio::sync::watch::Receiver<tokio::time::Instant>>,
 }
 
 impl Claim {
@@ -38,6 +41,7 @@ impl Claim {
         Claim {
             _held: Box::new(held),
             lost: None,
+            expires: None,
         }
     }
 
@@ -51,14 +55,33 @@ impl Claim {
         Claim {
             _held: Box::new(held),
             lost: Some(lost),
+            expires: None,
         }
+    }
+
+    /// Also counts the claim lost once the monotonic clock passes the
+    /// latest instant sent on `expires`. A process that was paused (SIGSTOP,
+    /// a long GC-like stall, a frozen VM) learns it at once this way, before
+    /// its renewal task has even run again.
+    pub fn with_expiry(
+        mut self,
+        expires: tokio::sync::watch::Receiver<tokio::time::Instant>,
+    ) -> Claim {
+        self.expires = Some(expires);
+        self
     }
 
     /// Whether the claim has been lost (never, for [`Claim::new`] claims).
     pub fn is_lost(&self) -> bool {
-        self.lost
+        let flagged = self
+            .lost
             .as_ref()
-            .is_some_and(|rx| *rx.borrow() || rx.has_changed().is_err())
+            .is_some_and(|rx| *rx.borrow() || rx.has_changed().is_err());
+        let expired = self
+            .expires
+            .as_ref()
+            .is_some_and(|rx| tokio::time::Instant::now() >= *rx.borrow());
+        flagged || expired
     }
 
     /// Resolves once the claim is lost; never, for [`Claim::new`] claims.

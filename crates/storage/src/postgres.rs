@@ -59,7 +59,8 @@ const SCHEMA: &str = "
 #[derive(Clone)]
 pub struct PostgresLock {
     config: Arc<Config>,
-    client: Arc<Mutex<Arc<Client>>>,
+    /// `None` after a failed statement: the next call connects afresh.
+    client: Arc<Mutex<Option<Arc<Client>>>>,
     lease: LeaseOptions,
 }
 
@@ -125,26 +126,36 @@ impl PostgresLock {
         bounded(client.batch_execute(SCHEMA)).await?;
         Ok(PostgresLock {
             config: Arc::new(config),
-            client: Arc::new(Mutex::new(Arc::new(client))),
+            client: Arc::new(Mutex::new(Some(Arc::new(client)))),
             lease,
         })
     }
 
-    /// The live connection, reconnecting if the last one closed.
+    /// The live connection, reconnecting if the last one closed or failed.
     async fn client(&self) -> Result<Arc<Client>, LockError> {
         let current = self.client.lock().unwrap().clone();
-        if !current.is_closed() {
-            return Ok(current);
+        if let Some(client) = current.filter(|c| !c.is_closed()) {
+            return Ok(client);
         }
         let fresh = Arc::new(connect(&self.config).await?);
-        *self.client.lock().unwrap() = fresh.clone();
+        *self.client.lock().unwrap() = Some(fresh.clone());
         Ok(fresh)
+    }
+
+    /// Forgets the connection after a failed statement. A dropped socket
+    /// is reported to the statement before `is_closed` knows it, and a
+    /// timed-out statement may still be running: either way, start afresh.
+    fn forget<T>(&self, result: Result<T, LockError>) -> Result<T, LockError> {
+        if result.is_err() {
+            *self.client.lock().unwrap() = None;
+        }
+        result
     }
 
     /// Runs a statement; the number of rows it changed.
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, LockError> {
         let client = self.client().await?;
-        bounded(client.execute(sql, params)).await
+        self.forget(bounded(client.execute(sql, params)).await)
     }
 
     /// Runs a query expected to return at most one row.
@@ -154,7 +165,7 @@ impl PostgresLock {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, LockError> {
         let client = self.client().await?;
-        bounded(client.query_opt(sql, params)).await
+        self.forget(bounded(client.query_opt(sql, params)).await)
     }
 }
 

@@ -23,8 +23,10 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
 
+use crate::cluster;
 use crate::config::prefix_path;
 use crate::log::Log;
+use crate::serve::Role;
 
 /// Submissions larger than this are refused with 413 before being read.
 const MAX_BODY_BYTES: usize = 128 * 1024;
@@ -53,8 +55,15 @@ impl Mounted {
 }
 
 /// Builds the router serving every log, plus the operator endpoints
-/// (`/`, `/health`, `/metrics`) at the root.
-pub fn router(logs: &[Mounted], metrics: PrometheusHandle) -> Router {
+/// (`/`, `/health`, `/metrics`) at the root. A `sequencer` process takes no
+/// public submissions; processes that sequence serve the internal API when
+/// the cluster `secret` is set.
+pub fn router(
+    logs: &[Mounted],
+    metrics: PrometheusHandle,
+    role: Role,
+    secret: Option<&str>,
+) -> Router {
     let ops = Arc::new(ops::Ops {
         logs: logs.iter().map(|m| m.log.clone()).collect(),
         metrics,
@@ -63,13 +72,21 @@ pub fn router(logs: &[Mounted], metrics: PrometheusHandle) -> Router {
         .route("/", get(ops::home))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
-        .with_state(ops);
+        .with_state(ops.clone());
+    if let Some(secret) = secret.filter(|_| role != Role::Frontend) {
+        app = app.merge(internal_router(ops.logs.clone(), secret));
+    }
     for mounted in logs {
-        let submission = Router::new()
-            .route("/ct/v1/add-chain", post(submit::add_chain))
-            .route("/ct/v1/add-pre-chain", post(submit::add_pre_chain))
+        let mut submission = Router::new()
             .route("/ct/v1/get-roots", get(submit::get_roots))
-            .route("/log.v3.json", get(ops::log_metadata))
+            .route("/log.v3.json", get(ops::log_metadata));
+        if role != Role::Sequencer {
+            submission = submission
+                .route("/ct/v1/add-chain", post(submit::add_chain))
+                .route("/ct/v1/add-pre-chain", post(submit::add_pre_chain));
+        }
+        // Layers wrap only the routes added before them.
+        let submission = submission
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(from_fn_with_state(
@@ -99,6 +116,20 @@ pub fn router(logs: &[Mounted], metrics: PrometheusHandle) -> Router {
     app.fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
 }
 
+/// The internal API (see `cluster`), behind the shared secret.
+fn internal_router(logs: Vec<Arc<Log>>, secret: &str) -> Router {
+    Router::new()
+        .route("/internal/v1/{log}/entries", post(cluster::sequence_entry))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(Arc::new(logs))
+        .layer(DefaultBodyLimit::max(cluster::MAX_ENTRY_BYTES))
+        .layer(axum::middleware::from_fn(bounded))
+        .layer(from_fn_with_state(
+            cluster::Secret::new(secret),
+            cluster::authenticate,
+        ))
+}
+
 /// Bounds one log's submissions: at most its `in_flight` permits at once
 /// (503 beyond), each finished within `SUBMISSION_TIMEOUT` including the
 /// time to receive its body (408), so slow or piled-up clients cannot
@@ -116,6 +147,11 @@ async fn guard_submissions(
         return ApiError::Busy("too many submissions in flight; retry later".into())
             .into_response();
     };
+    bounded(request, next).await
+}
+
+/// Answers 408 when a request takes longer than `SUBMISSION_TIMEOUT`.
+async fn bounded(request: Request, next: Next) -> Response {
     match tokio::time::timeout(SUBMISSION_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),

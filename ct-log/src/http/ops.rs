@@ -36,7 +36,12 @@ fn now_millis() -> u64 {
 
 /// How old a log's latest published checkpoint is.
 fn checkpoint_age(log: &Log) -> Duration {
-    Duration::from_millis(now_millis().saturating_sub(log.published.borrow().timestamp))
+    let published = log.published.borrow().as_ref().map(|c| c.timestamp);
+    // No checkpoint yet (a new log another process has not created): as
+    // stale as can be.
+    published.map_or(Duration::MAX, |t| {
+        Duration::from_millis(now_millis().saturating_sub(t))
+    })
 }
 
 /// A log is healthy while its checkpoint is at most a few periods old.
@@ -68,12 +73,9 @@ pub async fn health(State(ops): State<Arc<Ops>>) -> Response {
         .logs
         .iter()
         .filter(|log| !is_fresh(log))
-        .map(|log| {
-            format!(
-                "{} (checkpoint {}s old)",
-                log.info.name,
-                checkpoint_age(log).as_secs()
-            )
+        .map(|log| match checkpoint_age(log) {
+            Duration::MAX => format!("{} (no checkpoint yet)", log.info.name),
+            age => format!("{} (checkpoint {}s old)", log.info.name, age.as_secs()),
         })
         .collect();
     if stale.is_empty() {
@@ -145,7 +147,7 @@ pub async fn home(State(ops): State<Arc<Ops>>) -> Html<String> {
              <td><a href=\"{sub}\">{sub}</a></td><td><a href=\"{mon}checkpoint\">{mon}</a></td><td>{status}</td></tr>\n",
             name = escape(&info.name),
             description = escape(&info.description),
-            size = checkpoint.checkpoint.size,
+            size = checkpoint.map_or("none yet".into(), |c| c.checkpoint.size.to_string()),
             age = checkpoint_age(log).as_secs(),
             start = rfc3339(info.not_after_start),
             limit = rfc3339(info.not_after_limit),

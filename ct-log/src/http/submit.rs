@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use ct_batcher::{Priority, Rejected};
+use ct_batcher::Priority;
 use ct_formats::{Entry, Sct};
 use ct_validate::{validate_chain, Endpoint, ValidatedChain, ValidatedLeaf};
 use serde::{Deserialize, Serialize};
@@ -112,17 +112,7 @@ async fn submit(
         kind: validated.leaf.into(),
         chain_fingerprints,
     };
-    let waiting = log
-        .batchers
-        .submit(entry.clone(), priority)
-        .map_err(|e| ApiError::Busy(e.to_string()))?;
-    let location = waiting
-        .await
-        .map_err(|_| ApiError::Internal("the log stopped before sequencing the entry".into()))?
-        .map_err(|e| match e {
-            Rejected::PoolFull => ApiError::Busy(e.to_string()),
-            Rejected::Failed(e) => ApiError::Internal(format!("sequencing failed: {e}")),
-        })?;
+    let location = log.sequencing.locate(entry.clone(), priority).await?;
     // For a known entry this signs the same bytes as the first time (the
     // full-hash dedup key pins the leaf), so the SCT is byte-identical.
     let sct = Sct::sign(&log.key, &entry, location.timestamp, location.leaf_index);

@@ -1,0 +1,97 @@
+//! Where a log's entries get their index: this process's batchers and
+//! sequencer while it holds the log's lease, or else the active sequencer
+//! of the log on another process, through the internal API (`cluster`).
+
+use std::sync::Arc;
+
+use ct_batcher::{Batchers, Priority, Rejected};
+use ct_dedup::Location;
+use ct_formats::Entry;
+use ct_sequencer::{SequencerHandle, SequencingError};
+use tokio::sync::watch;
+
+use crate::cluster::Forwarder;
+use crate::http::ApiError;
+
+/// Why an entry got no location.
+#[derive(Debug)]
+pub enum Refused {
+    /// Full pool, or no sequencer reachable: retry later (503).
+    Busy(String),
+    /// This process does not sequence the log now.
+    StandingBy,
+    /// The round failed; the entry got no index (500).
+    Failed(String),
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::Busy(why) => ApiError::Busy(why),
+            Refused::StandingBy => ApiError::Busy(SequencingError::StandingBy.to_string()),
+            Refused::Failed(why) => ApiError::Internal(format!("sequencing failed: {why}")),
+        }
+    }
+}
+
+/// A log's sequencer running in this process, and its batchers.
+pub struct Local {
+    pub batchers: Batchers,
+    pub sequencer: SequencerHandle,
+}
+
+/// How one log's entries are sequenced from this process.
+pub struct Sequencing {
+    /// Set once this process's sequencer has claimed the log (never, for
+    /// a frontend).
+    local: watch::Receiver<Option<Arc<Local>>>,
+    /// Other processes that may sequence the log, for frontends and for
+    /// clustered processes standing by.
+    remote: Option<Forwarder>,
+}
+
+impl Sequencing {
+    pub fn new(
+        local: watch::Receiver<Option<Arc<Local>>>,
+        remote: Option<Forwarder>,
+    ) -> Sequencing {
+        Sequencing { local, remote }
+    }
+
+    /// This process's sequencer, while it holds the log's lease.
+    pub fn active_here(&self) -> Option<Arc<Local>> {
+        self.local
+            .borrow()
+            .clone()
+            .filter(|local| local.sequencer.is_active())
+    }
+
+    /// The location of `entry`: from this process's sequencer if it is
+    /// active, else from another one.
+    pub async fn locate(&self, entry: Entry, priority: Priority) -> Result<Location, Refused> {
+        match (self.active_here(), &self.remote) {
+            (None, Some(remote)) => remote.locate(&entry, priority).await,
+            _ => self.locate_here(entry, priority).await,
+        }
+    }
+
+    /// The location of `entry` from this process's own batchers; refused
+    /// while its sequencer stands by.
+    pub async fn locate_here(&self, entry: Entry, priority: Priority) -> Result<Location, Refused> {
+        let local = self.active_here().ok_or(Refused::StandingBy)?;
+        let waiting = local
+            .batchers
+            .submit(entry, priority)
+            .map_err(|busy| Refused::Busy(busy.to_string()))?;
+        drop(local);
+        let stopped = || Refused::Failed("the log stopped before sequencing the entry".into());
+        waiting
+            .await
+            .map_err(|_| stopped())?
+            .map_err(|rejected| match rejected {
+                Rejected::PoolFull => Refused::Busy(rejected.to_string()),
+                Rejected::Failed(SequencingError::StandingBy) => Refused::StandingBy,
+                Rejected::Failed(e) => Refused::Failed(e.to_string()),
+            })
+    }
+}
