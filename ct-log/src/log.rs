@@ -117,6 +117,7 @@ impl Log {
                 }
                 Err(e) if wiring.standby && is_claimed(&e) => {
                     tracing::info!(log = %config.name, "another process sequences this log; standing by");
+                    metrics::gauge!("ct_sequencer_active", "log" => config.name.clone()).set(0.0);
                     tasks.push(tokio::spawn(stand_by(
                         starter,
                         local_tx,

@@ -55,6 +55,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
     let (fatal, mut fatal_rx) = mpsc::unbounded_channel();
     let wiring = wiring(&config, args.role, fatal).await?;
+    // Before the logs start, so that what they report at once is kept.
+    let metrics = install_metrics()?;
     let mut mounted = Vec::new();
     let mut tasks = Vec::new();
     for log_config in &config.logs {
@@ -66,7 +68,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         )?);
         tasks.extend(log_tasks);
     }
-    let metrics = install_metrics()?;
     let reload_roots = tokio::spawn(reload_roots_on_sighup(
         mounted.iter().map(|m| m.log.clone()).collect(),
     ));
