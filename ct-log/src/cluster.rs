@@ -42,9 +42,12 @@ pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// How long a frontend keeps trying sequencers for one entry; under the
 /// public 30 s bound, so the CA gets a 503 rather than a timeout.
 const FORWARD_BUDGET: Duration = Duration::from_secs(25);
-/// One attempt: a round takes a period plus uploads; a sequencer paused
-/// or cut off must not hold the entry longer than this.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds on one attempt, which gets the lease's length: a sequencer
+/// paused or cut off for longer has lost its lease, so waiting on beyond it
+/// only delays the failover. (A slow round that an attempt gives up on
+/// costs nothing: the retry joins the same entry in its batcher.)
+const ATTEMPT_TIMEOUT_MIN: Duration = Duration::from_secs(3);
+const ATTEMPT_TIMEOUT_MAX: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Entries a frontend remembers the location of, per log.
 const RECENT_ENTRIES: usize = 50_000;
@@ -162,10 +165,15 @@ enum Miss {
 }
 
 impl Forwarder {
-    pub fn new(sequencers: &[String], log: &str, secret: &str) -> anyhow::Result<Forwarder> {
+    pub fn new(
+        sequencers: &[String],
+        log: &str,
+        secret: &str,
+        lease_ttl: Duration,
+    ) -> anyhow::Result<Forwarder> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(ATTEMPT_TIMEOUT)
+            .timeout(lease_ttl.clamp(ATTEMPT_TIMEOUT_MIN, ATTEMPT_TIMEOUT_MAX))
             .build()?;
         let urls = sequencers
             .iter()

@@ -66,6 +66,14 @@ pub struct Log {
     stored_issuers: Mutex<HashSet<Hash>>,
 }
 
+/// The processes that may sequence a clustered log.
+pub struct Peers {
+    pub sequencers: Vec<String>,
+    pub secret: String,
+    /// The lock's lease: how long a paused sequencer may keep it.
+    pub lease_ttl: Duration,
+}
+
 /// What a process brings to each of its logs, by role.
 pub struct Wiring {
     /// The lock backend, when this process may sequence (not frontends).
@@ -75,8 +83,8 @@ pub struct Wiring {
     pub standby: bool,
     /// The shared dedup store; `None` uses each log's SQLite `dedup_db`.
     pub dedup: Option<String>,
-    /// The other processes that may sequence, and the cluster secret.
-    pub cluster: Option<(Vec<String>, String)>,
+    /// How to reach the other processes that may sequence.
+    pub cluster: Option<Peers>,
     /// Where a log that fails to start after standing by reports it; the
     /// process then stops.
     pub fatal: mpsc::UnboundedSender<anyhow::Error>,
@@ -128,7 +136,12 @@ impl Log {
             }
         }
         let remote = match &wiring.cluster {
-            Some((sequencers, secret)) => Some(Forwarder::new(sequencers, &config.name, secret)?),
+            Some(peers) => Some(Forwarder::new(
+                &peers.sequencers,
+                &config.name,
+                &peers.secret,
+                peers.lease_ttl,
+            )?),
             None => None,
         };
         let info = LogInfo {

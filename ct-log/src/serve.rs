@@ -113,7 +113,11 @@ async fn wiring(
     let cluster = match &config.cluster {
         // A sequencer process never forwards: it answers for itself.
         Some(_) if role == Role::Sequencer => None,
-        Some(cluster) => Some((cluster.sequencers.clone(), cluster.secret()?)),
+        Some(cluster) => Some(log::Peers {
+            sequencers: cluster.sequencers.clone(),
+            secret: cluster.secret()?,
+            lease_ttl: Duration::from_millis(config.lease_ttl_ms),
+        }),
         None if role != Role::All => {
             anyhow::bail!(
                 "--role frontend and --role sequencer need a [cluster] table in the config"

@@ -11,12 +11,45 @@ use super::server::LogHandle;
 
 /// An HTTP client for 127.0.0.1: no proxy, no decompression, 60 s timeout.
 pub fn http_client() -> reqwest::Client {
+    http_client_with_timeout(Duration::from_secs(60))
+}
+
+/// [`http_client`] with another whole-request timeout (e.g. a short one for
+/// polling servers that may be paused).
+pub fn http_client_with_timeout(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
-        .timeout(Duration::from_secs(60))
+        .timeout(timeout)
         .pool_max_idle_per_host(64)
         .build()
         .expect("reqwest client")
+}
+
+/// The value of one series of a Prometheus text exposition, given exactly as
+/// it is printed before the value, e.g. `ct_tree_size{log="x"}`.
+pub fn series_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| match line.rsplit_once(' ') {
+            Some((s, value)) if s.trim_end() == series => value.parse().ok(),
+            _ => None,
+        })
+}
+
+/// GETs `<base>/metrics` and returns the value of `<name>{log="<log>"}`;
+/// Err when the server does not answer 200, None when the series is absent.
+pub async fn log_metric(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+    log: &str,
+) -> Result<Option<f64>, String> {
+    let r = try_get(http, &format!("{base}/metrics")).await?;
+    if r.status != 200 {
+        return Err(format!("GET {base}/metrics: status {}", r.status));
+    }
+    Ok(series_value(&r.text(), &format!("{name}{{log=\"{log}\"}}")))
 }
 
 /// A fully read HTTP response.
@@ -205,6 +238,17 @@ pub async fn add(
         precert,
         sct,
     })
+}
+
+/// The leaf index an SCT names (its leaf_index extension: type 0, length
+/// 5, 40-bit big-endian index).
+pub fn leaf_index(sub: &Submission) -> u64 {
+    match sub.sct.extensions[..] {
+        [0, 0, 5, ref index @ ..] if index.len() == 5 => {
+            index.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        }
+        ref other => panic!("SCT extensions {other:02x?} are not one leaf_index extension"),
+    }
 }
 
 /// The HTTP status in an error returned by [`add`], or None when the

@@ -174,11 +174,82 @@ pub fn s3_storage(weed: &ct_testkit::Weed, prefix: &str) -> String {
     )
 }
 
+/// Top-level settings of a test config beyond `listen` (see
+/// [`write_config_with`]); the default is the single-machine setup of
+/// [`write_config`].
+#[derive(Clone, Debug, Default)]
+pub struct TopLevel {
+    /// A `lock = {…}` inline table (e.g. [`postgres_lock`]) instead of
+    /// `lock_db = "lock.db"`.
+    pub lock: Option<String>,
+    /// `lease_ttl_ms = …`: how long a shared lock's lease outlives its
+    /// holder's last renewal (default 10 s).
+    pub lease_ttl_ms: Option<u64>,
+    /// A `dedup = {…}` inline table (e.g. [`postgres_dedup`]); `None` for
+    /// each log's own SQLite file.
+    pub dedup: Option<String>,
+    /// `key = value` lines of a `[cluster]` table (e.g. [`cluster_table`]);
+    /// empty for no such table.
+    pub cluster: Vec<String>,
+}
+
+/// `lock = …` on a PostgreSQL server.
+pub fn postgres_lock(url: &str) -> String {
+    format!("{{ type = \"postgres\", url = {} }}", toml_str(url))
+}
+
+/// `dedup = …` shared by every log, on a PostgreSQL server.
+pub fn postgres_dedup(url: &str) -> String {
+    format!("{{ type = \"postgres\", url = {} }}", toml_str(url))
+}
+
+/// The lines of a `[cluster]` table: the internal API's shared `secret` and
+/// the candidate sequencers' base URLs, in the order frontends try them.
+pub fn cluster_table(secret: &str, sequencers: &[String]) -> Vec<String> {
+    let urls: Vec<String> = sequencers.iter().map(|u| toml_str(u)).collect();
+    vec![
+        format!("secret = {}", toml_str(secret)),
+        format!("sequencers = [{}]", urls.join(", ")),
+    ]
+}
+
+/// A loopback port that was free a moment ago (bound to 127.0.0.1:0, then
+/// released), for a process that must listen on a port known in advance.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
 /// Writes `config.toml` and one key file per log into `dir` and returns the
 /// config path. The lock DB is `lock.db` and each log stores its data under
 /// `<name>-data`, both relative to the config folder.
 pub fn write_config(dir: &Path, logs: &[&LogSpec]) -> PathBuf {
-    let mut cfg = String::from("listen = \"127.0.0.1:0\"\nlock_db = \"lock.db\"\n");
+    write_config_with(dir, &TopLevel::default(), logs)
+}
+
+/// [`write_config`] with the top-level settings of `top`: a shared lock and
+/// dedup backend and a `[cluster]` table (written after the top-level keys,
+/// before the first `[[log]]`).
+pub fn write_config_with(dir: &Path, top: &TopLevel, logs: &[&LogSpec]) -> PathBuf {
+    let mut cfg = String::from("listen = \"127.0.0.1:0\"\n");
+    match &top.lock {
+        Some(table) => writeln!(cfg, "lock = {table}").unwrap(),
+        None => cfg.push_str("lock_db = \"lock.db\"\n"),
+    }
+    if let Some(ms) = top.lease_ttl_ms {
+        writeln!(cfg, "lease_ttl_ms = {ms}").unwrap();
+    }
+    if let Some(table) = &top.dedup {
+        writeln!(cfg, "dedup = {table}").unwrap();
+    }
+    if !top.cluster.is_empty() {
+        cfg.push_str("\n[cluster]\n");
+        for line in &top.cluster {
+            writeln!(cfg, "{line}").unwrap();
+        }
+    }
     for log in logs {
         let key_file = format!("{}.pem", log.name);
         let pem = match log.key_format {
@@ -261,6 +332,19 @@ impl Server {
     /// [`Server::start`] with global flags before `serve` (e.g.
     /// `--log-format json`).
     pub fn start_with(config: &Path, tag: &str, flags: &[&str]) -> Server {
+        Server::spawn(config, tag, flags, &[])
+    }
+
+    /// `ct-log serve --config <config> --role <role> --listen <listen>`
+    /// (role `all`, `frontend` or `sequencer`; `listen` e.g.
+    /// `127.0.0.1:0`), waiting for its `listening on` line as
+    /// [`Server::start`] does.
+    pub fn start_role(config: &Path, tag: &str, role: &str, listen: &str) -> Server {
+        Server::spawn(config, tag, &[], &["--role", role, "--listen", listen])
+    }
+
+    /// Runs `ct-log <flags> serve --config <config> <serve_args>`.
+    fn spawn(config: &Path, tag: &str, flags: &[&str], serve_args: &[&str]) -> Server {
         let dir = config.parent().expect("config dir");
         let stderr_path = dir.join(format!("{tag}.stderr"));
         let stderr = fs::File::create(&stderr_path).unwrap();
@@ -269,6 +353,7 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(config)
+            .args(serve_args)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -356,6 +441,17 @@ impl Server {
             "server did not exit within {limit:?}\n{}",
             self.stderr_tail(40)
         );
+    }
+
+    /// Sends `signal` (a `kill` name such as `STOP`, `CONT`, `HUP`) to the
+    /// server.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {}: {status}", self.pid());
     }
 
     /// SIGKILLs the server and waits for it (no graceful shutdown).
