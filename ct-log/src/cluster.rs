@@ -28,12 +28,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ct_batcher::Priority;
 use ct_dedup::{Location, MemoryCache};
-use ct_formats::{parse_tile_leaves, Entry};
+use ct_formats::{parse_tile_leaves, Entry, LogKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::http::ApiError;
-use crate::log::Log;
+use crate::log::{Log, Peers};
 use crate::sequencing::Refused;
 
 /// The largest entry body a sequencer reads: a precertificate entry holds
@@ -54,9 +54,11 @@ const RECENT_ENTRIES: usize = 50_000;
 /// The request header naming an entry's [`Priority`].
 const PRIORITY_HEADER: &str = "ct-priority";
 
-/// The internal API's answer for a located entry.
+/// The internal API's answer for a located entry. The log ID lets the
+/// frontend check that the location is in the log it signs SCTs for.
 #[derive(Serialize, Deserialize)]
 struct Located {
+    log_id: String,
     leaf_index: u64,
     timestamp: u64,
 }
@@ -114,6 +116,7 @@ pub async fn sequence_entry(
     };
     match log.sequencing.locate_here(entry, priority).await {
         Ok(location) => Ok(Json(Located {
+            log_id: hex::encode(log.key.log_id()),
             leaf_index: location.leaf_index,
             timestamp: location.timestamp,
         })
@@ -149,6 +152,8 @@ pub struct Forwarder {
     /// `<sequencer>/internal/v1/<log>/entries`, one per configured process.
     urls: Vec<String>,
     bearer: String,
+    /// The log's ID in hex, which every answer must name.
+    log_id: String,
     /// Index into `urls` of the sequencer to try first.
     preferred: AtomicUsize,
     /// Locations this frontend handed out lately, so that a CA retrying a
@@ -165,24 +170,25 @@ enum Miss {
 }
 
 impl Forwarder {
-    pub fn new(
-        sequencers: &[String],
-        log: &str,
-        secret: &str,
-        lease_ttl: Duration,
-    ) -> anyhow::Result<Forwarder> {
+    pub fn new(peers: &Peers, log: &str, key: &LogKey) -> anyhow::Result<Forwarder> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(lease_ttl.clamp(ATTEMPT_TIMEOUT_MIN, ATTEMPT_TIMEOUT_MAX))
+            .timeout(
+                peers
+                    .lease_ttl
+                    .clamp(ATTEMPT_TIMEOUT_MIN, ATTEMPT_TIMEOUT_MAX),
+            )
             .build()?;
-        let urls = sequencers
+        let urls = peers
+            .sequencers
             .iter()
             .map(|base| format!("{}/internal/v1/{log}/entries", base.trim_end_matches('/')))
             .collect();
         Ok(Forwarder {
             http,
             urls,
-            bearer: format!("Bearer {secret}"),
+            bearer: format!("Bearer {}", peers.secret),
+            log_id: hex::encode(key.log_id()),
             preferred: AtomicUsize::new(0),
             recent: Mutex::new(MemoryCache::new(RECENT_ENTRIES)),
         })
@@ -202,7 +208,11 @@ impl Forwarder {
         loop {
             let first = self.preferred.load(Ordering::Relaxed);
             for i in (0..self.urls.len()).map(|k| (first + k) % self.urls.len()) {
-                match self.attempt(&self.urls[i], body.clone(), priority).await {
+                let attempt = self.attempt(&self.urls[i], body.clone(), priority);
+                let outcome = tokio::time::timeout_at(deadline, attempt)
+                    .await
+                    .unwrap_or_else(|_| Err(Miss::Elsewhere("out of time".into())));
+                match outcome {
                     Ok(location) => {
                         self.preferred.store(i, Ordering::Relaxed);
                         self.recent.lock().unwrap().insert(key, location);
@@ -211,6 +221,15 @@ impl Forwarder {
                     Err(Miss::Refused(refused)) => return Err(refused),
                     Err(Miss::Elsewhere(why)) => {
                         tracing::debug!(sequencer = %self.urls[i], %why, "trying the next sequencer");
+                        // Later submissions start past it, so a paused or
+                        // standing-by sequencer costs one attempt, not one each.
+                        let next = (i + 1) % self.urls.len();
+                        let _ = self.preferred.compare_exchange(
+                            i,
+                            next,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
                         last = why;
                     }
                 }
@@ -251,6 +270,12 @@ impl Forwarder {
             StatusCode::OK => {
                 let located: Located = serde_json::from_slice(&text)
                     .map_err(|e| Miss::Elsewhere(format!("{url}: bad answer: {e}")))?;
+                if located.log_id != self.log_id {
+                    tracing::error!(sequencer = %url, answered_for = %located.log_id, "a sequencer answered for another log (different key in its config?)");
+                    return Err(Miss::Refused(Refused::Failed(
+                        "the log's sequencer answered for another log".into(),
+                    )));
+                }
                 Ok(Location {
                     leaf_index: located.leaf_index,
                     timestamp: located.timestamp,

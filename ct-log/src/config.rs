@@ -168,6 +168,11 @@ impl ClusterConfig {
         if secret.len() < MIN_SECRET_LEN {
             bail!("[cluster] secret must be at least {MIN_SECRET_LEN} characters");
         }
+        // It travels as an HTTP header value, which trims spaces and
+        // cannot carry control or non-ASCII bytes.
+        if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            bail!("[cluster] secret must be printable ASCII without spaces");
+        }
         Ok(secret)
     }
 

@@ -24,7 +24,7 @@ use ct_storage::{
 };
 use ct_validate::{Policy, Roots};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::cluster::Forwarder;
@@ -79,15 +79,16 @@ pub struct Wiring {
     /// The lock backend, when this process may sequence (not frontends).
     pub lock: Option<Arc<dyn LockBackend>>,
     /// Whether a log claimed by another process makes this one stand by
-    /// for its lease (shared locks) instead of refusing to start (SQLite).
+    /// for its lease instead of refusing to start: for sequencer processes,
+    /// and processes that can forward submissions meanwhile.
     pub standby: bool,
+    /// How long a start waits for another holder's claim to lapse before
+    /// standing by or refusing.
+    pub claim_wait: Duration,
     /// The shared dedup store; `None` uses each log's SQLite `dedup_db`.
     pub dedup: Option<String>,
     /// How to reach the other processes that may sequence.
     pub cluster: Option<Peers>,
-    /// Where a log that fails to start after standing by reports it; the
-    /// process then stops.
-    pub fatal: mpsc::UnboundedSender<anyhow::Error>,
 }
 
 impl Log {
@@ -118,7 +119,7 @@ impl Log {
         let mut tasks = Vec::new();
         if let Some(lock) = &wiring.lock {
             let starter = Starter::new(config, key.clone(), store.clone(), lock.clone(), wiring);
-            match starter.start(Some(Duration::ZERO)).await {
+            match starter.start(Some(wiring.claim_wait)).await {
                 Ok((started, started_tasks)) => {
                     local_tx.send_replace(Some(Arc::new(started)));
                     tasks.extend(started_tasks);
@@ -126,22 +127,13 @@ impl Log {
                 Err(e) if wiring.standby && is_claimed(&e) => {
                     tracing::info!(log = %config.name, "another process sequences this log; standing by");
                     metrics::gauge!("ct_sequencer_active", "log" => config.name.clone()).set(0.0);
-                    tasks.push(tokio::spawn(stand_by(
-                        starter,
-                        local_tx,
-                        wiring.fatal.clone(),
-                    )));
+                    tasks.push(tokio::spawn(stand_by(starter, local_tx)));
                 }
                 Err(e) => return Err(e),
             }
         }
         let remote = match &wiring.cluster {
-            Some(peers) => Some(Forwarder::new(
-                &peers.sequencers,
-                &config.name,
-                &peers.secret,
-                peers.lease_ttl,
-            )?),
+            Some(peers) => Some(Forwarder::new(peers, &config.name, &key)?),
             None => None,
         };
         let info = LogInfo {
@@ -232,29 +224,39 @@ fn is_claimed(e: &anyhow::Error) -> bool {
 
 /// Waits for the log's lease as long as it takes, then starts sequencing
 /// and hands the sequencer to the log; gives up when the log is gone
-/// (shutdown). A failure to start after taking over stops the process.
-async fn stand_by(
-    starter: Starter,
-    local: watch::Sender<Option<Arc<Local>>>,
-    fatal: mpsc::UnboundedSender<anyhow::Error>,
-) {
-    let started = tokio::select! {
-        started = starter.start(None) => started,
-        () = local.closed() => return,
-    };
-    match started {
-        Ok((started, tasks)) => {
-            tracing::info!(log = %starter.sequencer.name, "took over sequencing");
-            local.send_replace(Some(Arc::new(started)));
-            // The log's handles alone keep the sequencer running now.
-            drop(local);
-            for task in tasks {
-                let _ = task.await;
+/// (shutdown). A failed takeover (the lock backend or storage failing, or
+/// the old holder's last round racing the load) is retried: a standby
+/// exists for exactly that moment.
+async fn stand_by(starter: Starter, local: watch::Sender<Option<Arc<Local>>>) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let started = tokio::select! {
+            started = starter.start(None) => started,
+            () = local.closed() => return,
+        };
+        match started {
+            Ok((started, tasks)) => {
+                tracing::info!(log = %starter.sequencer.name, "took over sequencing");
+                local.send_replace(Some(Arc::new(started)));
+                // The log's handles alone keep the sequencer running now.
+                drop(local);
+                for task in tasks {
+                    let _ = task.await;
+                }
+                return;
             }
+            Err(e) => tracing::error!(
+                log = %starter.sequencer.name,
+                error = %format!("{e:#}"),
+                retry_in = ?delay,
+                "taking over the log failed; standing by again"
+            ),
         }
-        Err(e) => {
-            let _ = fatal.send(e.context("taking over the log after standing by"));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = local.closed() => return,
         }
+        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 
@@ -316,6 +318,21 @@ impl Starter {
         claim_wait: Option<Duration>,
     ) -> anyhow::Result<(Local, Vec<JoinHandle<()>>)> {
         let name = &self.sequencer.name;
+        // Before the claim: a failure after it would let the sequencer run
+        // (and publish) one last round for nothing.
+        let dedup = match &self.dedup {
+            DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
+                SqliteDedup::open(path).with_context(|| format!("opening {}", path.display()))?,
+            ),
+            // Keyed by log ID, like the lock: two logs named alike (a
+            // staging and a production log, a log re-created with a new
+            // key) must never answer for each other.
+            DedupChoice::Postgres(url) => PersistentDedup::Postgres(
+                PostgresDedup::connect(url, &hex::encode(self.sequencer.key.log_id()))
+                    .await
+                    .context("connecting to the PostgreSQL dedup store")?,
+            ),
+        };
         let config = ct_sequencer::LogConfig {
             claim_wait,
             ..self.sequencer.clone()
@@ -324,16 +341,6 @@ impl Starter {
             ct_sequencer::start(config, self.store.clone(), self.lock.clone())
                 .await
                 .with_context(|| format!("opening log {name:?}"))?;
-        let dedup = match &self.dedup {
-            DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
-                SqliteDedup::open(path).with_context(|| format!("opening {}", path.display()))?,
-            ),
-            DedupChoice::Postgres(url) => PersistentDedup::Postgres(
-                PostgresDedup::connect(url, name)
-                    .await
-                    .context("connecting to the PostgreSQL dedup store")?,
-            ),
-        };
         let (writer, writer_task) = ct_dedup::spawn_writer(dedup.clone());
         let batchers = Batchers::spawn(self.batchers.clone(), sequencer.clone(), dedup, writer);
         Ok((

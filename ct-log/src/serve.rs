@@ -18,7 +18,6 @@ use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::http::{self, Mounted};
@@ -53,8 +52,7 @@ pub enum Role {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    let (fatal, mut fatal_rx) = mpsc::unbounded_channel();
-    let wiring = wiring(&config, args.role, fatal).await?;
+    let wiring = wiring(&config, args.role).await?;
     // Before the logs start, so that what they report at once is kept.
     let metrics = install_metrics()?;
     let mut mounted = Vec::new();
@@ -80,14 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("binding {listen}"))?;
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{}", listener.local_addr()?);
-    let mut failure = None;
-    let stop = async {
-        tokio::select! {
-            () = shutdown_signal() => {}
-            Some(e) = fatal_rx.recv() => failure = Some(e),
-        }
-    };
-    serve_http(listener, app, stop).await;
+    serve_http(listener, app, shutdown_signal()).await;
     // It holds the logs too; they must all be released for the last round.
     reload_roots.abort();
     let _ = reload_roots.await;
@@ -96,20 +87,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for task in tasks {
         task.await?;
     }
-    if let Some(e) = failure {
-        return Err(e);
-    }
     tracing::info!("stopped");
     Ok(())
 }
 
 /// What this process brings to its logs: the lock for roles that sequence,
 /// the shared dedup store, and the other sequencers for roles that forward.
-async fn wiring(
-    config: &Config,
-    role: Role,
-    fatal: mpsc::UnboundedSender<anyhow::Error>,
-) -> anyhow::Result<log::Wiring> {
+async fn wiring(config: &Config, role: Role) -> anyhow::Result<log::Wiring> {
     let cluster = match &config.cluster {
         // A sequencer process never forwards: it answers for itself.
         Some(_) if role == Role::Sequencer => None,
@@ -125,16 +109,27 @@ async fn wiring(
         }
         None => None,
     };
+    // With a shared lock a process may find its log leased elsewhere. A
+    // sequencer, or a process that can forward, stands by at once; a lone
+    // `all` process outwaits a crashed holder's lease, then refuses rather
+    // than serve as a standby no submission can reach.
+    let shared = config.lock.is_some();
+    let standby = shared && (role == Role::Sequencer || cluster.is_some());
+    let claim_wait = if shared && !standby {
+        Duration::from_millis(config.lease_ttl_ms) * 2
+    } else {
+        Duration::ZERO
+    };
     let lock = match role {
         Role::Frontend => None,
         Role::All | Role::Sequencer => Some(log::open_lock(config).await?),
     };
     Ok(log::Wiring {
         lock,
-        standby: config.lock.is_some(),
+        standby,
+        claim_wait,
         dedup: log::shared_dedup(config),
         cluster,
-        fatal,
     })
 }
 

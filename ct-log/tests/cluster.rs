@@ -604,7 +604,7 @@ async fn paused_sequencer_steps_down() {
     let mut submitted = leaves_of(&items);
     let http = http_client_with_timeout(Duration::from_secs(10));
 
-    let a = cluster.sequencer(0, "sequencer-a");
+    let mut a = cluster.sequencer(0, "sequencer-a");
     cluster
         .wait_active(&http, &a, 1.0, Duration::from_secs(30), "sequencer A")
         .await;
@@ -730,6 +730,14 @@ async fn paused_sequencer_steps_down() {
     let b_active = cluster.metric(&http, &b, ACTIVE).await;
     assert_eq!(b_active, Some(1.0), "sequencer B must still sequence");
     check_run(&frontends[1].base_url, &cluster.log, &obs, &submitted).await;
+
+    // A stepped-down sequencer still shuts down cleanly on SIGTERM.
+    a.signal("TERM");
+    assert!(
+        a.wait_exit(Duration::from_secs(20)),
+        "the stepped-down sequencer exited with an error after SIGTERM\n{}",
+        a.stderr_tail(30)
+    );
 }
 
 /// "The same chain through different frontends, one after the other or all

@@ -518,8 +518,8 @@ async fn metadata_and_home_page_describe_each_log() {
 
 /// Serves a log whose lock lives in `lock_table` (a `lock = {…}` table) and
 /// checks the tree grows and survives a restart on that lock: the new
-/// process stands by (503) until the killed one's lease runs out, then
-/// takes over.
+/// process outwaits the killed one's lease, then takes over. (Were it to
+/// come up as a standby, it would answer 503 meanwhile.)
 async fn serve_on_shared_lock(name: &str, lock_table: String) {
     let dir = tempfile::tempdir().unwrap();
     let (log, pki) = spec_with_pki(dir.path(), name);

@@ -16,6 +16,7 @@ mod load;
 mod round;
 mod staging;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -192,6 +193,11 @@ async fn claim_within(log: &Log, wait: Option<Duration>) -> Result<Claim, LoadEr
                 tracing::debug!(%holder, "the log's claim is still held");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
+            // A standby outlives lock backend outages.
+            Err(LockError::Backend(e)) if deadline.is_none() => {
+                tracing::warn!(error = %e, "claiming the log failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             result => return Ok(result?),
         }
     }
@@ -228,62 +234,71 @@ impl Sequencer {
         let mut ticker = tokio::time::interval(config.period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let flow = tokio::select! {
                 // A lost lease comes first: nothing may be committed after it.
                 biased;
                 () = self.claim.lost() => {
                     pooled = 0;
-                    self.step_down(std::mem::take(&mut pool)).await;
+                    self.step_down(std::mem::take(&mut pool)).await
                 }
                 _ = ticker.tick() => {
                     pooled = 0;
-                    self.round_or_reload(std::mem::take(&mut pool)).await;
+                    self.round_or_reload(std::mem::take(&mut pool)).await
                 }
                 batch = self.batches.recv(), if pooled < config.pool_size => match batch {
                     Some(batch) => {
                         pooled += batch.entries.len();
                         pool.push(batch);
+                        ControlFlow::Continue(())
                     }
                     None => {
-                        self.round_or_reload(pool).await;
-                        tracing::info!("sequencer stopped");
-                        return;
+                        let _ = self.round_or_reload(std::mem::take(&mut pool)).await;
+                        ControlFlow::Break(())
                     }
                 },
+            };
+            if flow.is_break() {
+                tracing::info!("sequencer stopped");
+                return;
             }
         }
     }
 
-    async fn round_or_reload(&mut self, pool: Vec<Batch>) {
+    /// Runs a round; after a fatal failure, reloads or, if the lease is
+    /// lost, steps down. Breaks when every handle is gone meanwhile.
+    async fn round_or_reload(&mut self, pool: Vec<Batch>) -> ControlFlow<()> {
         match round::sequence(&self.log, &mut self.tree, &self.claim, pool).await {
             Ok(Some(published)) => {
                 self.published.send_replace(published);
+                ControlFlow::Continue(())
             }
-            Ok(None) => {}
+            Ok(None) => ControlFlow::Continue(()),
             // A lost lease explains the failure (the swap found another
             // sequencer's checkpoint, or was not tried): reloading would
             // only race the new holder.
             Err(round::Fatal(error)) if self.claim.is_lost() => {
                 tracing::error!(%error, "round failed after the lease was lost");
-                self.step_down(Vec::new()).await;
+                self.step_down(Vec::new()).await
             }
             Err(round::Fatal(error)) => {
                 tracing::error!(%error, "fatal round failure; reloading the log from storage");
-                self.tree = self.reload().await;
+                self.reload().await
             }
         }
     }
 
     /// Reloads until it succeeds, backing off up to 30 s between tries.
     /// Batches arriving meanwhile are refused at once rather than left
-    /// waiting for a recovery that may need an operator.
-    async fn reload(&mut self) -> Tree {
+    /// waiting for a recovery that may need an operator. Breaks, without
+    /// reloading, once every handle is gone: nobody can send work again.
+    async fn reload(&mut self) -> ControlFlow<()> {
         let mut delay = Duration::from_millis(100);
         loop {
             match load::open(&self.log, load::Create::Never).await {
                 Ok(tree) => {
                     tracing::info!(size = tree.checkpoint.checkpoint.size, "log reloaded");
-                    return tree;
+                    self.tree = tree;
+                    return ControlFlow::Continue(());
                 }
                 Err(e) => {
                     tracing::error!(error = %e, retry_in = ?delay, "reloading the log failed")
@@ -291,7 +306,7 @@ impl Sequencer {
             }
             self.refuse_queued(SequencingError::Failed(
                 "the log is recovering from a storage failure; retry later".into(),
-            ));
+            ))?;
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(30));
         }
@@ -299,16 +314,18 @@ impl Sequencer {
 
     /// The lease went to another sequencer, so this one's view of the tree
     /// may be stale: it must not commit again before it holds the lease
-    /// and has reloaded. The batches of `pool` are refused. (Even a commit racing this check cannot fork the
-    /// log: the lock's compare-and-swap fails on a stale view.)
-    async fn step_down(&mut self, pool: Vec<Batch>) {
+    /// and has reloaded. The batches of `pool` are refused. (Even a commit
+    /// racing this check cannot fork the log: the lock's compare-and-swap
+    /// fails on a stale view.) Breaks once every handle is gone, so that a
+    /// stepped-down process can shut down.
+    async fn step_down(&mut self, pool: Vec<Batch>) -> ControlFlow<()> {
         tracing::error!("lost the sequencing lease; standing by until it can be claimed again");
         self.set_active(false);
         for batch in pool {
             let _ = batch.reply.send(Err(SequencingError::StandingBy));
         }
-        // Let the old lease go first: it may be lost by our clock while its
-        // renewal task still runs, and a claim of ours must not block ours.
+        // Drop the old claim first: lost by our clock, it may still have a
+        // renewal task running, and its lease must not block our new claim.
         let (_, released) = tokio::sync::watch::channel(true);
         self.claim = Claim::revocable((), released);
         let mut delay = Duration::from_millis(100);
@@ -319,19 +336,27 @@ impl Sequencer {
                     tracing::debug!(error = %e, retry_in = ?delay, "waiting for the sequencing lease")
                 }
             }
-            self.refuse_queued(SequencingError::StandingBy);
+            self.refuse_queued(SequencingError::StandingBy)?;
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         };
         tracing::info!("claimed the sequencing lease again");
-        self.tree = self.reload().await;
+        self.reload().await?;
         self.set_active(true);
+        ControlFlow::Continue(())
     }
 
-    /// Answers every queued batch with `why` instead of an index.
-    fn refuse_queued(&mut self, why: SequencingError) {
-        while let Ok(batch) = self.batches.try_recv() {
-            let _ = batch.reply.send(Err(why.clone()));
+    /// Answers every queued batch with `why` instead of an index. Breaks
+    /// when every handle is gone.
+    fn refuse_queued(&mut self, why: SequencingError) -> ControlFlow<()> {
+        loop {
+            match self.batches.try_recv() {
+                Ok(batch) => {
+                    let _ = batch.reply.send(Err(why.clone()));
+                }
+                Err(mpsc::error::TryRecvError::Empty) => return ControlFlow::Continue(()),
+                Err(mpsc::error::TryRecvError::Disconnected) => return ControlFlow::Break(()),
+            }
         }
     }
 }

@@ -130,7 +130,19 @@ async fn reconcile(
         }
     }
     if lsize > 0 {
-        apply_staging(log, lsize, &lroot).await?;
+        match apply_staging(log, lsize, &lroot).await {
+            // Its holder deletes a bundle only after publishing the round,
+            // so storage lags by more than that round: an older checkpoint
+            // was published late (a sequencer that lost its lease mid-PUT)
+            // over a newer one. The tiles are all there; the right edge
+            // must hash to the lock's root before it is published again.
+            Err(LoadError::MissingStaging(key)) => {
+                if read_edge(log, &locked.checkpoint).await.is_err() {
+                    return Err(LoadError::MissingStaging(key));
+                }
+            }
+            other => other?,
+        }
     }
     log.store
         .put("checkpoint", Bytes::from(locked.note.clone()))

@@ -89,7 +89,7 @@ pub(crate) async fn sequence(
     }
     clock.lap("stage");
     // Commit only while the lease is ours by our own clock: a process
-    // paused past its lease (SIGSTOP, a frozen VM) must not publish even a
+    // paused past its lease (SIGSTOP, a stalled host) must not publish even a
     // consistent extension while a standby may be sequencing. Fatal, like
     // the swap below: another sequencer may have moved the log.
     if claim.is_lost() {
@@ -119,6 +119,15 @@ pub(crate) async fn sequence(
         return Err(Fatal(format!("tile upload failed: {e}")));
     }
     clock.lap("upload");
+    // Publishing after the lease is gone could put this older checkpoint
+    // over a newer one of the next holder: leave publishing to it (the lock
+    // already holds this round; its staging bundle stays for the reload).
+    if claim.is_lost() {
+        round.fail("this sequencer lost its lease before publishing".into());
+        return Err(Fatal(
+            "the sequencing lease ran out before publishing".into(),
+        ));
+    }
     // Publish. Not fatal: the tiles are in place and the next round's
     // checkpoint covers these entries, but nobody may hold an SCT for an
     // entry no published checkpoint covers yet.

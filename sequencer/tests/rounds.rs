@@ -457,6 +457,37 @@ async fn a_crash_after_commit_is_recovered_from_staging() {
     );
 }
 
+/// An old checkpoint published late over newer ones (a sequencer that lost
+/// its lease in the middle of the PUT): the staging bundles are gone, but
+/// the tiles are there, so a reload republishes the lock's checkpoint.
+/// Without the tiles it still refuses.
+#[tokio::test(start_paused = true)]
+async fn a_checkpoint_published_late_is_repaired_from_the_tiles() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(MemoryLock::new());
+    let log = start(&store, lock.clone()).await.unwrap();
+    log.submit(0..10).await.unwrap();
+    let old = store.get("checkpoint").await.unwrap().unwrap();
+    log.submit(10..20).await.unwrap();
+    log.submit(20..300).await.unwrap();
+    log.stop().await;
+    store.put("checkpoint", old.clone()).await.unwrap();
+    let log = start(&store, lock.clone())
+        .await
+        .expect("the right edge verifies, so the lock's checkpoint is republished");
+    assert_eq!(log.submit(300..301).await.unwrap().first_index, 300);
+    log.stop().await;
+    assert_entries(
+        &verify_log(&snapshot(&store).await),
+        &(0..301).collect::<Vec<_>>(),
+    );
+
+    store.put("checkpoint", old).await.unwrap();
+    store.delete("tile/data/001.p/45").await.unwrap();
+    let err = start(&store, lock).await.err().unwrap();
+    assert!(matches!(err, LoadError::MissingStaging(_)), "{err}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_second_sequencer_is_refused_while_the_first_runs() {
     let store = Arc::new(MemoryStore::new());
@@ -653,4 +684,22 @@ async fn an_expired_lease_is_never_committed_under() {
     assert_eq!(log.submit(5..6).await.unwrap().first_index, 2);
     log.stop().await;
     assert_entries(&verify_log(&snapshot(&store).await), &[0, 1, 5]);
+}
+
+/// A sequencer standing by for a lease held elsewhere stops once every
+/// handle is gone (a stepped-down process must be able to shut down).
+#[tokio::test(start_paused = true)]
+async fn a_stepped_down_sequencer_stops_when_its_handles_go() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(RevocableLock::default());
+    lock.available
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let log = start(&store, lock.clone()).await.unwrap();
+    log.submit(0..1).await.unwrap();
+    lock.revoke_and_hold_elsewhere();
+    let refused = log.submit(1..2).await.unwrap_err();
+    assert!(matches!(refused, SequencingError::StandingBy), "{refused}");
+    tokio::time::timeout(Duration::from_secs(3600), log.stop())
+        .await
+        .expect("the sequencer stops instead of waiting for the lease forever");
 }

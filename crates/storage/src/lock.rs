@@ -61,7 +61,7 @@ impl Claim {
 
     /// Also counts the claim lost once the monotonic clock passes the
     /// latest instant sent on `expires`. A process that was paused (SIGSTOP,
-    /// a long GC-like stall, a frozen VM) learns it at once this way, before
+    /// a host stalled on I/O or swap) learns it at once this way, before
     /// its renewal task has even run again.
     pub fn with_expiry(
         mut self,

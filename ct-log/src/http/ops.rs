@@ -148,7 +148,10 @@ pub async fn home(State(ops): State<Arc<Ops>>) -> Html<String> {
             name = escape(&info.name),
             description = escape(&info.description),
             size = checkpoint.map_or("none yet".into(), |c| c.checkpoint.size.to_string()),
-            age = checkpoint_age(log).as_secs(),
+            age = match checkpoint_age(log) {
+                Duration::MAX => "–".to_string(),
+                age => age.as_secs().to_string(),
+            },
             start = rfc3339(info.not_after_start),
             limit = rfc3339(info.not_after_limit),
             roots = log.roots().len(),
