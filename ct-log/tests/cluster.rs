@@ -234,6 +234,42 @@ impl Cluster {
 
 /// Polls `check` every 50 ms until it holds, for at most `limit`; returns
 /// how long it took.
+/// Sequencer A active, sequencer B standing by, the frontends up and the
+/// load running with `scts` SCTs handed out.
+struct Running {
+    a: Server,
+    b: Server,
+    frontends: Vec<Server>,
+    load: Load,
+}
+
+impl Cluster {
+    async fn run_under_load(
+        &self,
+        http: &reqwest::Client,
+        items: Vec<Item>,
+        scts: usize,
+        what: &str,
+    ) -> Running {
+        let a = self.sequencer(0, "sequencer-a");
+        self.wait_active(http, &a, 1.0, Duration::from_secs(30), "sequencer A")
+            .await;
+        let b = self.sequencer(1, "sequencer-b");
+        self.assert_standby(http, &b, "sequencer B").await;
+        let frontends = self.frontends(FRONTENDS);
+        let started = Instant::now();
+        let load = Load::start(&frontends, &self.log, items);
+        load.wait_scts_after(started, scts, Duration::from_secs(30), what)
+            .await;
+        Running {
+            a,
+            b,
+            frontends,
+            load,
+        }
+    }
+}
+
 async fn wait_until(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !check().await {
@@ -546,25 +582,18 @@ async fn failover_after_kill_9() {
     let items = cluster.items(0..CHAINS);
     let submitted = leaves_of(&items);
     let http = http_client_with_timeout(Duration::from_secs(10));
-
-    let mut a = cluster.sequencer(0, "sequencer-a");
-    cluster
-        .wait_active(&http, &a, 1.0, Duration::from_secs(30), "sequencer A")
-        .await;
-    let b = cluster.sequencer(1, "sequencer-b");
-    cluster.assert_standby(&http, &b, "sequencer B").await;
-    let frontends = cluster.frontends(FRONTENDS);
-    let started = Instant::now();
-    let load = Load::start(&frontends, &cluster.log, items);
-    load.wait_scts_after(started, 100, Duration::from_secs(30), "before the kill")
+    let Running {
+        mut a,
+        b,
+        frontends,
+        load,
+    } = cluster
+        .run_under_load(&http, items, 100, "before the kill")
         .await;
 
     a.kill();
     let killed = Instant::now();
-    eprintln!(
-        "killed sequencer A (-9) after {:?} of load",
-        killed - started
-    );
+    eprintln!("killed sequencer A (-9) under load");
     let took = wait_until(
         Duration::from_secs(45),
         "sequencer B active and a submission sent after the kill answered",
@@ -603,17 +632,13 @@ async fn paused_sequencer_steps_down() {
     let items = cluster.items(0..CHAINS);
     let mut submitted = leaves_of(&items);
     let http = http_client_with_timeout(Duration::from_secs(10));
-
-    let mut a = cluster.sequencer(0, "sequencer-a");
-    cluster
-        .wait_active(&http, &a, 1.0, Duration::from_secs(30), "sequencer A")
-        .await;
-    let b = cluster.sequencer(1, "sequencer-b");
-    cluster.assert_standby(&http, &b, "sequencer B").await;
-    let frontends = cluster.frontends(FRONTENDS);
-    let started = Instant::now();
-    let load = Load::start(&frontends, &cluster.log, items);
-    load.wait_scts_after(started, 50, Duration::from_secs(30), "before the pause")
+    let Running {
+        mut a,
+        b,
+        frontends,
+        load,
+    } = cluster
+        .run_under_load(&http, items, 50, "before the pause")
         .await;
 
     // Stop A right after it published a round, so that no round of A's can
