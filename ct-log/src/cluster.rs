@@ -109,6 +109,12 @@ pub async fn sequence_entry(
         .iter()
         .find(|log| log.info.name == name)
         .ok_or_else(|| ApiError::NotFound(format!("no log named {name:?} here")))?;
+    // Entries from every frontend count against the log's own cap.
+    let Ok(_permit) = log.in_flight.try_acquire() else {
+        return Err(ApiError::Busy(
+            "too many submissions in flight; retry later".into(),
+        ));
+    };
     let entry = decode_entry(&body)?;
     let priority = match headers.get(PRIORITY_HEADER).map(|v| v.as_bytes()) {
         Some(b"low") => Priority::Low,
@@ -281,8 +287,10 @@ impl Forwarder {
                     timestamp: located.timestamp,
                 })
             }
+            // The pool or the in-flight cap is full: its one-line reason
+            // (our own server's) goes to the CA as is.
             StatusCode::SERVICE_UNAVAILABLE => Err(Miss::Refused(Refused::Busy(
-                "the log's pool is full; retry later".into(),
+                String::from_utf8_lossy(&text).trim().to_string(),
             ))),
             // A wrong secret or an entry the sequencer cannot read is a
             // misconfiguration here, not the submitter's fault.
