@@ -151,6 +151,9 @@ pub struct ClusterConfig {
     /// Base URLs (`http://host:port`) of the processes that may sequence
     /// the logs; frontends try them in turn.
     pub sequencers: Vec<String>,
+    /// A listener of its own for the internal API (say, on a private
+    /// network); by default it shares `listen`.
+    pub internal_listen: Option<SocketAddr>,
 }
 
 /// Shorter secrets are refused: the internal API trusts whoever knows it.

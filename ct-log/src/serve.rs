@@ -18,6 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::http::{self, Mounted};
@@ -37,6 +38,9 @@ pub struct Args {
     /// Listen here instead of the config's `listen`.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Serve the internal API here instead of `[cluster] internal_listen`.
+    #[arg(long)]
+    internal_listen: Option<SocketAddr>,
 }
 
 /// A process's part in running the logs.
@@ -69,16 +73,36 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let reload_roots = tokio::spawn(reload_roots_on_sighup(
         mounted.iter().map(|m| m.log.clone()).collect(),
     ));
-    let secret = config.cluster.as_ref().map(|c| c.secret()).transpose()?;
-    let app = http::router(&mounted, metrics, args.role, secret.as_deref());
+    let (public, internal) = routers(&config, &args, &mounted, metrics)?;
     drop((mounted, wiring));
-    let listen = args.listen.unwrap_or(config.listen);
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
+    let listener = bind(args.listen.unwrap_or(config.listen)).await?;
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{}", listener.local_addr()?);
-    serve_http(listener, app, shutdown_signal()).await;
+    let internal = match internal {
+        Some((addr, app)) => {
+            let listener = bind(addr).await?;
+            println!("internal API listening on http://{}", listener.local_addr()?);
+            Some((listener, app))
+        }
+        None => None,
+    };
+    let (stop, stopping) = watch::channel(());
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.send_replace(());
+    });
+    let stopped = |mut stopping: watch::Receiver<()>| async move {
+        let _ = stopping.changed().await;
+    };
+    let serve_internal = async {
+        if let Some((listener, app)) = internal {
+            serve_http(listener, app, stopped(stopping.clone())).await;
+        }
+    };
+    tokio::join!(
+        serve_http(listener, public, stopped(stopping.clone())),
+        serve_internal
+    );
     // It holds the logs too; they must all be released for the last round.
     reload_roots.abort();
     let _ = reload_roots.await;
@@ -89,6 +113,32 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
+}
+
+/// The public router, with the internal API merged in, or apart with the
+/// address it gets when `internal_listen` is set. Only processes that may
+/// sequence serve the internal API.
+fn routers(
+    config: &Config,
+    args: &Args,
+    mounted: &[Mounted],
+    metrics: PrometheusHandle,
+) -> anyhow::Result<(Router, Option<(SocketAddr, Router)>)> {
+    let public = http::router(mounted, metrics, args.role);
+    let Some(cluster) = config.cluster.as_ref().filter(|_| args.role != Role::Frontend) else {
+        return Ok((public, None));
+    };
+    let internal = http::internal_router(mounted, &cluster.secret()?);
+    Ok(match args.internal_listen.or(cluster.internal_listen) {
+        Some(addr) => (public, Some((addr, http::not_found_elsewhere(internal)))),
+        None => (public.merge(internal), None),
+    })
 }
 
 /// What this process brings to its logs: the lock for roles that sequence,

@@ -80,9 +80,12 @@ struct Cluster {
     config: PathBuf,
     log: LogHandle,
     pki: TestPki,
-    /// `127.0.0.1:PORT` of each sequencer, in the order of `[cluster]
-    /// sequencers`.
+    /// `127.0.0.1:PORT` of each sequencer.
     sequencer_listen: Vec<String>,
+    /// `127.0.0.1:PORT` of each sequencer's own internal API listener, when
+    /// it has one; then these, not `sequencer_listen`, are in `[cluster]
+    /// sequencers`.
+    internal_listen: Vec<String>,
     _postgres: ct_testkit::Postgres,
     _weed: ct_testkit::Weed,
     _dir: tempfile::TempDir,
@@ -90,9 +93,15 @@ struct Cluster {
 
 impl Cluster {
     /// Starts PostgreSQL and SeaweedFS and writes the config of log `name`
-    /// (period `period_ms`) with `sequencers` sequencer URLs; None (after
-    /// saying why) when a backend is not installed.
-    async fn setup(name: &str, period_ms: u64, sequencers: usize) -> Option<Cluster> {
+    /// (period `period_ms`) with `sequencers` sequencer URLs, each on an
+    /// internal listener of its own if `internal`; None (after saying why)
+    /// when a backend is not installed.
+    async fn setup(
+        name: &str,
+        period_ms: u64,
+        sequencers: usize,
+        internal: bool,
+    ) -> Option<Cluster> {
         let Some(postgres) = ct_testkit::Postgres::start().await else {
             eprintln!("{name}: not run, PostgreSQL is not available");
             return None;
@@ -108,16 +117,22 @@ impl Cluster {
         let mut spec = LogSpec::new(name, &prefix, &prefix, "roots.pem", START, LIMIT);
         spec.period_ms = period_ms;
         spec.storage = Some(s3_storage(&weed, name));
+        let listeners = if internal { 2 * sequencers } else { sequencers };
         let mut ports = BTreeSet::new();
-        while ports.len() < sequencers {
+        while ports.len() < listeners {
             ports.insert(free_port());
         }
-        let sequencer_listen: Vec<String> =
+        let mut sequencer_listen: Vec<String> =
             ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let urls: Vec<String> = sequencer_listen
-            .iter()
-            .map(|l| format!("http://{l}"))
-            .collect();
+        let internal_listen = sequencer_listen.split_off(sequencers);
+        let urls: Vec<String> = if internal {
+            &internal_listen
+        } else {
+            &sequencer_listen
+        }
+        .iter()
+        .map(|l| format!("http://{l}"))
+        .collect();
         let top = TopLevel {
             lock: Some(postgres_lock(&postgres.url())),
             lease_ttl_ms: Some(LEASE_TTL_MS),
@@ -130,6 +145,7 @@ impl Cluster {
             log: spec.handle(dir.path()),
             pki,
             sequencer_listen,
+            internal_listen,
             _postgres: postgres,
             _weed: weed,
             _dir: dir,
@@ -144,7 +160,16 @@ impl Cluster {
     /// Starts sequencer `i` on its configured port.
     fn sequencer(&self, i: usize, tag: &str) -> Server {
         let listen = &self.sequencer_listen[i];
-        let server = Server::start_role(&self.config, tag, "sequencer", listen);
+        let server = match self.internal_listen.get(i) {
+            Some(internal) => Server::start_role_with(
+                &self.config,
+                tag,
+                "sequencer",
+                listen,
+                &["--internal-listen", internal],
+            ),
+            None => Server::start_role(&self.config, tag, "sequencer", listen),
+        };
         assert_eq!(
             server.base_url,
             format!("http://{listen}"),
@@ -576,7 +601,7 @@ fn leaves_of(items: &[Item]) -> BTreeSet<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failover_after_kill_9() {
     let _serial = SERIAL.lock().await;
-    let Some(cluster) = Cluster::setup("failover", 250, 2).await else {
+    let Some(cluster) = Cluster::setup("failover", 250, 2, false).await else {
         return;
     };
     let items = cluster.items(0..CHAINS);
@@ -626,7 +651,7 @@ async fn failover_after_kill_9() {
 async fn paused_sequencer_steps_down() {
     let _serial = SERIAL.lock().await;
     let period_ms = 500;
-    let Some(cluster) = Cluster::setup("paused", period_ms, 2).await else {
+    let Some(cluster) = Cluster::setup("paused", period_ms, 2, false).await else {
         return;
     };
     let items = cluster.items(0..CHAINS);
@@ -771,7 +796,7 @@ async fn paused_sequencer_steps_down() {
 async fn dedup_across_frontends() {
     let _serial = SERIAL.lock().await;
     let period_ms = 250;
-    let Some(cluster) = Cluster::setup("dedup", period_ms, 1).await else {
+    let Some(cluster) = Cluster::setup("dedup", period_ms, 1, true).await else {
         return;
     };
     let http = http_client();
@@ -849,12 +874,23 @@ async fn dedup_across_frontends() {
     let tree = verify_log(&http, &frontends[0].base_url, log, &[one, scts[0].clone()]).await;
     assert_eq!(tree.checkpoint.size, 2);
 
-    // The internal API refuses requests without the cluster secret.
-    let internal = format!(
-        "{}/internal/v1/{}/entries",
-        sequencer.base_url,
-        cluster.name()
+    // The frontends reached the sequencer on its internal listener; the
+    // public one does not serve the internal API...
+    let path = format!("/internal/v1/{}/entries", cluster.name());
+    let public = http
+        .post(format!("{}{path}", sequencer.base_url))
+        .header("authorization", format!("Bearer {SECRET}"))
+        .body("{}")
+        .send()
+        .await
+        .expect("POST to the public listener");
+    assert_eq!(
+        public.status().as_u16(),
+        404,
+        "the internal API must not be on the public listener when it has its own"
     );
+    // ...and the internal one refuses requests without the cluster secret.
+    let internal = format!("http://{}{path}", cluster.internal_listen[0]);
     for (what, token) in [
         ("no", None),
         ("a wrong", Some("Bearer not-the-cluster-secret-at-all")),

@@ -56,14 +56,8 @@ impl Mounted {
 
 /// Builds the router serving every log, plus the operator endpoints
 /// (`/`, `/health`, `/metrics`) at the root. A `sequencer` process takes no
-/// public submissions; processes that sequence serve the internal API when
-/// the cluster `secret` is set.
-pub fn router(
-    logs: &[Mounted],
-    metrics: PrometheusHandle,
-    role: Role,
-    secret: Option<&str>,
-) -> Router {
+/// public submissions.
+pub fn router(logs: &[Mounted], metrics: PrometheusHandle, role: Role) -> Router {
     let ops = Arc::new(ops::Ops {
         logs: logs.iter().map(|m| m.log.clone()).collect(),
         metrics,
@@ -73,9 +67,6 @@ pub fn router(
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .with_state(ops.clone());
-    if let Some(secret) = secret.filter(|_| role != Role::Frontend) {
-        app = app.merge(internal_router(ops.logs.clone(), secret));
-    }
     for mounted in logs {
         let mut submission = Router::new()
             .route("/ct/v1/get-roots", get(submit::get_roots))
@@ -113,11 +104,18 @@ pub fn router(
             app = mount(app, mon, monitoring.with_state(log).layer(track));
         }
     }
+    not_found_elsewhere(app)
+}
+
+/// Answers 404 on every path `app` does not route.
+pub fn not_found_elsewhere(app: Router) -> Router {
     app.fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
 }
 
-/// The internal API (see `cluster`), behind the shared secret.
-fn internal_router(logs: Vec<Arc<Log>>, secret: &str) -> Router {
+/// The internal API (see `cluster`), behind the shared secret; without a
+/// fallback, so that it merges into the public router.
+pub fn internal_router(logs: &[Mounted], secret: &str) -> Router {
+    let logs: Vec<Arc<Log>> = logs.iter().map(|m| m.log.clone()).collect();
     Router::new()
         .route("/internal/v1/{log}/entries", post(cluster::sequence_entry))
         .method_not_allowed_fallback(method_not_allowed)

@@ -340,7 +340,19 @@ impl Server {
     /// `127.0.0.1:0`), waiting for its `listening on` line as
     /// [`Server::start`] does.
     pub fn start_role(config: &Path, tag: &str, role: &str, listen: &str) -> Server {
-        Server::spawn(config, tag, &[], &["--role", role, "--listen", listen])
+        Server::start_role_with(config, tag, role, listen, &[])
+    }
+
+    /// [`Server::start_role`] with more `serve` arguments after `--listen`.
+    pub fn start_role_with(
+        config: &Path,
+        tag: &str,
+        role: &str,
+        listen: &str,
+        more: &[&str],
+    ) -> Server {
+        let args = [&["--role", role, "--listen", listen], more].concat();
+        Server::spawn(config, tag, &[], &args)
     }
 
     /// Runs `ct-log <flags> serve --config <config> <serve_args>`.
