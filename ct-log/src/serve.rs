@@ -81,7 +81,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let internal = match internal {
         Some((addr, app)) => {
             let listener = bind(addr).await?;
-            println!("internal API listening on http://{}", listener.local_addr()?);
+            println!(
+                "internal API listening on http://{}",
+                listener.local_addr()?
+            );
             Some((listener, app))
         }
         None => None,
@@ -131,7 +134,11 @@ fn routers(
     metrics: PrometheusHandle,
 ) -> anyhow::Result<(Router, Option<(SocketAddr, Router)>)> {
     let public = http::router(mounted, metrics, args.role);
-    let Some(cluster) = config.cluster.as_ref().filter(|_| args.role != Role::Frontend) else {
+    let Some(cluster) = config
+        .cluster
+        .as_ref()
+        .filter(|_| args.role != Role::Frontend)
+    else {
         return Ok((public, None));
     };
     let internal = http::internal_router(mounted, &cluster.secret()?);
