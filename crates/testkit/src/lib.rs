@@ -4,6 +4,7 @@
 //! contract every lock backend must keep ([`locks`]). Never a dependency of
 //! production code.
 
+pub mod der;
 pub mod locks;
 mod postgres;
 

@@ -3,27 +3,13 @@
 //! Ed25519 root, as the `precert_tbs` target does, so only the odd field
 //! differs from an acceptable submission.
 
+use ct_testkit::der::tlv;
 use ct_validate::{validate_chain, Endpoint, Policy, Rejection, Roots, ValidatedLeaf};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
 const ED25519: [u8; 3] = [0x2b, 0x65, 0x70];
 const POISON: [u8; 10] = [0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x03];
 const SERVER_AUTH: [u8; 8] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
-
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
 
 fn name(cn: &str) -> Vec<u8> {
     let atv = tlv(

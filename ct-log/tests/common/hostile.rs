@@ -161,51 +161,7 @@ impl HostilePki {
 /// DER of OID 1.2.840.10045.4.3.2 (ecdsa-with-SHA256), contents only.
 const ECDSA_SHA256_OID: [u8; 8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
 
-/// One DER element with a minimal length.
-pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-/// (header length, content length) of the DER element at the start of `der`.
-fn header(der: &[u8]) -> (usize, usize) {
-    let first = der[1];
-    if first < 0x80 {
-        return (2, usize::from(first));
-    }
-    let n = usize::from(first & 0x7f);
-    let len = der[2..2 + n]
-        .iter()
-        .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-    (2 + n, len)
-}
-
-/// The contents of the DER element at the start of `der`.
-pub fn content_of(der: &[u8]) -> &[u8] {
-    let (h, len) = header(der);
-    &der[h..h + len]
-}
-
-/// The whole elements concatenated in `content`.
-pub fn children(mut content: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    while !content.is_empty() {
-        let (h, len) = header(content);
-        out.push(content[..h + len].to_vec());
-        content = &content[h + len..];
-    }
-    out
-}
+pub use ct_testkit::der::{children, content_of, tlv};
 
 /// The poison extension with a chosen criticality and value.
 pub fn poison(critical: bool, value: Vec<u8>) -> CustomExtension {

@@ -3,6 +3,7 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+use ct_testkit::der::header;
 use ct_validate::{Policy, Roots};
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType,
@@ -109,21 +110,8 @@ pub fn spki_sha256(ca: &Ca) -> [u8; 32] {
 /// The TBSCertificate of a DER certificate, cut out by hand (the first
 /// element inside the outer SEQUENCE), independently of the crate.
 pub fn tbs_of(cert: &[u8]) -> Vec<u8> {
-    let (outer_header, _) = lengths(cert);
+    let (outer_header, _) = header(cert);
     let inner = &cert[outer_header..];
-    let (header, len) = lengths(inner);
-    inner[..header + len].to_vec()
-}
-
-/// (header length, content length) of the DER element at the front.
-fn lengths(der: &[u8]) -> (usize, usize) {
-    let first = der[1];
-    if first < 0x80 {
-        return (2, usize::from(first));
-    }
-    let n = usize::from(first & 0x7f);
-    let len = der[2..2 + n]
-        .iter()
-        .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-    (2 + n, len)
+    let (h, len) = header(inner);
+    inner[..h + len].to_vec()
 }
