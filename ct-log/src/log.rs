@@ -126,7 +126,7 @@ impl Log {
                 }
                 Err(e) if wiring.standby && is_claimed(&e) => {
                     tracing::info!(log = %config.name, "another process sequences this log; standing by");
-                    metrics::gauge!("ct_sequencer_active", "log" => config.name.clone()).set(0.0);
+                    ct_sequencer::report_active(&config.name, false);
                     tasks.push(tokio::spawn(stand_by(starter, local_tx)));
                 }
                 Err(e) => return Err(e),

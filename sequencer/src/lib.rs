@@ -203,6 +203,12 @@ async fn claim_within(log: &Log, wait: Option<Duration>) -> Result<Claim, LoadEr
     }
 }
 
+/// Sets `ct_sequencer_active{log}`: whether this process sequences the log
+/// (0 also for a process that stands by without having started it).
+pub fn report_active(log: &str, active: bool) {
+    metrics::gauge!("ct_sequencer_active", "log" => log.to_string()).set(f64::from(active));
+}
+
 /// A running sequencer's state, owned by its task.
 struct Sequencer {
     log: Log,
@@ -221,8 +227,7 @@ impl Sequencer {
     /// `ct_sequencer_active{log}`.
     fn set_active(&self, active: bool) {
         self.active.send_replace(active);
-        metrics::gauge!("ct_sequencer_active", "log" => self.log.name.clone())
-            .set(f64::from(active));
+        report_active(&self.log.name, active);
     }
 
     /// Collects batches into the pool, runs a round every period, reloads
