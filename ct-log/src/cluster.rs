@@ -165,6 +165,8 @@ pub struct Forwarder {
     /// Locations this frontend handed out lately, so that a CA retrying a
     /// submission is answered without a round trip.
     recent: Mutex<MemoryCache>,
+    /// How long one entry may keep trying ([`FORWARD_BUDGET`]).
+    budget: Duration,
 }
 
 /// How one attempt at one sequencer ended, when it gave no location.
@@ -197,18 +199,19 @@ impl Forwarder {
             log_id: hex::encode(key.log_id()),
             preferred: AtomicUsize::new(0),
             recent: Mutex::new(MemoryCache::new(RECENT_ENTRIES)),
+            budget: FORWARD_BUDGET,
         })
     }
 
     /// The location of `entry`, from whichever sequencer is active; keeps
-    /// trying for [`FORWARD_BUDGET`] while none answers.
+    /// trying for its budget while none answers.
     pub async fn locate(&self, entry: &Entry, priority: Priority) -> Result<Location, Refused> {
         let key = entry.dedup_key();
         if let Some(location) = self.recent.lock().unwrap().get(&key) {
             return Ok(location);
         }
         let body = encode_entry(entry);
-        let deadline = tokio::time::Instant::now() + FORWARD_BUDGET;
+        let deadline = tokio::time::Instant::now() + self.budget;
         let mut pause = Duration::from_millis(100);
         let mut last = String::from("no attempt");
         loop {
@@ -356,5 +359,118 @@ mod tests {
             assert!(!secret.admits(&with(wrong)), "{wrong:?}");
         }
         assert!(!secret.admits(&HeaderMap::new()));
+    }
+
+    /// A scripted sequencer on a loopback port: answers each entry with
+    /// `status` and `body`, counting the calls.
+    async fn scripted(
+        status: StatusCode,
+        body: String,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let app = axum::Router::new().route(
+            "/internal/v1/{log}/entries",
+            axum::routing::post(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                async move { (status, body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, calls)
+    }
+
+    fn key() -> LogKey {
+        LogKey::from_signing_key(p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap())
+    }
+
+    fn forwarder(sequencers: Vec<String>, key: &LogKey) -> Forwarder {
+        let peers = Peers {
+            sequencers,
+            secret: "0123456789abcdef".into(),
+            lease_ttl: Duration::from_secs(3),
+        };
+        let mut forwarder = Forwarder::new(&peers, "log", key).unwrap();
+        forwarder.budget = Duration::from_millis(300);
+        forwarder
+    }
+
+    fn entry(serial: u8) -> Entry {
+        Entry {
+            kind: EntryKind::X509 {
+                certificate: vec![serial; 8],
+            },
+            chain_fingerprints: vec![[1; 32]],
+        }
+    }
+
+    fn located(log_id: &str, leaf_index: u64) -> String {
+        format!(r#"{{"log_id":"{log_id}","leaf_index":{leaf_index},"timestamp":5}}"#)
+    }
+
+    #[tokio::test]
+    async fn a_standby_is_skipped_and_the_active_sequencer_tried_first_next_time() {
+        let key = key();
+        let log_id = hex::encode(key.log_id());
+        let (standby, standby_calls) =
+            scripted(StatusCode::MISDIRECTED_REQUEST, "standing by".into()).await;
+        let (active, active_calls) = scripted(StatusCode::OK, located(&log_id, 7)).await;
+        let forwarder = forwarder(vec![standby, active], &key);
+        let first = forwarder.locate(&entry(1), Priority::Normal).await.unwrap();
+        assert_eq!((first.leaf_index, first.timestamp), (7, 5));
+        forwarder.locate(&entry(2), Priority::Normal).await.unwrap();
+        assert_eq!(
+            standby_calls.load(Ordering::SeqCst),
+            1,
+            "asked once, then skipped"
+        );
+        assert_eq!(active_calls.load(Ordering::SeqCst), 2);
+        // A known entry is answered from memory.
+        forwarder.locate(&entry(1), Priority::Normal).await.unwrap();
+        assert_eq!(active_calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn refusals_pass_through_and_silence_runs_out_of_time() {
+        let key = key();
+        let (other_log, _) = scripted(StatusCode::OK, located(&"ab".repeat(32), 1)).await;
+        let refused = forwarder(vec![other_log], &key)
+            .locate(&entry(1), Priority::Normal)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, Refused::Failed(why) if why.contains("another log")),
+            "{refused:?}"
+        );
+
+        let (full, _) = scripted(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the log's pool is full; retry later\n".into(),
+        )
+        .await;
+        let refused = forwarder(vec![full], &key)
+            .locate(&entry(1), Priority::Normal)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, Refused::Busy(why) if why == "the log's pool is full; retry later"),
+            "{refused:?}"
+        );
+
+        // Nothing listens on a port just released.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let refused = forwarder(vec![url], &key)
+            .locate(&entry(1), Priority::Normal)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, Refused::Busy(why) if why.contains("no sequencer of this log is available")),
+            "{refused:?}"
+        );
     }
 }
