@@ -8,7 +8,8 @@ use ct_formats::{open_checkpoint, LogKey};
 use ct_storage::LockBackend;
 
 use crate::config::{Config, LogConfig};
-use crate::log::{load_roots, open_lock, open_store, shared_dedup};
+use crate::roots::load_roots;
+use crate::wiring::{open_lock, open_store, shared_dedup};
 
 /// Check a config file without starting the logs.
 #[derive(clap::Args)]

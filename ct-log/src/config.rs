@@ -156,6 +156,18 @@ pub struct ClusterConfig {
     pub internal_listen: Option<SocketAddr>,
 }
 
+/// A process's part in running the logs (`serve --role`): one config file
+/// serves every role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Public API, batchers and sequencer in one process.
+    All,
+    /// Public API; entries go to a sequencer process (needs `[cluster]`).
+    Frontend,
+    /// Batchers and sequencer, the internal API, reads and metrics.
+    Sequencer,
+}
+
 /// Shorter secrets are refused: the internal API trusts whoever knows it.
 const MIN_SECRET_LEN: usize = 16;
 

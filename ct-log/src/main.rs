@@ -1,22 +1,13 @@
 //! `ct-log`: a Certificate Transparency log server for the static CT API.
 //!
 //! This file only wires things together: parse the command line and run
-//! the chosen subcommand, each of which lives in its own module.
-
-mod audit;
-mod check_config;
-mod cluster;
-mod config;
-mod http;
-mod keygen;
-mod log;
-mod sequencing;
-mod serve;
-mod submit;
+//! the chosen subcommand, each of which lives in its own module of the
+//! library (`lib.rs`).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ct_log::{audit, check_config, keygen, serve, submit};
 
 #[derive(Parser)]
 #[command(

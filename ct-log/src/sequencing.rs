@@ -1,6 +1,6 @@
 //! Where a log's entries get their index: this process's batchers and
 //! sequencer while it holds the log's lease, or else the active sequencer
-//! of the log on another process, through the internal API (`cluster`).
+//! of the log on another process, through the internal API (`forward`).
 
 use std::sync::Arc;
 
@@ -10,29 +10,8 @@ use ct_formats::Entry;
 use ct_sequencer::{SequencerHandle, SequencingError};
 use tokio::sync::watch;
 
-use crate::cluster::Forwarder;
-use crate::http::ApiError;
-
-/// Why an entry got no location.
-#[derive(Debug)]
-pub enum Refused {
-    /// Full pool, or no sequencer reachable: retry later (503).
-    Busy(String),
-    /// This process does not sequence the log now.
-    StandingBy,
-    /// The round failed; the entry got no index (500).
-    Failed(String),
-}
-
-impl From<Refused> for ApiError {
-    fn from(refused: Refused) -> ApiError {
-        match refused {
-            Refused::Busy(why) => ApiError::Busy(why),
-            Refused::StandingBy => ApiError::Busy(SequencingError::StandingBy.to_string()),
-            Refused::Failed(why) => ApiError::Internal(format!("sequencing failed: {why}")),
-        }
-    }
-}
+use crate::forward::Forwarder;
+use crate::refused::Refused;
 
 /// A log's sequencer running in this process, and its batchers.
 pub struct Local {
@@ -91,6 +70,7 @@ impl Sequencing {
             .map_err(|rejected| match rejected {
                 Rejected::PoolFull => Refused::Busy(rejected.to_string()),
                 Rejected::Failed(SequencingError::StandingBy) => Refused::StandingBy,
+                Rejected::Failed(SequencingError::Unavailable(why)) => Refused::Busy(why),
                 Rejected::Failed(e) => Refused::Failed(e.to_string()),
             })
     }

@@ -20,9 +20,11 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, Role};
+use crate::forward::Peers;
 use crate::http::{self, Mounted};
-use crate::log;
+use crate::log::Log;
+use crate::wiring::{open_lock, shared_dedup, start_log, Wiring};
 
 /// Run every log in the config file.
 #[derive(clap::Args)]
@@ -43,17 +45,6 @@ pub struct Args {
     internal_listen: Option<SocketAddr>,
 }
 
-/// A process's part in running the logs.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
-    /// Public API, batchers and sequencer in one process.
-    All,
-    /// Public API; entries go to a sequencer process (needs `[cluster]`).
-    Frontend,
-    /// Batchers and sequencer, the internal API, reads and metrics.
-    Sequencer,
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
     let wiring = wiring(&config, args.role).await?;
@@ -62,7 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut mounted = Vec::new();
     let mut tasks = Vec::new();
     for log_config in &config.logs {
-        let (log, log_tasks) = log::Log::start(log_config, &wiring).await?;
+        let (log, log_tasks) = start_log(log_config, &wiring).await?;
         mounted.push(Mounted::new(
             log,
             &log_config.submission_prefix,
@@ -141,7 +132,8 @@ fn routers(
     else {
         return Ok((public, None));
     };
-    let internal = http::internal_router(mounted, &cluster.secret()?);
+    let logs = mounted.iter().map(|m| m.log.clone()).collect();
+    let internal = http::internal_router(logs, &cluster.secret()?);
     Ok(match args.internal_listen.or(cluster.internal_listen) {
         Some(addr) => (public, Some((addr, http::not_found_elsewhere(internal)))),
         None => (public.merge(internal), None),
@@ -150,11 +142,11 @@ fn routers(
 
 /// What this process brings to its logs: the lock for roles that sequence,
 /// the shared dedup store, and the other sequencers for roles that forward.
-async fn wiring(config: &Config, role: Role) -> anyhow::Result<log::Wiring> {
+async fn wiring(config: &Config, role: Role) -> anyhow::Result<Wiring> {
     let cluster = match &config.cluster {
         // A sequencer process never forwards: it answers for itself.
         Some(_) if role == Role::Sequencer => None,
-        Some(cluster) => Some(log::Peers {
+        Some(cluster) => Some(Peers {
             sequencers: cluster.sequencers.clone(),
             secret: cluster.secret()?,
             lease_ttl: Duration::from_millis(config.lease_ttl_ms),
@@ -179,13 +171,13 @@ async fn wiring(config: &Config, role: Role) -> anyhow::Result<log::Wiring> {
     };
     let lock = match role {
         Role::Frontend => None,
-        Role::All | Role::Sequencer => Some(log::open_lock(config).await?),
+        Role::All | Role::Sequencer => Some(open_lock(config).await?),
     };
-    Ok(log::Wiring {
+    Ok(Wiring {
         lock,
         standby,
         claim_wait,
-        dedup: log::shared_dedup(config),
+        dedup: shared_dedup(config),
         cluster,
     })
 }
@@ -227,14 +219,14 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 }
 
 /// On each SIGHUP, re-reads every log's roots file (roots only accumulate).
-async fn reload_roots_on_sighup(logs: Vec<Arc<log::Log>>) {
+async fn reload_roots_on_sighup(logs: Vec<Arc<Log>>) {
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         tracing::warn!("no SIGHUP handler; roots reload needs a restart");
         return;
     };
     while hangups.recv().await.is_some() {
         for log in &logs {
-            if let Err(e) = log.reload_roots().await {
+            if let Err(e) = log.roots.reload().await {
                 tracing::error!(log = %log.info.name, error = %format!("{e:#}"), "reloading roots failed; keeping the current roots");
             }
         }

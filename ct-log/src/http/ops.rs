@@ -22,6 +22,11 @@ use time::OffsetDateTime;
 
 use crate::log::Log;
 
+/// The maximum merge delay log.v3.json announces. SCTs are only handed out
+/// for entries already in a published checkpoint (a zero merge delay), and a
+/// checkpoint is signed every round, so a minute is a wide margin.
+const MMD_SECONDS: u64 = 60;
+
 /// What the operator endpoints read.
 pub struct Ops {
     pub logs: Vec<Arc<Log>>,
@@ -112,7 +117,7 @@ pub async fn log_metadata(State(log): State<Arc<Log>>) -> Json<serde_json::Value
         "description": info.description,
         "log_id": B64.encode(log.key.log_id()),
         "key": B64.encode(log.key.spki_der()),
-        "mmd": 60,
+        "mmd": MMD_SECONDS,
         "submission_url": with_slash(&info.submission_prefix),
         "monitoring_url": with_slash(&info.monitoring_prefix),
         "temporal_interval": {
@@ -140,11 +145,11 @@ pub async fn home(State(ops): State<Arc<Ops>>) -> Html<String> {
     for log in &ops.logs {
         let info = &log.info;
         let checkpoint = log.published.borrow().clone();
-        let _ = write!(
+        let _ = writeln!(
             rows,
             "<tr><td>{name}</td><td>{description}</td><td>{size}</td><td>{age}s</td>\
              <td>{start} – {limit}</td><td>{roots}</td>\
-             <td><a href=\"{sub}\">{sub}</a></td><td><a href=\"{mon}checkpoint\">{mon}</a></td><td>{status}</td></tr>\n",
+             <td><a href=\"{sub}\">{sub}</a></td><td><a href=\"{mon}checkpoint\">{mon}</a></td><td>{status}</td></tr>",
             name = escape(&info.name),
             description = escape(&info.description),
             size = checkpoint.map_or("none yet".into(), |c| c.checkpoint.size.to_string()),

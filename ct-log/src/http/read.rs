@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use ct_formats::TileId;
 use ct_storage::ObjectHeaders;
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::log::Log;
 
 pub async fn checkpoint(State(log): State<Arc<Log>>) -> Result<Response, ApiError> {
@@ -47,7 +47,7 @@ pub async fn issuer(
 }
 
 async fn serve(log: &Log, key: &str) -> Result<Response, ApiError> {
-    let data = match cache::get(&log.info.name, key) {
+    let data = match log.read_cache.get(key) {
         Some(data) => data,
         None => {
             let data = log
@@ -56,7 +56,7 @@ async fn serve(log: &Log, key: &str) -> Result<Response, ApiError> {
                 .await
                 .map_err(|e| ApiError::Internal(format!("reading {key}: {e}")))?
                 .ok_or_else(|| ApiError::NotFound(format!("{key} not found")))?;
-            cache::put(&log.info.name, key, &data);
+            log.read_cache.put(key, &data);
             data
         }
     };
@@ -76,64 +76,4 @@ async fn serve(log: &Log, key: &str) -> Result<Response, ApiError> {
         );
     }
     Ok(response)
-}
-
-/// Recently served immutable objects (tiles and issuers), so a hot tile is
-/// answered from memory instead of a storage read on the blocking pool (or
-/// an S3 GET) each time. Immutable objects never change once written, so a
-/// cached copy is never stale; the checkpoint is never cached. Bounded by
-/// bytes; when full, arbitrary entries make room.
-mod cache {
-    use std::collections::HashMap;
-    use std::sync::{LazyLock, Mutex};
-
-    use bytes::Bytes;
-    use ct_storage::is_immutable;
-
-    /// Total bytes kept, across logs.
-    const BUDGET: usize = 32 << 20;
-    /// Larger objects are not kept.
-    const MAX_OBJECT: usize = 1 << 20;
-
-    #[derive(Default)]
-    struct Cache {
-        /// (log name, key) -> bytes
-        objects: HashMap<(String, String), Bytes>,
-        bytes: usize,
-    }
-
-    static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
-
-    pub fn get(log: &str, key: &str) -> Option<Bytes> {
-        if !is_immutable(key) {
-            return None;
-        }
-        let cache = CACHE.lock().unwrap();
-        cache
-            .objects
-            .get(&(log.to_string(), key.to_string()))
-            .cloned()
-    }
-
-    pub fn put(log: &str, key: &str, data: &Bytes) {
-        if !is_immutable(key) || data.len() > MAX_OBJECT {
-            return;
-        }
-        let mut cache = CACHE.lock().unwrap();
-        while cache.bytes + data.len() > BUDGET {
-            let Some(victim) = cache.objects.keys().next().cloned() else {
-                break;
-            };
-            if let Some(old) = cache.objects.remove(&victim) {
-                cache.bytes -= old.len();
-            }
-        }
-        let old = cache
-            .objects
-            .insert((log.to_string(), key.to_string()), data.clone());
-        cache.bytes += data.len();
-        if let Some(old) = old {
-            cache.bytes -= old.len();
-        }
-    }
 }

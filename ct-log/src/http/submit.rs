@@ -18,7 +18,7 @@ use ct_validate::{validate_chain, Endpoint, ValidatedChain, ValidatedLeaf};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::log::Log;
 
 /// Chains up to this long are validated on the async worker itself.

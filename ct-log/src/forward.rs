@@ -1,44 +1,21 @@
-//! The internal API between a log's frontends and its sequencer processes,
-//! for logs spread over several machines (`[cluster]` in the config).
-//!
-//! A frontend has validated the chain, stored the issuers and built the
-//! entry; it POSTs the entry to `/internal/v1/<log>/entries` of a sequencer
-//! process, which puts it through its batchers (dedup, then a round) and
-//! answers with the entry's location; the frontend signs the SCT. The
-//! sequencer trusts the entry as given, so every call carries the shared
-//! secret as a bearer token.
-//!
-//! Answers: 200 `{"leaf_index", "timestamp"}`; 421 when that process is
-//! standing by (the frontend tries the next one); 503 when the active
-//! sequencer's pool is full (the frontend passes it on); 500 when the round
-//! failed (the frontend tries again, elsewhere if need be).
-//!
-//! An entry travels as its TileLeaf encoding with zero timestamp and index:
-//! an existing, fuzzed format that carries every byte of the entry.
+//! A frontend's way to a log's active sequencer, across machines: the
+//! client side of the internal API (`internal_api`). It tries the configured
+//! sequencer processes in turn, starting with the one that answered last,
+//! and keeps trying for a bounded time while none answers.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::{header, StatusCode};
+use bytes::Bytes;
 use ct_batcher::Priority;
 use ct_dedup::{Location, MemoryCache};
-use ct_formats::{parse_tile_leaves, Entry, LogKey};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use ct_formats::{Entry, LogKey};
 
-use crate::http::ApiError;
-use crate::log::{Log, Peers};
-use crate::sequencing::Refused;
+use crate::internal_api::{encode_entry, entries_path, priority_value, Located, PRIORITY_HEADER};
+use crate::refused::Refused;
 
-/// The largest entry body a sequencer reads: a precertificate entry holds
-/// the TBS and the precertificate, each under the 128 KiB submission cap.
-pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// How long a frontend keeps trying sequencers for one entry; under the
 /// public 30 s bound, so the CA gets a 503 rather than a timeout.
 const FORWARD_BUDGET: Duration = Duration::from_secs(25);
@@ -51,104 +28,13 @@ const ATTEMPT_TIMEOUT_MAX: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Entries a frontend remembers the location of, per log.
 const RECENT_ENTRIES: usize = 50_000;
-/// The request header naming an entry's [`Priority`].
-const PRIORITY_HEADER: &str = "ct-priority";
 
-/// The internal API's answer for a located entry. The log ID lets the
-/// frontend check that the location is in the log it signs SCTs for.
-#[derive(Serialize, Deserialize)]
-struct Located {
-    log_id: String,
-    leaf_index: u64,
-    timestamp: u64,
-}
-
-/// The shared secret, kept as its digest so that comparing it takes the
-/// same time whatever a caller sends.
-#[derive(Clone)]
-pub struct Secret([u8; 32]);
-
-impl Secret {
-    pub fn new(secret: &str) -> Secret {
-        Secret(Sha256::digest(secret.as_bytes()).into())
-    }
-
-    fn admits(&self, headers: &HeaderMap) -> bool {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        digest == self.0
-    }
-}
-
-/// Refuses internal requests without the shared secret (401).
-pub async fn authenticate(State(secret): State<Secret>, request: Request, next: Next) -> Response {
-    if secret.admits(request.headers()) {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong cluster secret\n",
-        )
-            .into_response()
-    }
-}
-
-/// `POST /internal/v1/<log>/entries`: locates one entry with this
-/// process's own batchers and sequencer.
-pub async fn sequence_entry(
-    State(logs): State<Arc<Vec<Arc<Log>>>>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let log = logs
-        .iter()
-        .find(|log| log.info.name == name)
-        .ok_or_else(|| ApiError::NotFound(format!("no log named {name:?} here")))?;
-    // Entries from every frontend count against the log's own cap.
-    let Ok(_permit) = log.in_flight.try_acquire() else {
-        return Err(ApiError::Busy(
-            "too many submissions in flight; retry later".into(),
-        ));
-    };
-    let entry = decode_entry(&body)?;
-    let priority = match headers.get(PRIORITY_HEADER).map(|v| v.as_bytes()) {
-        Some(b"low") => Priority::Low,
-        _ => Priority::Normal,
-    };
-    match log.sequencing.locate_here(entry, priority).await {
-        Ok(location) => Ok(Json(Located {
-            log_id: hex::encode(log.key.log_id()),
-            leaf_index: location.leaf_index,
-            timestamp: location.timestamp,
-        })
-        .into_response()),
-        Err(Refused::StandingBy) => Ok((
-            StatusCode::MISDIRECTED_REQUEST,
-            "this process is standing by for the log's sequencing lease\n",
-        )
-            .into_response()),
-        Err(refused) => Err(refused.into()),
-    }
-}
-
-fn decode_entry(body: &[u8]) -> Result<Entry, ApiError> {
-    let bad = |why: String| ApiError::BadRequest(format!("invalid internal entry: {why}"));
-    let mut leaves = parse_tile_leaves(body).map_err(|e| bad(e.to_string()))?;
-    match (leaves.pop(), leaves.is_empty()) {
-        (Some(leaf), true) => Ok(leaf.entry),
-        _ => Err(bad("expected exactly one entry".into())),
-    }
-}
-
-fn encode_entry(entry: &Entry) -> Bytes {
-    let mut out = Vec::new();
-    entry.write_tile_leaf(0, 0, &mut out);
-    Bytes::from(out)
+/// The processes that may sequence a clustered log.
+pub struct Peers {
+    pub sequencers: Vec<String>,
+    pub secret: String,
+    /// The lock's lease: how long a paused sequencer may keep it.
+    pub lease_ttl: Duration,
 }
 
 /// A frontend's way to a log's active sequencer: the configured sequencer
@@ -190,7 +76,7 @@ impl Forwarder {
         let urls = peers
             .sequencers
             .iter()
-            .map(|base| format!("{}/internal/v1/{log}/entries", base.trim_end_matches('/')))
+            .map(|base| format!("{}{}", base.trim_end_matches('/'), entries_path(log)))
             .collect();
         Ok(Forwarder {
             http,
@@ -255,16 +141,11 @@ impl Forwarder {
     }
 
     async fn attempt(&self, url: &str, body: Bytes, priority: Priority) -> Result<Location, Miss> {
-        let priority = if priority == Priority::Low {
-            "low"
-        } else {
-            "normal"
-        };
         let response = self
             .http
             .post(url)
             .header(header::AUTHORIZATION, &self.bearer)
-            .header(PRIORITY_HEADER, priority)
+            .header(PRIORITY_HEADER, priority_value(priority))
             .body(body)
             .send()
             .await
@@ -311,55 +192,9 @@ impl Forwarder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use ct_formats::EntryKind;
-
-    #[test]
-    fn entries_travel_unchanged_and_alone() {
-        let entries = [
-            Entry {
-                kind: EntryKind::X509 {
-                    certificate: b"leaf".to_vec(),
-                },
-                chain_fingerprints: vec![[1; 32], [2; 32]],
-            },
-            Entry {
-                kind: EntryKind::Precert {
-                    issuer_key_hash: [3; 32],
-                    tbs: b"tbs".to_vec(),
-                    precertificate: b"pre".to_vec(),
-                },
-                chain_fingerprints: vec![[4; 32]],
-            },
-        ];
-        for entry in &entries {
-            assert_eq!(&decode_entry(&encode_entry(entry)).unwrap(), entry);
-        }
-        let two = [encode_entry(&entries[0]), encode_entry(&entries[1])].concat();
-        assert!(decode_entry(&two).is_err());
-        assert!(decode_entry(b"").is_err());
-        assert!(decode_entry(&encode_entry(&entries[0])[..20]).is_err());
-    }
-
-    #[test]
-    fn only_the_exact_bearer_secret_is_admitted() {
-        let secret = Secret::new("correct horse battery staple");
-        let with = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
-            headers
-        };
-        assert!(secret.admits(&with("Bearer correct horse battery staple")));
-        for wrong in [
-            "Bearer correct horse battery stapl",
-            "Bearer correct horse battery staple ",
-            "bearer correct horse battery staple",
-            "correct horse battery staple",
-            "Bearer ",
-        ] {
-            assert!(!secret.admits(&with(wrong)), "{wrong:?}");
-        }
-        assert!(!secret.admits(&HeaderMap::new()));
-    }
 
     /// A scripted sequencer on a loopback port: answers each entry with
     /// `status` and `body`, counting the calls.

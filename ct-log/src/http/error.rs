@@ -1,0 +1,84 @@
+//! The one error type of every endpoint, and the conversions into it: the
+//! status says whose fault, the text (one line) says what. A 500 means our
+//! own failure, never the client's input.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use std::time::Duration;
+
+use crate::refused::Refused;
+
+/// A failed request: the status says whose fault, the text says what.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound(String),
+    MethodNotAllowed,
+    /// The request took longer than this.
+    Timeout(Duration),
+    /// The body is over this many bytes.
+    TooLarge(usize),
+    /// The log is past its sunset and read-only.
+    Gone(String),
+    /// The log cannot take more work now; retry after a second.
+    Busy(String),
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, reason) = match self {
+            ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, r),
+            ApiError::NotFound(r) => (StatusCode::NOT_FOUND, r),
+            ApiError::Gone(r) => (StatusCode::GONE, r),
+            ApiError::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes"),
+            ),
+            ApiError::Timeout(limit) => (
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request took longer than {} s", limit.as_secs()),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed for this endpoint".into(),
+            ),
+            ApiError::Busy(r) => (StatusCode::SERVICE_UNAVAILABLE, r),
+            ApiError::Internal(r) => (StatusCode::INTERNAL_SERVER_ERROR, r),
+        };
+        if status.is_server_error() {
+            tracing::warn!(%status, reason, "request failed");
+        }
+        let one_line = reason.replace(['\n', '\r'], " ");
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            one_line + "\n",
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// Applies to every route: a known path asked with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::Busy(why) => ApiError::Busy(why),
+            Refused::StandingBy => {
+                ApiError::Busy(ct_sequencer::SequencingError::StandingBy.to_string())
+            }
+            Refused::Failed(why) => ApiError::Internal(format!("sequencing failed: {why}")),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! `ct-log`: a Certificate Transparency log server for the static CT API.
+//!
+//! The modules, from the leaves up (each uses only those above it):
+//! - `config`: the operator's TOML file and the process's role;
+//! - `internal_api`, `refused`, `object_cache`, `roots`: the internal API's
+//!   wire format, the refusal of an entry, the read cache, a log's roots;
+//! - `forward`, `sequencing`: where an entry gets its index, here or on
+//!   another process;
+//! - `log`, `published`: a running log and its newest checkpoint;
+//! - `wiring`: building each log from the config and the role;
+//! - `http`: every endpoint (it depends on the log, never the reverse);
+//! - `serve`, `audit`, `submit`, `keygen`, `check_config`: the subcommands
+//!   `main.rs` dispatches to.
+
+pub mod audit;
+pub mod check_config;
+pub mod config;
+pub mod forward;
+pub mod http;
+pub mod internal_api;
+pub mod keygen;
+pub mod log;
+pub mod object_cache;
+pub mod published;
+pub mod refused;
+pub mod roots;
+pub mod sequencing;
+pub mod serve;
+pub mod submit;
+pub mod wiring;
