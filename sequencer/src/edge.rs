@@ -46,7 +46,7 @@ impl RightEdge {
     pub fn append(&mut self, leaf_hash: Hash, tile_leaf: &[u8], full: &mut Vec<NewTile>) {
         self.data.extend_from_slice(tile_leaf);
         self.size += 1;
-        if self.size % TILE_WIDTH == 0 {
+        if self.size.is_multiple_of(TILE_WIDTH) {
             let id = TileId {
                 kind: TileKind::Data,
                 index: self.size / TILE_WIDTH - 1,

@@ -16,9 +16,10 @@ use ct_formats::{
 };
 use ct_storage::{LockError, StorageError};
 
+use crate::clock::now_millis;
 use crate::edge::{level_count, RightEdge};
-use crate::staging::{self, staging_key, CorruptBundle};
-use crate::{now_millis, Log, Tree};
+use crate::log::{Log, Tree};
+use crate::staging::{self, staging_key, ApplyError};
 
 /// Why a log could not be opened. Each is a one-line operator message.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +40,8 @@ pub enum LoadError {
     Fork(u64),
     #[error("staging bundle {0} needed to recover the lock's checkpoint is missing")]
     MissingStaging(String),
-    #[error("{0}")]
-    CorruptStaging(#[from] CorruptBundle),
+    #[error("re-applying the staging bundle: {0}")]
+    Staging(#[from] ApplyError),
     #[error("tile {0} is missing from storage")]
     MissingTile(String),
     #[error("tile {0}: {1}")]
@@ -161,10 +162,7 @@ async fn apply_staging(log: &Log, size: u64, root: &Hash) -> Result<(), LoadErro
         .get(&key)
         .await?
         .ok_or(LoadError::MissingStaging(key))?;
-    for (key, data) in staging::decode(&bundle)? {
-        log.store.put(&key, data).await?;
-    }
-    Ok(())
+    Ok(staging::apply(&log.store, &log.name, &bundle).await?)
 }
 
 /// The last tile of a level (hash level or data) for a tree of `size`.

@@ -1,13 +1,17 @@
 //! The sequencing round: the whole commit story of one period, in order.
 //!
-//! 1. take the pool and give the round one timestamp, strictly later than
-//!    the last checkpoint's;
-//! 2. append every entry to the right edge and sign the new checkpoint;
-//! 3. stage every new tile as one bundle keyed by (size, root);
-//! 4. compare-and-swap the checkpoint into the lock — the commit point;
-//! 5. upload the tiles;
-//! 6. publish the checkpoint;
-//! 7. answer the waiting requests.
+//! 1. **clock**: give the round one timestamp, strictly later than the last
+//!    checkpoint's and never far ahead of this machine's clock;
+//! 2. **build**: append every entry to the right edge, sign the new
+//!    checkpoint and pack every new tile into one staging bundle;
+//! 3. **stage**: write the bundle, keyed by (size, root);
+//! 4. **commit**: compare-and-swap the checkpoint into the lock — the
+//!    commit point;
+//! 5. **upload**: apply the bundle, exactly as recovery would;
+//! 6. **publish**: write the checkpoint for monitors.
+//!
+//! The caller (`sequencer`) then answers the waiting requests, in one place
+//! for success and failure alike.
 //!
 //! Up to the commit nothing is visible, so a failure only fails this pool.
 //! After it, the lock says the tree has grown: a failure to make storage
@@ -16,139 +20,302 @@
 //! only after step 6, so every SCT names an entry in a published tree.
 
 use std::io::Write;
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ct_formats::{leaf_hash, Checkpoint, SignedCheckpoint, TileKind};
-use ct_storage::{Claim, ObjectStore, StorageError};
-use tokio::task::JoinSet;
+use ct_formats::{leaf_hash, Checkpoint, Entry, SignedCheckpoint, TileKind};
+use ct_storage::Claim;
 
+use crate::clock::{now_millis, round_timestamp};
 use crate::edge::{NewTile, RightEdge};
+use crate::handle::SequencingError;
+use crate::log::{Log, Tree};
 use crate::staging::{self, staging_key};
-use crate::{now_millis, Batch, Log, Sequenced, SequencingError, Tree};
+use crate::upload::put_counted;
+
+/// How long staging may take. A staging write that hangs holds every
+/// request of the pool; past this the pool fails (nothing is visible yet,
+/// so that is safe) and the next round tries again. Room for the S3
+/// store's retries of a slow PUT.
+const STAGE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long publishing may take when no lease bounds it sooner (a lease
+/// always does: a checkpoint landing after the lease ran out could cover a
+/// newer one of the next holder).
+const PUBLISH_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The steps of a round, named in errors, logs and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Clock,
+    Build,
+    Stage,
+    Lease,
+    Commit,
+    Upload,
+    Publish,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Clock => "clock",
+            Phase::Build => "build",
+            Phase::Stage => "stage",
+            Phase::Lease => "lease",
+            Phase::Commit => "commit",
+            Phase::Upload => "upload",
+            Phase::Publish => "publish",
+        }
+    }
+}
+
+/// Why a round failed. None of its entries got an index. `fatal` says the
+/// sequencer's view of the tree may be stale: it must reload (or step down,
+/// if its lease is gone) before the next round.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", phase.name())]
+pub(crate) struct RoundError {
+    pub phase: Phase,
+    pub fatal: bool,
+    pub message: String,
+}
+
+impl RoundError {
+    fn new(phase: Phase, fatal: bool, message: impl std::fmt::Display) -> RoundError {
+        RoundError {
+            phase,
+            fatal,
+            message: message.to_string(),
+        }
+    }
+
+    /// What the requests of the failed round are told.
+    pub fn for_waiters(&self) -> SequencingError {
+        match self.phase {
+            Phase::Clock => SequencingError::Unavailable(self.to_string()),
+            Phase::Lease => SequencingError::Failed(self.message.clone()),
+            _ => SequencingError::Failed(format!("{} failed: {}", self.phase.name(), self.message)),
+        }
+    }
+}
+
+/// A round that published its checkpoint.
+pub(crate) struct Published {
+    pub checkpoint: SignedCheckpoint,
+    /// The index of each batch's first entry, in pool order.
+    pub first_indexes: Vec<u64>,
+    /// The staging bundle, no longer needed.
+    pub staged: Option<String>,
+}
 
 /// Everything a round produces before any of it is written.
 struct Round {
     old_size: u64,
     edge: RightEdge,
     checkpoint: SignedCheckpoint,
-    /// `(key, stored bytes)` of every new tile; data tiles gzip-compressed.
-    tiles: Vec<(String, Bytes)>,
-    waiters: Vec<(Batch, Sequenced)>,
+    /// Every new tile, packed; empty when the round added no entry.
+    bundle: Bytes,
+    tiles: usize,
+    first_indexes: Vec<u64>,
 }
 
 impl Round {
-    fn entries(&self) -> u64 {
-        self.edge.size() - self.old_size
-    }
-
-    fn staging_key(&self) -> String {
-        staging_key(
-            self.checkpoint.checkpoint.size,
-            &self.checkpoint.checkpoint.root,
-        )
-    }
-
-    /// Answers every waiter with its batch's first index and the timestamp.
-    fn wake(self) {
-        for (batch, sequenced) in self.waiters {
-            let _ = batch.reply.send(Ok(sequenced));
-        }
-    }
-
-    /// Answers every waiter with `error`; none of them gets an SCT.
-    fn fail(self, error: String) {
-        let error = SequencingError::Failed(error);
-        for (batch, _) in self.waiters {
-            let _ = batch.reply.send(Err(error.clone()));
-        }
+    fn staging_key(&self) -> Option<String> {
+        let checkpoint = &self.checkpoint.checkpoint;
+        (!self.bundle.is_empty()).then(|| staging_key(checkpoint.size, &checkpoint.root))
     }
 }
 
-/// A failure after the commit point: the sequencer must reload.
-pub(crate) struct Fatal(pub String);
-
-/// Runs one round over `pool`, returning the checkpoint it published, if
-/// any. Returns `Err` only for fatal failures.
+/// Runs one round over `pool` (one list of entries per batch).
 pub(crate) async fn sequence(
     log: &Log,
     tree: &mut Tree,
     claim: &Claim,
-    pool: Vec<Batch>,
-) -> Result<Option<SignedCheckpoint>, Fatal> {
+    pool: Vec<Vec<Entry>>,
+) -> Result<Published, RoundError> {
     let mut clock = PhaseClock::start(&log.name);
-    let round = build(log, tree, pool).await;
-    clock.lap("build");
-    // Stage. Not fatal: the lock still names the old tree, nothing new is
-    // visible, and the next round starts again from the same edge.
-    if let Err(e) = stage(log, &round).await {
-        tracing::warn!(error = %e, "staging failed; this pool's requests fail");
-        round.fail(format!("staging failed: {e}"));
-        return Ok(None);
+    let timestamp = round_timestamp(tree.checkpoint.timestamp, now_millis())
+        .map_err(|e| RoundError::new(Phase::Clock, false, e))?;
+    let round = build(log, tree, pool, timestamp).await?;
+    clock.lap(Phase::Build);
+    stage(log, &round).await?;
+    clock.lap(Phase::Stage);
+    lease_held(claim, "committing")?;
+    commit(log, tree, &round).await?;
+    clock.lap(Phase::Commit);
+    upload(log, &round).await?;
+    clock.lap(Phase::Upload);
+    lease_held(claim, "publishing")?;
+    publish(log, claim, &round).await?;
+    clock.lap(Phase::Publish);
+    log_round(log, &round, clock.total());
+    Ok(Published {
+        staged: round.staging_key(),
+        checkpoint: round.checkpoint,
+        first_indexes: round.first_indexes,
+    })
+}
+
+/// Drops a published round's staging bundle: its bytes are all in place.
+/// Tidy-up only; a bundle left behind is never read again.
+pub(crate) async fn drop_staging(log: &Log, published: &Published) {
+    if let Some(key) = &published.staged {
+        if let Err(e) = log.store.delete(key).await {
+            tracing::warn!(error = %e, key, "could not delete the staging bundle");
+        }
     }
-    clock.lap("stage");
-    // Commit only while the lease is ours by our own clock: a process
-    // paused past its lease (SIGSTOP, a stalled host) must not publish even a
-    // consistent extension while a standby may be sequencing. Fatal, like
-    // the swap below: another sequencer may have moved the log.
+}
+
+/// Steps 2 and 3's packing, on the blocking pool: hashing, encoding and
+/// compressing a round's tiles is CPU work that must not stall the async
+/// workers.
+async fn build(
+    log: &Log,
+    tree: &Tree,
+    pool: Vec<Vec<Entry>>,
+    timestamp: u64,
+) -> Result<Round, RoundError> {
+    let (edge, origin, key) = (tree.edge.clone(), log.origin.clone(), log.key.clone());
+    let built = tokio::task::spawn_blocking(move || {
+        let old_size = edge.size();
+        let (edge, full, first_indexes) = append(edge, pool, timestamp);
+        let tiles: Vec<(String, Bytes)> = full
+            .into_iter()
+            .chain(edge.partial_tiles_since(old_size))
+            .map(encode_tile)
+            .collect();
+        let checkpoint = Checkpoint {
+            origin,
+            size: edge.size(),
+            root: edge.root(),
+        }
+        .sign(&key, timestamp);
+        Round {
+            old_size,
+            edge,
+            checkpoint,
+            bundle: Bytes::from(staging::encode(&tiles)),
+            tiles: tiles.len(),
+            first_indexes,
+        }
+    });
+    built
+        .await
+        .map_err(|e| RoundError::new(Phase::Build, false, e))
+}
+
+/// Gives every entry of the pool the round's timestamp and the next index.
+fn append(
+    mut edge: RightEdge,
+    pool: Vec<Vec<Entry>>,
+    timestamp: u64,
+) -> (RightEdge, Vec<NewTile>, Vec<u64>) {
+    let mut full = Vec::new();
+    let mut first_indexes = Vec::with_capacity(pool.len());
+    let mut tile_leaf = Vec::new();
+    for batch in pool {
+        first_indexes.push(edge.size());
+        for entry in &batch {
+            let index = edge.size();
+            tile_leaf.clear();
+            entry.write_tile_leaf(timestamp, index, &mut tile_leaf);
+            edge.append(
+                leaf_hash(&entry.merkle_tree_leaf(timestamp, index)),
+                &tile_leaf,
+                &mut full,
+            );
+        }
+    }
+    (edge, full, first_indexes)
+}
+
+/// The stored form of a tile: data tiles are gzip-compressed (served with
+/// `Content-Encoding: gzip`), hash tiles are raw.
+fn encode_tile(tile: NewTile) -> (String, Bytes) {
+    let bytes = if tile.id.kind == TileKind::Data {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tile.bytes).expect("writing to memory");
+        gz.finish().expect("writing to memory")
+    } else {
+        tile.bytes
+    };
+    (tile.id.path(), Bytes::from(bytes))
+}
+
+/// Stage. Not fatal: the lock still names the old tree, nothing new is
+/// visible, and the next round starts again from the same edge.
+async fn stage(log: &Log, round: &Round) -> Result<(), RoundError> {
+    let Some(key) = round.staging_key() else {
+        return Ok(());
+    };
+    let put = put_counted(&log.store, &log.name, &key, round.bundle.clone());
+    match tokio::time::timeout(STAGE_DEADLINE, put).await {
+        Ok(written) => written.map_err(|e| RoundError::new(Phase::Stage, false, e)),
+        Err(_) => Err(RoundError::new(
+            Phase::Stage,
+            false,
+            format!("no answer within {STAGE_DEADLINE:?}"),
+        )),
+    }
+}
+
+/// Commit and publish only while the lease is ours by our own clock: a
+/// process paused past its lease (SIGSTOP, a stalled host) must not
+/// publish even a consistent extension while a standby may be sequencing.
+/// Fatal: another sequencer may have moved the log.
+fn lease_held(claim: &Claim, before: &str) -> Result<(), RoundError> {
     if claim.is_lost() {
-        round.fail("this sequencer lost its lease before committing".into());
-        return Err(Fatal(
-            "the sequencing lease ran out before the commit".into(),
+        return Err(RoundError::new(
+            Phase::Lease,
+            true,
+            format!("this sequencer lost its lease before {before}"),
         ));
     }
-    // Commit. Fatal: an error may hide a swap that landed, and a lost swap
-    // means another sequencer moved the log. Either way our edge is stale.
-    let swap = log
-        .lock
-        .replace(&log.lock_id, &tree.checkpoint.note, &round.checkpoint.note);
-    if let Err(e) = swap.await {
-        round.fail(format!("commit failed: {e}"));
-        return Err(Fatal(format!("lock compare-and-swap failed: {e}")));
-    }
-    clock.lap("commit");
+    Ok(())
+}
+
+/// Commit. Fatal: an error may hide a swap that landed, and a lost swap
+/// means another sequencer moved the log. Either way our edge is stale.
+async fn commit(log: &Log, tree: &mut Tree, round: &Round) -> Result<(), RoundError> {
+    log.lock
+        .replace(&log.lock_id, &tree.checkpoint.note, &round.checkpoint.note)
+        .await
+        .map_err(|e| RoundError::new(Phase::Commit, true, e))?;
     *tree = Tree {
         edge: round.edge.clone(),
         checkpoint: round.checkpoint.clone(),
     };
-    // Upload. Fatal: the lock names tiles that may be missing; reloading
-    // re-applies the staging bundle.
-    if let Err(e) = upload(log, &round).await {
-        round.fail(format!("tile upload failed: {e}"));
-        return Err(Fatal(format!("tile upload failed: {e}")));
-    }
-    clock.lap("upload");
-    // Publishing after the lease is gone could put this older checkpoint
-    // over a newer one of the next holder: leave publishing to it (the lock
-    // already holds this round; its staging bundle stays for the reload).
-    if claim.is_lost() {
-        round.fail("this sequencer lost its lease before publishing".into());
-        return Err(Fatal(
-            "the sequencing lease ran out before publishing".into(),
-        ));
-    }
-    // Publish. Not fatal: the tiles are in place and the next round's
-    // checkpoint covers these entries, but nobody may hold an SCT for an
-    // entry no published checkpoint covers yet.
+    Ok(())
+}
+
+/// Upload, by applying the staging bundle. Fatal: the lock names tiles
+/// that may be missing; reloading re-applies the bundle.
+async fn upload(log: &Log, round: &Round) -> Result<(), RoundError> {
+    staging::apply(&log.store, &log.name, &round.bundle)
+        .await
+        .map_err(|e| RoundError::new(Phase::Upload, true, e))
+}
+
+/// Publish, within the lease. Not fatal: the tiles are in place and the
+/// next round's checkpoint covers these entries, but nobody may hold an
+/// SCT for an entry no published checkpoint covers yet.
+async fn publish(log: &Log, claim: &Claim, round: &Round) -> Result<(), RoundError> {
+    let deadline = claim
+        .expiry()
+        .map_or(PUBLISH_DEADLINE, |expiry| {
+            expiry.saturating_duration_since(tokio::time::Instant::now())
+        })
+        .min(PUBLISH_DEADLINE);
     let note = Bytes::from(round.checkpoint.note.clone());
-    if let Err(e) = put_counted(&log.store, &log.name, "checkpoint", "checkpoint", note).await {
-        tracing::warn!(error = %e, "publishing the checkpoint failed; this pool's requests fail");
-        round.fail(format!("publishing the checkpoint failed: {e}"));
-        return Ok(None);
+    let put = put_counted(&log.store, &log.name, "checkpoint", note);
+    match tokio::time::timeout(deadline, put).await {
+        Ok(written) => written.map_err(|e| RoundError::new(Phase::Publish, false, e)),
+        Err(_) => Err(RoundError::new(
+            Phase::Publish,
+            false,
+            format!("no answer within {deadline:?}"),
+        )),
     }
-    clock.lap("publish");
-    log_round(log, &round, clock.total());
-    let staged = (!round.tiles.is_empty()).then(|| round.staging_key());
-    let published = round.checkpoint.clone();
-    round.wake();
-    // The staged bytes are all in place now; dropping the bundle is tidy-up.
-    if let Some(key) = staged {
-        if let Err(e) = log.store.delete(&key).await {
-            tracing::warn!(error = %e, key, "could not delete the staging bundle");
-        }
-    }
-    Ok(Some(published))
 }
 
 /// Times a round's phases into `ct_round_phase_seconds{log, phase}`.
@@ -168,154 +335,40 @@ impl PhaseClock {
         }
     }
 
-    fn lap(&mut self, phase: &'static str) {
+    fn lap(&mut self, phase: Phase) {
         let now = Instant::now();
-        let labels = [("log", self.log.clone()), ("phase", phase.to_string())];
+        let labels = [
+            ("log", self.log.clone()),
+            ("phase", phase.name().to_string()),
+        ];
         metrics::histogram!("ct_round_phase_seconds", &labels).record(now - self.lap);
         self.lap = now;
     }
 
-    fn total(&self) -> std::time::Duration {
+    fn total(&self) -> Duration {
         self.started.elapsed()
     }
 }
 
-fn log_round(log: &Log, round: &Round, took: std::time::Duration) {
-    let (size, entries) = (round.checkpoint.checkpoint.size, round.entries());
+fn log_round(log: &Log, round: &Round, took: Duration) {
+    let size = round.checkpoint.checkpoint.size;
+    let entries = size - round.old_size;
     metrics::histogram!("ct_round_seconds", "log" => log.name.clone()).record(took);
     metrics::histogram!("ct_round_entries", "log" => log.name.clone()).record(entries as f64);
     metrics::gauge!("ct_tree_size", "log" => log.name.clone()).set(size as f64);
     let ms = took.as_secs_f64() * 1e3;
     if entries > 0 {
-        tracing::info!(size, entries, tiles = round.tiles.len(), ms, "round");
+        tracing::info!(size, entries, tiles = round.tiles, ms, "round");
     } else {
         tracing::debug!(size, ms, "round (no new entries)");
     }
 }
 
-/// Writes one object, counting it in `ct_uploads_total{log, kind}` and any
-/// failure in `ct_upload_errors_total{log, kind}`.
-async fn put_counted(
-    store: &Arc<dyn ObjectStore>,
-    log: &str,
-    kind: &'static str,
-    key: &str,
-    data: Bytes,
-) -> Result<(), StorageError> {
-    let labels = [("log", log.to_string()), ("kind", kind.to_string())];
-    metrics::counter!("ct_uploads_total", &labels).increment(1);
-    let result = store.put(key, data).await;
-    if result.is_err() {
-        metrics::counter!("ct_upload_errors_total", &labels).increment(1);
-    }
-    result
-}
-
-/// Steps 1–2, on the blocking pool: hashing, encoding and compressing a
-/// round's tiles is CPU work that must not stall the async workers.
-async fn build(log: &Log, tree: &Tree, pool: Vec<Batch>) -> Round {
-    let timestamp = now_millis().max(tree.checkpoint.timestamp + 1);
-    let (edge, origin, key) = (tree.edge.clone(), log.origin.clone(), log.key.clone());
-    tokio::task::spawn_blocking(move || {
-        let old_size = edge.size();
-        let (edge, full, waiters) = append(edge, pool, timestamp);
-        let tiles = full
-            .into_iter()
-            .chain(edge.partial_tiles_since(old_size))
-            .map(encode_tile)
-            .collect();
-        let checkpoint = Checkpoint {
-            origin,
-            size: edge.size(),
-            root: edge.root(),
-        }
-        .sign(&key, timestamp);
-        Round {
-            old_size,
-            edge,
-            checkpoint,
-            tiles,
-            waiters,
-        }
-    })
-    .await
-    .expect("building a round does not panic")
-}
-
-/// Gives every entry of the pool the round's timestamp and the next index.
-fn append(
-    mut edge: RightEdge,
-    pool: Vec<Batch>,
-    timestamp: u64,
-) -> (RightEdge, Vec<NewTile>, Vec<(Batch, Sequenced)>) {
-    let mut full = Vec::new();
-    let mut waiters = Vec::with_capacity(pool.len());
-    let mut tile_leaf = Vec::new();
-    for batch in pool {
-        let first_index = edge.size();
-        for entry in &batch.entries {
-            let index = edge.size();
-            tile_leaf.clear();
-            entry.write_tile_leaf(timestamp, index, &mut tile_leaf);
-            edge.append(
-                leaf_hash(&entry.merkle_tree_leaf(timestamp, index)),
-                &tile_leaf,
-                &mut full,
-            );
-        }
-        waiters.push((
-            batch,
-            Sequenced {
-                first_index,
-                timestamp,
-            },
-        ));
-    }
-    (edge, full, waiters)
-}
-
-/// The stored form of a tile: data tiles are gzip-compressed (served with
-/// `Content-Encoding: gzip`), hash tiles are raw.
-fn encode_tile(tile: NewTile) -> (String, Bytes) {
-    let bytes = if tile.id.kind == TileKind::Data {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&tile.bytes).expect("writing to memory");
-        gz.finish().expect("writing to memory")
-    } else {
-        tile.bytes
-    };
-    (tile.id.path(), Bytes::from(bytes))
-}
-
-async fn stage(log: &Log, round: &Round) -> Result<(), StorageError> {
-    if round.tiles.is_empty() {
-        return Ok(());
-    }
-    let bundle = Bytes::from(staging::encode(&round.tiles));
-    put_counted(
-        &log.store,
-        &log.name,
-        "staging",
-        &round.staging_key(),
-        bundle,
-    )
-    .await
-}
-
-/// Uploads every tile in parallel; the first error wins.
-async fn upload(log: &Log, round: &Round) -> Result<(), StorageError> {
-    let mut uploads = JoinSet::new();
-    for (key, data) in round.tiles.iter().cloned() {
-        let (store, name) = (log.store.clone(), log.name.clone());
-        let kind = if key.starts_with("tile/data/") {
-            "data_tile"
-        } else {
-            "hash_tile"
-        };
-        uploads.spawn(async move { put_counted(&store, &name, kind, &key, data).await });
-    }
-    while let Some(result) = uploads.join_next().await {
-        result.map_err(|e| StorageError::Task(e.to_string()))??;
-    }
-    Ok(())
+/// Counts a failed round in `ct_round_failures_total{log, phase}`.
+pub(crate) fn count_failure(log: &str, error: &RoundError) {
+    let labels = [
+        ("log", log.to_string()),
+        ("phase", error.phase.name().to_string()),
+    ];
+    metrics::counter!("ct_round_failures_total", &labels).increment(1);
 }

@@ -6,10 +6,20 @@
 //! the bytes that were committed and re-applies them. Without it a restarted
 //! sequencer could write different bytes to an immutable tile path.
 //!
+//! Every round uploads its tiles by applying its own bundle ([`apply`]),
+//! the same code recovery runs after a crash, so the recovery path runs
+//! every second instead of only on the day it is needed.
+//!
 //! Layout, repeated: `u16 key_len | key | u32 data_len | data`.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use ct_formats::Hash;
+use ct_storage::{ObjectStore, StorageError};
+use tokio::task::JoinSet;
+
+use crate::upload::put_counted;
 
 /// The staging key of the round producing a tree of `size` with `root`.
 pub fn staging_key(size: u64, root: &Hash) -> String {
@@ -46,6 +56,34 @@ pub fn decode(bundle: &Bytes) -> Result<Vec<(String, Bytes)>, CorruptBundle> {
         at = next;
     }
     Ok(objects)
+}
+
+/// Why a bundle could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{0}")]
+    Corrupt(#[from] CorruptBundle),
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+}
+
+/// Writes every object of `bundle` to `store`, in parallel; the first
+/// error wins. Rewriting objects already in place is harmless: they are
+/// immutable and the bundle holds the same bytes.
+pub(crate) async fn apply(
+    store: &Arc<dyn ObjectStore>,
+    log: &str,
+    bundle: &Bytes,
+) -> Result<(), ApplyError> {
+    let mut puts = JoinSet::new();
+    for (key, data) in decode(bundle)? {
+        let (store, log) = (store.clone(), log.to_string());
+        puts.spawn(async move { put_counted(&store, &log, &key, data).await });
+    }
+    while let Some(result) = puts.join_next().await {
+        result.map_err(|e| StorageError::Task(e.to_string()))??;
+    }
+    Ok(())
 }
 
 /// Reads a length-prefixed field of `len_bytes` length bytes at `at`.

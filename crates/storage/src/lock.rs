@@ -84,6 +84,12 @@ impl Claim {
         flagged || expired
     }
 
+    /// When the lease runs out unless renewed, by this process's monotonic
+    /// clock; `None` for claims that do not expire.
+    pub fn expiry(&self) -> Option<tokio::time::Instant> {
+        self.expires.as_ref().map(|rx| *rx.borrow())
+    }
+
     /// Resolves once the claim is lost; never, for [`Claim::new`] claims.
     pub async fn lost(&self) {
         match &self.lost {

@@ -1,0 +1,85 @@
+//! What the rest of the process sees of a log's sequencer: the batches it
+//! takes, the answer each gets, and the handle that sends them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ct_formats::{Entry, LogKey, SignedCheckpoint};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Where a batch's entries landed: consecutive indexes from `first_index`,
+/// all with the round's `timestamp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sequenced {
+    pub first_index: u64,
+    pub timestamp: u64,
+}
+
+/// Why a batch was not sequenced; the entries got no index.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum SequencingError {
+    /// This process does not hold the log's sequencing lease (it lost it,
+    /// or never had it): the active sequencer runs elsewhere.
+    #[error("this log's sequencer here is standing by; retry later")]
+    StandingBy,
+    /// The round could not run now, for a reason that may pass (the clock
+    /// is behind the log's last checkpoint): retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A batch of entries to sequence together, and where to send the result.
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    pub reply: oneshot::Sender<Result<Sequenced, SequencingError>>,
+}
+
+/// What a sequencer needs to know about its log.
+#[derive(Clone)]
+pub struct LogConfig {
+    /// The log's short name, for metrics labels.
+    pub name: String,
+    /// The checkpoint origin (submission prefix without scheme).
+    pub origin: String,
+    pub key: Arc<LogKey>,
+    /// How often a round runs.
+    pub period: Duration,
+    /// At most this many entries wait for one round; beyond it, batches
+    /// stay queued in the channel and the senders feel back-pressure.
+    pub pool_size: usize,
+    /// How long `start` waits for another holder's claim to lapse before
+    /// refusing; `None` waits as long as it takes (a standby sequencer).
+    /// Lease-based locks keep a crashed holder's lease until it expires, so
+    /// a restart must outwait it; an OS-lock claim (SQLite) is released at
+    /// the holder's death and needs no wait.
+    pub claim_wait: Option<Duration>,
+}
+
+/// The sending side of a running sequencer.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    pub(crate) batches: mpsc::Sender<Batch>,
+    pub(crate) published: watch::Receiver<SignedCheckpoint>,
+    pub(crate) active: watch::Receiver<bool>,
+}
+
+impl SequencerHandle {
+    /// Queues `batch` for a coming round. Gives the batch back if the
+    /// sequencer has stopped.
+    pub async fn send(&self, batch: Batch) -> Result<(), Batch> {
+        self.batches.send(batch).await.map_err(|e| e.0)
+    }
+
+    /// The latest checkpoint published to storage (for health and status).
+    pub fn published(&self) -> watch::Receiver<SignedCheckpoint> {
+        self.published.clone()
+    }
+
+    /// Whether the sequencer holds its lease now: `false` after it lost
+    /// it and while it waits to claim it again.
+    pub fn is_active(&self) -> bool {
+        *self.active.borrow()
+    }
+}
