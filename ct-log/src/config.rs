@@ -33,6 +33,10 @@ pub struct Config {
     pub dedup: Option<DedupConfig>,
     /// How the processes of a log spread over several machines talk.
     pub cluster: Option<ClusterConfig>,
+    /// HTTPS on `listen` (and on `[cluster] internal_listen`) with this
+    /// certificate; plain HTTP without it, e.g. behind a TLS-terminating
+    /// proxy.
+    pub tls: Option<TlsConfig>,
     /// Client connections open at once (both listeners together); past it
     /// a connection gets a quick 503. Default: what the file limit leaves
     /// after a reserve for storage, the lock and the databases.
@@ -85,6 +89,14 @@ pub struct LogConfig {
     #[serde(default = "default_dedup_memory_entries")]
     pub dedup_memory_entries: usize,
     pub storage: StorageConfig,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Where a log's tiles, issuers and checkpoint are stored.
@@ -291,6 +303,10 @@ impl Config {
         config.lock_db = config.lock_db.map(|db| base.join(db));
         if let Some(cluster) = &mut config.cluster {
             cluster.ca = cluster.ca.take().map(|ca| base.join(ca));
+        }
+        if let Some(tls) = &mut config.tls {
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
         }
         // Dedup databases default to the lock database's folder.
         let dedup_dir = config

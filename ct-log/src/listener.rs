@@ -2,20 +2,27 @@
 //! cap on open connections that leaves file descriptors for storage, the
 //! lock and the dedup database; a quick 503 for connections past the cap;
 //! a time limit on request headers that also closes idle keep-alive
-//! connections and trickling (slowloris) clients; and a graceful shutdown.
+//! connections and trickling (slowloris) clients; TLS when configured;
+//! and a graceful shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsConfig;
 
 /// How long a client may take to send a request's headers, and how long a
 /// keep-alive connection may sit idle before its next request: hyper starts
@@ -95,11 +102,40 @@ impl Connections {
     }
 }
 
-/// Serves HTTP/1 on `listener` until `shutdown` resolves, then lets the
-/// requests in progress finish (bounded by `SHUTDOWN_GRACE`).
+/// The TLS side of a listener: a certificate chain and its key, from PEM
+/// files.
+pub fn tls_acceptor(config: &TlsConfig) -> anyhow::Result<TlsAcceptor> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("tls: reading {}", path.display()))
+    };
+    let chain = CertificateDer::pem_slice_iter(&read(&config.cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("tls: {} holds no PEM certificates", config.cert.display()))?;
+    anyhow::ensure!(
+        !chain.is_empty(),
+        "tls: {} holds no certificate",
+        config.cert.display()
+    );
+    let key = PrivateKeyDer::from_pem_slice(&read(&config.key)?)
+        .with_context(|| format!("tls: {} holds no PEM private key", config.key.display()))?;
+    // An explicit provider: never depend on which one other crates enabled.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("tls: no protocol version")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("tls: the certificate and key do not make a TLS server")?;
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+/// Serves HTTP/1 (over TLS when `tls` is given) on `listener` until
+/// `shutdown` resolves, then lets the requests in progress finish (bounded
+/// by `SHUTDOWN_GRACE`).
 pub async fn serve_http(
     listener: TcpListener,
     app: Router,
+    tls: Option<TlsAcceptor>,
     connections: Connections,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -119,7 +155,16 @@ pub async fn serve_http(
             () = &mut shutdown => break,
         };
         match connections.open.clone().try_acquire_owned() {
-            Ok(permit) => serve_connection(&graceful, stream, app.clone(), permit),
+            Ok(permit) => {
+                let watcher = graceful.watcher();
+                tokio::spawn(serve_connection(
+                    watcher,
+                    stream,
+                    tls.clone(),
+                    app.clone(),
+                    permit,
+                ));
+            }
             Err(_) => shed(stream, &connections.shedding),
         }
     }
@@ -132,25 +177,39 @@ pub async fn serve_http(
     }
 }
 
-fn serve_connection(
-    graceful: &GracefulShutdown,
+/// Serves one connection, after its TLS handshake if any (bounded like
+/// the request headers, so a silent client cannot hold it open).
+async fn serve_connection(
+    watcher: Watcher,
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     app: Router,
     permit: OwnedSemaphorePermit,
 ) {
+    metrics::gauge!("ct_http_connections").increment(1.0);
+    match tls {
+        None => serve_http1(watcher, stream, app).await,
+        Some(tls) => match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+            Ok(Ok(stream)) => serve_http1(watcher, stream, app).await,
+            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!("TLS handshake timed out"),
+        },
+    }
+    metrics::gauge!("ct_http_connections").decrement(1.0);
+    drop(permit);
+}
+
+async fn serve_http1<S>(watcher: Watcher, stream: S, app: Router)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
-    let connection = graceful.watch(connection);
-    metrics::gauge!("ct_http_connections").increment(1.0);
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "connection ended with an error");
-        }
-        metrics::gauge!("ct_http_connections").decrement(1.0);
-        drop(permit);
-    });
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 /// Answers a connection past the cap with a 503 and closes it, without

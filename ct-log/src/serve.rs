@@ -14,11 +14,12 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Role};
 use crate::forward::Peers;
 use crate::http::{self, Mounted};
-use crate::listener::{connection_cap, raise_file_limit, serve_http, Connections};
+use crate::listener::{connection_cap, raise_file_limit, serve_http, tls_acceptor, Connections};
 use crate::log::Log;
 use crate::wiring::{open_lock, shared_dedup, start_log, Wiring};
 
@@ -70,7 +71,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (public, internal) = routers(&config, &args, &mounted, metrics)?;
     drop((mounted, wiring));
     let public = (args.listen.unwrap_or(config.listen), public);
-    serve_until_signal(public, internal, Connections::new(cap)).await?;
+    let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+    serve_until_signal(public, internal, tls, Connections::new(cap)).await?;
     // It holds the logs too; they must all be released for the last round.
     reload_roots.abort();
     let _ = reload_roots.await;
@@ -88,16 +90,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 async fn serve_until_signal(
     (public_addr, public): (SocketAddr, Router),
     internal: Option<(SocketAddr, Router)>,
+    tls: Option<TlsAcceptor>,
     connections: Connections,
 ) -> anyhow::Result<()> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = bind(public_addr).await?;
     // Tests and scripts wait for this exact line on stdout.
-    println!("listening on http://{}", listener.local_addr()?);
+    println!("listening on {scheme}://{}", listener.local_addr()?);
     let internal = match internal {
         Some((addr, app)) => {
             let listener = bind(addr).await?;
             println!(
-                "internal API listening on http://{}",
+                "internal API listening on {scheme}://{}",
                 listener.local_addr()?
             );
             Some((listener, app))
@@ -114,19 +118,15 @@ async fn serve_until_signal(
     };
     let serve_internal = async {
         if let Some((listener, app)) = internal {
-            serve_http(
-                listener,
-                app,
-                connections.clone(),
-                stopped(stopping.clone()),
-            )
-            .await;
+            let (tls, connections) = (tls.clone(), connections.clone());
+            serve_http(listener, app, tls, connections, stopped(stopping.clone())).await;
         }
     };
     tokio::join!(
         serve_http(
             listener,
             public,
+            tls.clone(),
             connections.clone(),
             stopped(stopping.clone())
         ),
