@@ -62,6 +62,7 @@ use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
+use ct_db::{error_chain, one_line};
 
 use crate::{check_key, ObjectHeaders, ObjectStore, StorageError};
 
@@ -224,24 +225,6 @@ impl Failure {
     }
 }
 
-/// An error and its sources on one line, without repeats.
-pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    one_line(&parts.join(": "))
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// S3 error codes that mean "try again later", whatever the HTTP status.
 const TRANSIENT_CODES: &[&str] = &[
     "SlowDown",
@@ -300,17 +283,21 @@ where
                 status >= 500 || status == 408 || status == 429 || TRANSIENT_CODES.contains(&code);
             Failure { transient, message }
         }
-        SdkError::TimeoutError(_) => Failure::transient(format!("timed out: {}", chain(&err))),
+        SdkError::TimeoutError(_) => {
+            Failure::transient(format!("timed out: {}", error_chain(&err)))
+        }
         SdkError::DispatchFailure(dispatch) => {
-            let message = format!("request not sent: {}", chain(&err));
+            let message = format!("request not sent: {}", error_chain(&err));
             if dispatch.is_user() {
                 Failure::permanent(message)
             } else {
                 Failure::transient(message)
             }
         }
-        SdkError::ResponseError(_) => Failure::transient(format!("bad response: {}", chain(&err))),
-        _ => Failure::permanent(chain(&err)),
+        SdkError::ResponseError(_) => {
+            Failure::transient(format!("bad response: {}", error_chain(&err)))
+        }
+        _ => Failure::permanent(error_chain(&err)),
     }
 }
 
@@ -515,7 +502,7 @@ impl S3Store {
                 Ok(body) => Ok(Some((body.into_bytes(), etag))),
                 Err(err) => Err(Failure::transient(format!(
                     "reading the body: {}",
-                    chain(&err)
+                    error_chain(&err)
                 ))),
             }
         })
