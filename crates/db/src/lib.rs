@@ -1,6 +1,7 @@
 //! How the lock backends and the dedup stores reach their databases, written
 //! once: a PostgreSQL client that bounds every statement and replaces a
-//! failed connection ([`PgClient`]), and the one-line error text it reports
+//! failed connection ([`PgClient`]), the SQLite opener with the project's
+//! settings ([`open_sqlite`]), and the one-line error text both report
 //! ([`DbError`], [`error_chain`]).
 //!
 //! It owns connecting, timeouts and reconnection, never a schema or a query:
@@ -9,6 +10,8 @@
 
 mod error;
 mod postgres;
+mod sqlite;
 
 pub use error::{error_chain, one_line, DbError};
 pub use postgres::{column, PgClient, STATEMENT_TIMEOUT};
+pub use sqlite::{open_sqlite, Synchronous};
