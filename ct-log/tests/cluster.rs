@@ -31,16 +31,17 @@ use std::time::{Duration, Instant};
 
 use ct_client::{audit, AuditOptions, AuditReport, LogClient};
 
-use common::client::{
+use common::CT_LOG;
+use ct_testkit::client::{
     add, add_error_status, http_client, http_client_with_timeout, leaf_index, log_metric,
     monitoring_url, submit_all, try_get, Submission,
 };
-use common::pki::{ts, LeafKind, TestPki};
-use common::server::{
+use ct_testkit::pki::{ts, LeafKind, TestPki};
+use ct_testkit::server::{
     cluster_table, free_port, postgres_dedup, postgres_lock, s3_storage, write_config_with,
     LogHandle, LogSpec, Server, TopLevel,
 };
-use common::verify::{
+use ct_testkit::verify::{
     decoded_body, fetch_checkpoint, parse_checkpoint, verify_log, CheckpointInfo,
 };
 
@@ -162,13 +163,14 @@ impl Cluster {
         let listen = &self.sequencer_listen[i];
         let server = match self.internal_listen.get(i) {
             Some(internal) => Server::start_role_with(
+                CT_LOG,
                 &self.config,
                 tag,
                 "sequencer",
                 listen,
                 &["--internal-listen", internal],
             ),
-            None => Server::start_role(&self.config, tag, "sequencer", listen),
+            None => Server::start_role(CT_LOG, &self.config, tag, "sequencer", listen),
         };
         assert_eq!(
             server.base_url,
@@ -183,6 +185,7 @@ impl Cluster {
         (0..n)
             .map(|i| {
                 Server::start_role(
+                    CT_LOG,
                     &self.config,
                     &format!("frontend-{i}"),
                     "frontend",
@@ -746,7 +749,13 @@ async fn paused_sequencer_steps_down() {
     let mut obs = load.finish().await;
     // A new frontend tries the sequencers in their configured order, A
     // first: A, standing by, must turn its entries away to B.
-    let late = Server::start_role(&cluster.config, "frontend-late", "frontend", "127.0.0.1:0");
+    let late = Server::start_role(
+        CT_LOG,
+        &cluster.config,
+        "frontend-late",
+        "frontend",
+        "127.0.0.1:0",
+    );
     let late_items = cluster.items(CHAINS..CHAINS + 30);
     submitted.extend(leaves_of(&late_items));
     let sent = Instant::now();

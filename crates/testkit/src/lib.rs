@@ -1,12 +1,27 @@
-//! Test-only helpers shared by the workspace's integration tests: a real
-//! S3-compatible server (SeaweedFS `weed mini`) and a real PostgreSQL
-//! ([`Postgres`]) per test, on free loopback ports, killed on drop; and the
-//! contract every lock backend must keep ([`locks`]). Never a dependency of
-//! production code.
+//! Test-only helpers shared by the workspace's tests and benchmarks. Never a
+//! dependency of production code.
+//!
+//! - Backends: a real S3-compatible server (SeaweedFS `weed mini`, [`Weed`])
+//!   and a real PostgreSQL ([`Postgres`]) per test, on free loopback ports,
+//!   killed on drop; and the contract every lock backend must keep
+//!   ([`locks`]).
+//! - Certificates: hand-made DER ([`der`]) and rcgen PKIs ([`pki`]: the one
+//!   CA template, and a root and intermediate issuing leaves).
+//! - The `ct-log` binary from outside: config files and launching it
+//!   ([`server`]), HTTP submission ([`client`]), hostile input
+//!   ([`hostile`]), and verification of SCTs and of the whole published log
+//!   ([`verify`]). These use none of the project's production crates: the
+//!   Azul crates are the oracle. The binary's path is a parameter, since only
+//!   the `ct-log` package's own tests know it.
 
+pub mod client;
 pub mod der;
+pub mod hostile;
 pub mod locks;
+pub mod pki;
 mod postgres;
+pub mod server;
+pub mod verify;
 
 pub use postgres::Postgres;
 

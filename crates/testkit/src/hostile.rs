@@ -42,12 +42,12 @@ pub struct HostilePki {
 impl HostilePki {
     pub fn new(name: &str) -> HostilePki {
         let root_key = KeyPair::generate().expect("root key");
-        let root_params = super::pki::ca_params(&format!("{name} Root CA"));
+        let root_params = crate::pki::ca_params(&format!("{name} Root CA"));
         let root = root_params.self_signed(&root_key).expect("self-sign root");
         let root_issuer = Issuer::new(root_params, root_key);
 
         let int_key = KeyPair::generate().expect("intermediate key");
-        let int_params = super::pki::ca_params(&format!("{name} Intermediate CA"));
+        let int_params = crate::pki::ca_params(&format!("{name} Intermediate CA"));
         let int_cert = int_params
             .signed_by(&int_key, &root_issuer)
             .expect("sign intermediate");
@@ -55,7 +55,7 @@ impl HostilePki {
         let intermediate = Issuer::new(int_params, int_key);
 
         let pss_key = KeyPair::generate().expect("precert signer key");
-        let mut pss_params = super::pki::ca_params(&format!("{name} Precertificate Signing"));
+        let mut pss_params = crate::pki::ca_params(&format!("{name} Precertificate Signing"));
         pss_params.extended_key_usages =
             vec![ExtendedKeyUsagePurpose::Other(PRECERT_SIGNING.to_vec())];
         let pss_cert = pss_params
@@ -161,7 +161,7 @@ impl HostilePki {
 /// DER of OID 1.2.840.10045.4.3.2 (ecdsa-with-SHA256), contents only.
 const ECDSA_SHA256_OID: [u8; 8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
 
-pub use ct_testkit::der::{children, content_of, tlv};
+use crate::der::{children, content_of, tlv};
 
 /// The poison extension with a chosen criticality and value.
 pub fn poison(critical: bool, value: Vec<u8>) -> CustomExtension {

@@ -13,8 +13,8 @@ use static_ct_api::{
 };
 use tlog_tiles::{record_hash, Hash, Tile, TileHashReader, TileReader};
 
-use super::client::{get, monitoring_url, Resp, Submission};
-use super::server::LogHandle;
+use crate::client::{get, monitoring_url, Resp, Submission};
+use crate::server::LogHandle;
 
 /// `Cache-Control` every object but the checkpoint must carry (SPEC.md).
 pub const IMMUTABLE: &str = "public, max-age=604800, immutable";
