@@ -13,8 +13,11 @@
 //!   ([`verify`]). These use none of the project's production crates: the
 //!   Azul crates are the oracle. The binary's path is a parameter, since only
 //!   the `ct-log` package's own tests know it.
+//! - A cluster of `ct-log` processes on shared backends, under load, with
+//!   the checks after a run ([`cluster`]); its final audit uses `ct_client`.
 
 pub mod client;
+pub mod cluster;
 pub mod der;
 pub mod hostile;
 pub mod locks;
