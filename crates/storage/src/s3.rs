@@ -669,35 +669,49 @@ impl ProvideCredentials for StandardCredentials {
 #[error("{0}")]
 pub struct CredentialsLookupError(String);
 
+/// The credentials of [`StandardCredentials`], with `env` and `read` for the
+/// environment and the files.
 fn resolve_credentials(
     env: impl Fn(&str) -> Option<String>,
     read: impl Fn(&PathBuf) -> Option<String>,
 ) -> Result<Credentials, CredentialsLookupError> {
+    // A variable set to blanks counts as unset.
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let id = var("AWS_ACCESS_KEY_ID");
-    let secret = var("AWS_SECRET_ACCESS_KEY");
-    match (id, secret) {
-        (Some(id), Some(secret)) => {
-            return Ok(Credentials::new(
-                id.trim(),
-                secret.trim(),
-                var("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
-                None,
-                "environment",
-            ))
-        }
-        (Some(_), None) => {
-            return Err(CredentialsLookupError(
-                "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(CredentialsLookupError(
-                "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
-            ))
-        }
-        (None, None) => {}
+    match environment_credentials(&var)? {
+        Some(credentials) => Ok(credentials),
+        None => profile_credentials(&var, read),
     }
+}
+
+/// The credentials in `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
+/// `AWS_SESSION_TOKEN`); none if neither is set, an error if only one is.
+fn environment_credentials(
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Credentials>, CredentialsLookupError> {
+    match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        (Some(id), Some(secret)) => Ok(Some(Credentials::new(
+            id.trim(),
+            secret.trim(),
+            var("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
+            None,
+            "environment",
+        ))),
+        (Some(_), None) => Err(CredentialsLookupError(
+            "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
+        )),
+        (None, Some(_)) => Err(CredentialsLookupError(
+            "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The credentials of the chosen profile, from the shared credentials file
+/// or else the config file.
+fn profile_credentials(
+    var: &impl Fn(&str) -> Option<String>,
+    read: impl Fn(&PathBuf) -> Option<String>,
+) -> Result<Credentials, CredentialsLookupError> {
     let profile = var("AWS_PROFILE")
         .or_else(|| var("AWS_DEFAULT_PROFILE"))
         .unwrap_or_else(|| "default".to_string());
