@@ -1,5 +1,5 @@
-//! Test-only helpers shared by the workspace's tests and benchmarks. Never a
-//! dependency of production code.
+//! Test-only helpers shared by the workspace's tests, its benchmarks and
+//! ct-loadgen. Never a dependency of production code.
 //!
 //! - Backends: a real S3-compatible server (SeaweedFS `weed mini`, [`Weed`])
 //!   and a real PostgreSQL ([`Postgres`]) per test, on free loopback ports,
@@ -10,9 +10,9 @@
 //! - The `ct-log` binary from outside: config files and launching it
 //!   ([`server`]), HTTP submission ([`client`]), hostile input
 //!   ([`hostile`]), and verification of SCTs and of the whole published log
-//!   ([`verify`]). These use none of the project's production crates: the
-//!   Azul crates are the oracle. The binary's path is a parameter, since only
-//!   the `ct-log` package's own tests know it.
+//!   ([`verify`]). They judge the log with the Azul crates as the oracle,
+//!   never with the project's own code. The binary's path is a parameter,
+//!   since only the `ct-log` package's own tests know it.
 //! - A cluster of `ct-log` processes on shared backends, under load, with
 //!   the checks after a run ([`cluster`]); its final audit uses `ct_client`.
 
