@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use ct_storage::LockBackend;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -68,7 +69,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         hangups,
         mounted.iter().map(|m| m.log.clone()).collect(),
     ));
-    let (public, internal) = routers(&config, &args, &mounted, metrics)?;
+    let (public, internal) = routers(&config, &args, &mounted, metrics, wiring.lock.clone())?;
     drop((mounted, wiring));
     let public = (args.listen.unwrap_or(config.listen), public);
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
@@ -149,8 +150,9 @@ fn routers(
     args: &Args,
     mounted: &[Mounted],
     metrics: PrometheusHandle,
+    lock: Option<Arc<dyn LockBackend>>,
 ) -> anyhow::Result<(Router, Option<(SocketAddr, Router)>)> {
-    let public = http::router(mounted, metrics, args.role);
+    let public = http::router(mounted, metrics, args.role, lock);
     let Some(cluster) = config
         .cluster
         .as_ref()

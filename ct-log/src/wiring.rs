@@ -149,11 +149,14 @@ async fn start_sequencing(
     Ok((local, tasks))
 }
 
-/// Whether `e` says another process holds the log's claim.
+/// Whether `e` says another process holds the log's claim, or this one
+/// may not claim it yet (its clock is off): a standby waits for either.
 fn is_claimed(e: &anyhow::Error) -> bool {
     matches!(
         e.downcast_ref::<LoadError>(),
-        Some(LoadError::Lock(LockError::Claimed(_)))
+        Some(LoadError::Lock(
+            LockError::Claimed(_) | LockError::ClockSkew(_)
+        ))
     )
 }
 

@@ -63,6 +63,7 @@ pub struct SequencerHandle {
     pub(crate) batches: mpsc::Sender<Batch>,
     pub(crate) published: watch::Receiver<SignedCheckpoint>,
     pub(crate) active: watch::Receiver<bool>,
+    pub(crate) trouble: watch::Receiver<Option<String>>,
 }
 
 impl SequencerHandle {
@@ -81,5 +82,12 @@ impl SequencerHandle {
     /// it and while it waits to claim it again.
     pub fn is_active(&self) -> bool {
         *self.active.borrow()
+    }
+
+    /// Why rounds fail now for a reason an operator must fix (this
+    /// machine's clock is behind the log), for `/health`; `None` once a
+    /// round succeeds again.
+    pub fn trouble(&self) -> Option<String> {
+        self.trouble.borrow().clone()
     }
 }

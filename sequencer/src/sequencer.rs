@@ -53,12 +53,14 @@ pub async fn start(
     let (tx, rx) = mpsc::channel(BATCH_QUEUE);
     let (published, published_rx) = watch::channel(tree.checkpoint.clone());
     let (active, active_rx) = watch::channel(false);
+    let (trouble, trouble_rx) = watch::channel(None);
     let sequencer = Sequencer {
         log,
         tree,
         batches: rx,
         published,
         active,
+        trouble,
         claim,
     };
     sequencer.set_active(true);
@@ -67,6 +69,7 @@ pub async fn start(
         batches: tx,
         published: published_rx,
         active: active_rx,
+        trouble: trouble_rx,
     };
     Ok((handle, task))
 }
@@ -89,8 +92,9 @@ async fn claim_within(log: &Log, wait: Option<Duration>) -> Result<Claim, LoadEr
                 tracing::debug!(%holder, "the log's claim is still held");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            // A standby outlives lock backend outages.
-            Err(LockError::Backend(e)) if deadline.is_none() => {
+            // A standby outlives lock backend outages, and waits for its
+            // clock to be corrected (it says so on /health meanwhile).
+            Err(LockError::Backend(e) | LockError::ClockSkew(e)) if deadline.is_none() => {
                 tracing::warn!(error = %e, "claiming the log failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -113,6 +117,8 @@ struct Sequencer {
     published: watch::Sender<SignedCheckpoint>,
     /// Whether `claim` is held; shown to handles and in metrics.
     active: watch::Sender<bool>,
+    /// Why rounds keep failing, when an operator must act.
+    trouble: watch::Sender<Option<String>>,
     /// The right to sequence this log; a lease that can be lost for some
     /// lock backends, and then this sequencer must stand down.
     claim: Claim,
@@ -182,6 +188,7 @@ impl Sequencer {
                     }));
                 }
                 self.published.send_replace(published.checkpoint.clone());
+                self.trouble.send_if_modified(|t| t.take().is_some());
                 round::drop_staging(&self.log, &published).await;
                 ControlFlow::Continue(())
             }
@@ -200,6 +207,9 @@ impl Sequencer {
     /// reloading would only race the new holder) or reloads.
     async fn recover(&mut self, error: RoundError) -> ControlFlow<()> {
         round::count_failure(&self.log.name, &error);
+        if error.phase == round::Phase::Clock {
+            self.trouble.send_replace(Some(error.to_string()));
+        }
         if !error.fatal {
             tracing::warn!(%error, "round failed; its requests got no index");
             return ControlFlow::Continue(());
