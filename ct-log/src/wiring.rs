@@ -260,7 +260,8 @@ impl Starter {
         // (and publish) one last round for nothing.
         let dedup = match &self.dedup {
             DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
-                SqliteDedup::open(path).with_context(|| format!("opening {}", path.display()))?,
+                SqliteDedup::open(path, &hex::encode(self.sequencer.key.log_id()))
+                    .with_context(|| format!("opening {}", path.display()))?,
             ),
             // Keyed by log ID, like the lock: two logs named alike (a
             // staging and a production log, a log re-created with a new

@@ -180,6 +180,10 @@ impl Sequencer {
             pool.into_iter().map(|b| (b.entries, b.reply)).unzip();
         match round::sequence(&self.log, &mut self.tree, &self.claim, entries).await {
             Ok(published) => {
+                // Known published before anyone hears of its entries: their
+                // locations must fall inside it (see the batchers' check).
+                self.published.send_replace(published.checkpoint.clone());
+                self.trouble.send_if_modified(|t| t.take().is_some());
                 let timestamp = published.checkpoint.timestamp;
                 for (reply, &first_index) in replies.into_iter().zip(&published.first_indexes) {
                     let _ = reply.send(Ok(Sequenced {
@@ -187,8 +191,6 @@ impl Sequencer {
                         timestamp,
                     }));
                 }
-                self.published.send_replace(published.checkpoint.clone());
-                self.trouble.send_if_modified(|t| t.take().is_some());
                 round::drop_staging(&self.log, &published).await;
                 ControlFlow::Continue(())
             }
