@@ -66,6 +66,7 @@ impl Backends {
             period: Duration::from_millis(1000),
             pool_size: 100_000,
             claim_wait: Some(Duration::ZERO),
+            create: true,
         };
         let (sequencer, sequencer_task) =
             ct_sequencer::start(config, self.store.clone(), self.lock.clone())

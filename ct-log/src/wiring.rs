@@ -52,6 +52,9 @@ pub struct Wiring {
     pub dedup: Option<String>,
     /// How to reach the other processes that may sequence.
     pub cluster: Option<Peers>,
+    /// Create any log that neither its lock nor its storage knows
+    /// (`serve --create-missing`, for development).
+    pub create_missing: bool,
 }
 
 /// Loads the log's key and roots, opens its storage, and (unless this
@@ -233,6 +236,7 @@ impl Starter {
                 period: Duration::from_millis(config.period_ms),
                 pool_size: config.pool_size,
                 claim_wait: None,
+                create: wiring.create_missing || config.is_inception_day(),
             },
             batchers: BatcherConfig {
                 log: config.name.clone(),

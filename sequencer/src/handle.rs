@@ -55,6 +55,9 @@ pub struct LogConfig {
     /// a restart must outwait it; an OS-lock claim (SQLite) is released at
     /// the holder's death and needs no wait.
     pub claim_wait: Option<Duration>,
+    /// Whether `start` may create the log when neither the lock nor storage
+    /// knows it (otherwise it refuses: creation is an explicit act).
+    pub create: bool,
 }
 
 /// The sending side of a running sequencer.

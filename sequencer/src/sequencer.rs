@@ -32,23 +32,17 @@ pub async fn start(
     lock: Arc<dyn LockBackend>,
 ) -> Result<(SequencerHandle, JoinHandle<()>), LoadError> {
     let span = tracing::info_span!("sequencer", log = %config.origin);
-    let lock_id = hex::encode(config.key.log_id());
-    let log = Log {
-        name: config.name.clone(),
-        origin: config.origin.clone(),
-        key: config.key.clone(),
-        store,
-        lock,
-        lock_id,
-    };
+    let log = Log::new(&config, store, lock);
     // Refuse before any work if another process sequences this log; the
     // lock's compare-and-swap would only stop it at its first commit.
     let claim = claim_within(&log, config.claim_wait)
         .instrument(span.clone())
         .await?;
-    let tree = load::open(&log, load::Create::IfEmpty)
-        .instrument(span.clone())
-        .await?;
+    let create = match config.create {
+        true => load::Create::IfEmpty,
+        false => load::Create::Never,
+    };
+    let tree = load::open(&log, create).instrument(span.clone()).await?;
     tracing::info!(parent: &span, size = tree.checkpoint.checkpoint.size, "log opened");
     let (tx, rx) = mpsc::channel(BATCH_QUEUE);
     let (published, published_rx) = watch::channel(tree.checkpoint.clone());
@@ -72,6 +66,24 @@ pub async fn start(
         trouble: trouble_rx,
     };
     Ok((handle, task))
+}
+
+/// Creates a new, empty log: its first checkpoint (size 0), committed to
+/// the lock and published. Refuses when the lock already holds the log, or
+/// storage holds a checkpoint, a tile, an issuer or a staged round.
+pub async fn create(
+    config: &LogConfig,
+    store: Arc<dyn ObjectStore>,
+    lock: Arc<dyn LockBackend>,
+) -> Result<SignedCheckpoint, LoadError> {
+    let log = Log::new(config, store, lock);
+    if log.lock.fetch(&log.lock_id).await?.is_some() {
+        return Err(LoadError::AlreadyExists);
+    }
+    if log.store.get("checkpoint").await?.is_some() {
+        return Err(LoadError::StorageWithoutLock);
+    }
+    Ok(load::create_log(&log).await?.checkpoint)
 }
 
 /// Claims the log, retrying while another holder's claim may still lapse

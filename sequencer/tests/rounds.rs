@@ -38,6 +38,7 @@ fn config(key: &Arc<LogKey>) -> LogConfig {
         period: Duration::from_millis(50),
         pool_size: 100_000,
         claim_wait: Some(Duration::ZERO),
+        create: true,
     }
 }
 

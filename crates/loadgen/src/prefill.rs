@@ -59,6 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         period: Duration::from_millis(args.period_ms),
         pool_size,
         claim_wait: Some(Duration::ZERO),
+        create: true,
     };
     let log_id = hex::encode(config.key.log_id());
     let (sequencer, task) = ct_sequencer::start(config, store, lock).await?;
