@@ -221,3 +221,57 @@ async fn an_early_sighup_does_not_kill_the_server() {
     );
     let _ = serve.kill();
 }
+
+/// An S3-compatible server that ignores `If-Match` / `If-None-Match` would
+/// make every compare-and-swap last-writer-wins: serve refuses it, as the
+/// log's storage and as its lock, before creating or sequencing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_that_ignores_conditional_writes_is_refused() {
+    let careless = ct_testkit::careless_s3::CarelessS3::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = spec(dir.path(), "careless");
+    let s3 = |prefix: &str| {
+        format!(
+            "{{ type = \"s3\", bucket = \"careless-bucket\", endpoint = \"{}\", prefix = \"{prefix}\" }}",
+            careless.endpoint
+        )
+    };
+    log.storage = Some(s3("log"));
+    let config = write_config(dir.path(), &[&log]);
+    let serve = |config: &Path| {
+        let out = Command::new(CT_LOG)
+            .args([
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--create-missing",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "careless")
+            .env("AWS_SECRET_ACCESS_KEY", "careless")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "serve must refuse");
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let refused = serve(&config);
+    assert!(
+        refused.contains("storage") && refused.contains("ignores If-None-Match"),
+        "{refused}"
+    );
+
+    let top = ct_testkit::server::TopLevel {
+        lock: Some(s3("locks")),
+        ..Default::default()
+    };
+    log.storage = None;
+    let config = ct_testkit::server::write_config_with(dir.path(), &top, &[&log]);
+    let refused = serve(&config);
+    assert!(
+        refused.contains("S3 lock") && refused.contains("ignores If-None-Match"),
+        "{refused}"
+    );
+}
