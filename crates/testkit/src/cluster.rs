@@ -604,8 +604,8 @@ async fn audit_over_http(base: &str, log: &LogHandle) -> AuditReport {
 /// - every entry is a chain a client submitted, and an entry nobody holds an
 ///   SCT for is one whose submission failed at least once;
 /// - no two checkpoints of one size differ, no frontend ever served a
-///   checkpoint smaller than one it served before, and the final tree is
-///   consistent with every checkpoint read;
+///   checkpoint smaller or older than one it served before, and the final
+///   tree is consistent with every checkpoint read;
 /// - `ct_client::audit` of the final log passes.
 pub async fn check_run(base: &str, log: &LogHandle, obs: &Observed, submitted: &BTreeSet<Vec<u8>>) {
     assert!(
@@ -644,7 +644,7 @@ pub async fn check_run(base: &str, log: &LogHandle, obs: &Observed, submitted: &
     let duplicates = tree.entries.len() - copies.len();
 
     let mut by_size: BTreeMap<u64, (usize, CheckpointInfo)> = BTreeMap::new();
-    let mut last_size: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut last_seen: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
     for (frontend, cp) in &obs.checkpoints {
         let (first, seen) = by_size.entry(cp.size).or_insert((*frontend, cp.clone()));
         assert_eq!(
@@ -655,13 +655,16 @@ pub async fn check_run(base: &str, log: &LogHandle, obs: &Observed, submitted: &
         if cp.timestamp > seen.timestamp {
             seen.timestamp = cp.timestamp;
         }
-        let last = last_size.entry(*frontend).or_insert(cp.size);
+        let last = last_seen.entry(*frontend).or_insert((cp.size, cp.timestamp));
         assert!(
-            cp.size >= *last,
-            "frontend {frontend} served a checkpoint of size {} after one of size {last}",
-            cp.size
+            cp.size >= last.0 && cp.timestamp >= last.1,
+            "frontend {frontend} served a checkpoint of size {} (timestamp {}) after one of size {} (timestamp {})",
+            cp.size,
+            cp.timestamp,
+            last.0,
+            last.1
         );
-        *last = cp.size;
+        *last = (cp.size, cp.timestamp);
     }
     for (_, cp) in by_size.values() {
         tree.assert_extends(cp);
