@@ -31,7 +31,7 @@ mod sqlite;
 /// Fixed S3 credentials, for [`S3Options::credentials`].
 pub use aws_credential_types::Credentials as S3Credentials;
 pub use fs::FsStore;
-pub use headers::{is_immutable, ObjectHeaders};
+pub use headers::{is_immutable, ObjectHeaders, IMMUTABLE_CACHE_CONTROL};
 pub use lease::LeaseOptions;
 pub use lock::{Claim, LockBackend, LockError, MemoryLock};
 pub use memory::{Fault, MemoryStore};
