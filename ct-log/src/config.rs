@@ -66,6 +66,10 @@ pub struct LogConfig {
     /// Submissions one log handles at once; beyond it, 503.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight_submissions: usize,
+    /// RFC 6962 reads (get-sth, proofs, get-entries) one log handles at
+    /// once, counted apart from submissions; beyond it, 503.
+    #[serde(default = "default_max_in_flight_reads")]
+    pub max_in_flight_reads: usize,
     /// Longest chain a submitter may send (leaf included).
     #[serde(default = "default_max_chain_length")]
     pub max_chain_length: usize,
@@ -232,6 +236,11 @@ fn default_max_in_flight() -> usize {
     20_000
 }
 
+/// Each get-entries answer holds up to about a megabyte while it is built.
+fn default_max_in_flight_reads() -> usize {
+    128
+}
+
 fn default_max_chain_length() -> usize {
     10
 }
@@ -366,10 +375,11 @@ impl LogConfig {
             self.pool_size,
             self.batchers,
             self.max_in_flight_submissions,
+            self.max_in_flight_reads,
         ];
         if sizes.contains(&0) || self.max_chain_length < 1 {
             problems.push(
-                "period_ms, pool_size, batchers, max_in_flight_submissions and max_chain_length must be positive"
+                "period_ms, pool_size, batchers, max_in_flight_submissions, max_in_flight_reads and max_chain_length must be positive"
                     .into(),
             );
         }

@@ -7,6 +7,7 @@
 //! - `forward`, `sequencing`: where an entry gets its index, here or on
 //!   another process;
 //! - `log`, `published`: a running log and its newest checkpoint;
+//! - `tree`: the published tree read back from storage (proofs, entries);
 //! - `wiring`: building each log from the config and the role;
 //! - `http`: every endpoint (it depends on the log, never the reverse);
 //! - `serve`, `audit`, `submit`, `keygen`, `check_config`: the subcommands
@@ -27,4 +28,5 @@ pub mod roots;
 pub mod sequencing;
 pub mod serve;
 pub mod submit;
+pub mod tree;
 pub mod wiring;

@@ -81,9 +81,10 @@ pub async fn start_log(
         origin: config.origin(),
         key: key.clone(),
         local: local.clone(),
+        refreshed: Default::default(),
     };
     let (published_tx, published) = watch::channel(follower.newest().await);
-    tokio::spawn(follower.follow(info.period, published_tx));
+    tokio::spawn(follower.clone().follow(info.period, published_tx));
     let log = Log {
         policy: Arc::new(Policy {
             not_after_start: info.not_after_start,
@@ -95,7 +96,9 @@ pub async fn start_log(
         roots,
         store,
         in_flight: Arc::new(Semaphore::new(config.max_in_flight_submissions)),
+        reads: Arc::new(Semaphore::new(config.max_in_flight_reads)),
         published,
+        follower,
         sequencing: Sequencing::new(local, remote),
         read_cache: ObjectCache::default(),
         stored_issuers: Default::default(),

@@ -199,10 +199,15 @@ pub async fn track(State(log_name): State<Arc<str>>, request: Request, next: Nex
 
 /// The endpoint a matched route pattern names, for metrics labels.
 fn endpoint_label(route: &str) -> &'static str {
-    const ENDPOINTS: [(&str, &str); 7] = [
+    const ENDPOINTS: [(&str, &str); 12] = [
         ("/ct/v1/add-chain", "add-chain"),
         ("/ct/v1/add-pre-chain", "add-pre-chain"),
         ("/ct/v1/get-roots", "get-roots"),
+        ("/ct/v1/get-sth", "get-sth"),
+        ("/ct/v1/get-sth-consistency", "get-sth-consistency"),
+        ("/ct/v1/get-proof-by-hash", "get-proof-by-hash"),
+        ("/ct/v1/get-entries", "get-entries"),
+        ("/ct/v1/get-entry-and-proof", "get-entry-and-proof"),
         ("/log.v3.json", "log.v3.json"),
         ("/checkpoint", "checkpoint"),
         ("/tile/{*path}", "tile"),

@@ -1,0 +1,413 @@
+//! The RFC 6962 read API of the real `ct-log` binary, checked like a
+//! monitor would, with implementations the project did not write:
+//! `tlog_tiles` (Go's tlog, ported by Cloudflare) verifies every Merkle
+//! proof, `static_ct_api` rebuilds every entry from the submitted chains,
+//! and the STH signature is checked with `p256` over bytes built here.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use base64::prelude::*;
+use common::client::{get, http_client, submission_url, submit_all, Resp, Submission};
+use common::pki::TestPki;
+use common::server::{LogHandle, LogSpec, Server};
+use common::verify::{root_pool, verify_sct, IMMUTABLE};
+use futures_util::{stream, StreamExt};
+use p256::ecdsa::signature::Verifier as _;
+use sha2::{Digest, Sha256};
+use tlog_tiles::{check_record, check_tree, record_hash, stored_hashes, tree_hash, HashReader};
+
+const START: &str = "2026-01-01T00:00:00Z";
+const LIMIT: &str = "2027-01-01T00:00:00Z";
+/// Requests in flight when checking many proofs.
+const IN_FLIGHT: usize = 16;
+
+/// A log `rfc` trusting `pki`, with `extra` lines in its `[[log]]` table.
+fn setup(pki: &TestPki, extra: &[&str]) -> (tempfile::TempDir, PathBuf, LogHandle) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
+    let mut spec = LogSpec::new(
+        "rfc",
+        "http://ct.test/rfc",
+        "http://ct.test/rfc",
+        "roots.pem",
+        START,
+        LIMIT,
+    );
+    spec.period_ms = 100;
+    spec.extra = extra.iter().map(|line| line.to_string()).collect();
+    let config = common::server::write_config(dir.path(), &[&spec]);
+    let handle = spec.handle(dir.path());
+    (dir, config, handle)
+}
+
+/// An RFC 6962 client of one log.
+struct Monitor {
+    http: reqwest::Client,
+    base: String,
+    log: LogHandle,
+}
+
+/// A signed tree head, its signature verified.
+#[derive(Clone, Copy, Debug)]
+struct Sth {
+    size: u64,
+    timestamp: u64,
+    root: [u8; 32],
+}
+
+fn b64(value: &serde_json::Value) -> Vec<u8> {
+    BASE64_STANDARD
+        .decode(value.as_str().expect("a base64 string"))
+        .expect("base64")
+}
+
+fn hashes(value: &serde_json::Value) -> Vec<tlog_tiles::Hash> {
+    value
+        .as_array()
+        .expect("an array of hashes")
+        .iter()
+        .map(|h| tlog_tiles::Hash(b64(h).try_into().expect("32-byte hash")))
+        .collect()
+}
+
+impl Monitor {
+    async fn get(&self, endpoint: &str) -> Resp {
+        get(
+            &self.http,
+            &submission_url(&self.base, &self.log, &format!("ct/v1/{endpoint}")),
+        )
+        .await
+    }
+
+    /// GETs `endpoint`, which must answer 200 with JSON.
+    async fn json(&self, endpoint: &str) -> (serde_json::Value, Resp) {
+        let r = self.get(endpoint).await;
+        assert_eq!(r.status, 200, "{endpoint}: {}", r.text());
+        assert_eq!(r.header("content-type"), "application/json", "{endpoint}");
+        let value = serde_json::from_slice(&r.body).expect("JSON");
+        (value, r)
+    }
+
+    /// get-sth, with its TreeHeadSignature checked over the RFC 6962 §3.5
+    /// input built here.
+    async fn sth(&self) -> Sth {
+        let (v, r) = self.json("get-sth").await;
+        assert_eq!(r.header("cache-control"), "no-store");
+        let sth = Sth {
+            size: v["tree_size"].as_u64().expect("tree_size"),
+            timestamp: v["timestamp"].as_u64().expect("timestamp"),
+            root: b64(&v["sha256_root_hash"]).try_into().expect("32 bytes"),
+        };
+        let mut input = vec![0u8, 1];
+        input.extend(sth.timestamp.to_be_bytes());
+        input.extend(sth.size.to_be_bytes());
+        input.extend(sth.root);
+        let sig = b64(&v["tree_head_signature"]);
+        assert_eq!(sig[..2], [4, 3], "DigitallySigned: SHA-256, ECDSA");
+        assert_eq!(
+            usize::from(u16::from_be_bytes([sig[2], sig[3]])),
+            sig.len() - 4
+        );
+        let der = p256::ecdsa::Signature::from_der(&sig[4..]).expect("DER ECDSA");
+        self.log
+            .verifying_key
+            .verify(&input, &der)
+            .expect("tree_head_signature verifies");
+        sth
+    }
+
+    /// Every entry below `size`, paging through get-entries as monitors do
+    /// (asking for all that is left each time). Each answer is at most one
+    /// tile's worth and ends at a tile boundary or the tree's end.
+    async fn all_entries(&self, size: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut entries = Vec::new();
+        while (entries.len() as u64) < size {
+            let start = entries.len() as u64;
+            let (v, r) = self
+                .json(&format!("get-entries?start={start}&end={}", size + 1000))
+                .await;
+            let page = v["entries"].as_array().expect("entries");
+            let end = start + page.len() as u64;
+            assert!(
+                !page.is_empty() && page.len() <= 256,
+                "{} entries",
+                page.len()
+            );
+            assert!(
+                end.is_multiple_of(256) || end == size,
+                "page {start}..{end} of {size}"
+            );
+            let cache = r.header("cache-control");
+            assert_eq!(
+                cache == IMMUTABLE,
+                end.is_multiple_of(256),
+                "{start}..{end}: {cache}"
+            );
+            entries.extend(
+                page.iter()
+                    .map(|e| (b64(&e["leaf_input"]), b64(&e["extra_data"]))),
+            );
+        }
+        entries
+    }
+}
+
+/// A u24-length-prefixed vector.
+fn u24(bytes: &[u8]) -> Vec<u8> {
+    let mut out = (bytes.len() as u32).to_be_bytes()[1..].to_vec();
+    out.extend(bytes);
+    out
+}
+
+/// What get-entries must answer for each submission, by index: the oracle's
+/// MerkleTreeLeaf, and the stored chain (the submitted issuers, plus the
+/// root when it was left out) as RFC 6962 §4.6 extra_data.
+fn expected_entries(
+    log: &LogHandle,
+    pki: &TestPki,
+    subs: &[Submission],
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let pool = root_pool(log);
+    let ders: HashMap<[u8; 32], &[u8]> = [&pki.intermediate_der, &pki.root_der]
+        .into_iter()
+        .map(|der| (Sha256::digest(der).into(), &der[..]))
+        .collect();
+    let mut entries: Vec<(u64, Vec<u8>, Vec<u8>)> = subs
+        .iter()
+        .map(|sub| {
+            let entry = verify_sct(log, &pool, sub);
+            let chain: Vec<u8> = entry
+                .chain_fingerprints
+                .iter()
+                .flat_map(|fp| u24(ders[fp]))
+                .collect();
+            let mut extra = if entry.is_precert {
+                u24(&entry.pre_certificate)
+            } else {
+                Vec::new()
+            };
+            extra.extend(u24(&chain));
+            (entry.leaf_index, entry.merkle_tree_leaf(), extra)
+        })
+        .collect();
+    entries.sort();
+    for (i, (index, ..)) in entries.iter().enumerate() {
+        assert_eq!(*index, i as u64, "indexes are consecutive from 0");
+    }
+    entries.into_iter().map(|(_, l, e)| (l, e)).collect()
+}
+
+/// The hashes tlog stores for a tree, built with `tlog_tiles` alone.
+struct Stored(Vec<tlog_tiles::Hash>);
+
+impl HashReader for Stored {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
+        Ok(indexes.iter().map(|&i| self.0[i as usize]).collect())
+    }
+}
+
+/// The root of every tree size `0..=leaves.len()`, by `tlog_tiles`.
+fn roots_by_size(leaf_inputs: &[&[u8]]) -> Vec<tlog_tiles::Hash> {
+    let mut stored = Stored(Vec::new());
+    let mut roots = vec![tree_hash(0, &stored).unwrap()];
+    for (n, leaf) in leaf_inputs.iter().enumerate() {
+        let new = stored_hashes(n as u64, leaf, &stored).unwrap();
+        stored.0.extend(new);
+        roots.push(tree_hash(n as u64 + 1, &stored).unwrap());
+    }
+    roots
+}
+
+/// Runs `check` on every item, `IN_FLIGHT` at a time.
+async fn check_all<T, F: std::future::Future<Output = ()>>(
+    items: impl IntoIterator<Item = T>,
+    check: impl Fn(T) -> F,
+) {
+    stream::iter(items)
+        .map(check)
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// Entries submitted in uneven rounds, so that published sizes (and their
+/// partial tiles) fall on, before and after tile boundaries, and the tree
+/// has a level-1 tile. Returns the submissions and every STH seen.
+async fn grow(monitor: &Monitor, pki: &TestPki) -> (Vec<Submission>, Vec<Sth>) {
+    let (mut subs, mut sths) = (Vec::new(), vec![monitor.sth().await]);
+    let mut next = 0;
+    for round in [1u64, 2, 61, 192, 1, 255, 88] {
+        let items = pki.mixed_chains(next..next + round, START, LIMIT);
+        next += round;
+        subs.extend(submit_all(&monitor.http, &monitor.base, &monitor.log, items, 48).await);
+        // An SCT comes only after its checkpoint is published, but this
+        // process may learn of it a period later.
+        let mut sth = monitor.sth().await;
+        for _ in 0..50 {
+            if sth.size == next {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            sth = monitor.sth().await;
+        }
+        assert_eq!(sth.size, next, "get-sth after {next} entries");
+        sths.push(sth);
+    }
+    (subs, sths)
+}
+
+/// Every proof the API gives for a 600-entry tree (consistency between all
+/// sizes up to 260, across the first tile boundary, and between random sizes up to 600; inclusion of every
+/// leaf at the final size and at a size never published) verifies with
+/// `tlog_tiles` against roots `tlog_tiles` computed from the entries that
+/// get-entries returned, which are byte-identical to the submissions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_proof_verifies_with_tlog_tiles() {
+    let pki = TestPki::new("Rfc");
+    let (_dir, config, log) = setup(&pki, &[]);
+    let server = Server::start(&config, "server");
+    let monitor = Monitor {
+        http: http_client(),
+        base: server.base_url.clone(),
+        log: log.clone(),
+    };
+    let (subs, sths) = grow(&monitor, &pki).await;
+    let size = sths.last().unwrap().size;
+
+    let entries = monitor.all_entries(size).await;
+    let want = expected_entries(&log, &pki, &subs);
+    assert_eq!(entries.len(), want.len());
+    for (i, (got, want)) in entries.iter().zip(&want).enumerate() {
+        assert!(got == want, "entry {i} differs from the submission");
+    }
+    let leaf_inputs: Vec<&[u8]> = entries.iter().map(|(l, _)| &l[..]).collect();
+    let roots = roots_by_size(&leaf_inputs);
+    for sth in &sths {
+        assert_eq!(
+            roots[sth.size as usize].0, sth.root,
+            "root at size {}",
+            sth.size
+        );
+    }
+
+    let pairs = (1..=260u64).flat_map(|second| (1..=second).map(move |first| (first, second)));
+    let random = (0..300u64).map(|i| {
+        let second = 1 + (i * 7919 + 13) % size;
+        (1 + (i * 104_729) % second, second)
+    });
+    check_all(pairs.chain(random), |(first, second)| {
+        let (monitor, roots) = (&monitor, &roots);
+        async move {
+            let q = format!("get-sth-consistency?first={first}&second={second}");
+            let (v, r) = monitor.json(&q).await;
+            assert_eq!(r.header("cache-control"), IMMUTABLE, "{q}");
+            let proof = hashes(&v["consistency"]);
+            let (old, new) = (roots[first as usize], roots[second as usize]);
+            check_tree(&proof, second, new, first, old).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+        }
+    })
+    .await;
+
+    // 555 was never a published size: its proofs come from wider tiles.
+    let leaves = [size, 555]
+        .into_iter()
+        .flat_map(|tree| (0..tree).map(move |index| (index, tree)));
+    check_all(leaves, |(index, tree)| {
+        let (monitor, roots, entries) = (&monitor, &roots, &entries);
+        async move {
+            let q = format!("get-entry-and-proof?leaf_index={index}&tree_size={tree}");
+            let (v, _) = monitor.json(&q).await;
+            let (leaf_input, extra_data) = &entries[index as usize];
+            assert_eq!(&b64(&v["leaf_input"]), leaf_input, "{q}");
+            assert_eq!(&b64(&v["extra_data"]), extra_data, "{q}");
+            let proof = hashes(&v["audit_path"]);
+            check_record(
+                &proof,
+                tree,
+                roots[tree as usize],
+                index,
+                record_hash(leaf_input),
+            )
+            .unwrap_or_else(|e| panic!("{q}: {e:?}"));
+        }
+    })
+    .await;
+    drop(server);
+}
+
+/// Bad parameters, start > end, sizes and indexes beyond the tree and
+/// huge ranges: each gets a 400 with one line, and is not cached; a huge
+/// but valid range gets one tile's worth at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_one_line_4xx() {
+    let pki = TestPki::new("Bad");
+    let (_dir, config, log) = setup(&pki, &[]);
+    let server = Server::start(&config, "server");
+    let monitor = Monitor {
+        http: http_client(),
+        base: server.base_url.clone(),
+        log,
+    };
+    let items = pki.mixed_chains(0..3, START, LIMIT);
+    submit_all(&monitor.http, &monitor.base, &monitor.log, items, 3).await;
+    while monitor.sth().await.size < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let too_big = "18446744073709551616";
+    let bad = [
+        "get-sth-consistency",
+        "get-sth-consistency?first=1",
+        "get-sth-consistency?first=x&second=2",
+        "get-sth-consistency?first=-1&second=2",
+        "get-sth-consistency?first=0&second=2",
+        "get-sth-consistency?first=3&second=2",
+        "get-sth-consistency?first=1&second=4",
+        &format!("get-sth-consistency?first=1&second={too_big}"),
+        "get-sth-consistency?first=1&second=18446744073709551615",
+        "get-entries?end=2",
+        "get-entries?start=2",
+        "get-entries?start=2&end=1",
+        "get-entries?start=3&end=3",
+        "get-entries?start=18446744073709551615&end=18446744073709551615",
+        "get-entries?start=0x1&end=2",
+        "get-entries?start=1.0&end=2",
+        &format!("get-entries?start=0&end={too_big}"),
+        "get-entry-and-proof?leaf_index=0",
+        "get-entry-and-proof?leaf_index=3&tree_size=3",
+        "get-entry-and-proof?leaf_index=0&tree_size=0",
+        "get-entry-and-proof?leaf_index=0&tree_size=4",
+        "get-entry-and-proof?leaf_index=%ff&tree_size=1",
+    ];
+    for endpoint in bad {
+        let r = monitor.get(endpoint).await;
+        let text = r.text();
+        assert_eq!(r.status, 400, "{endpoint}: {text}");
+        let line = text.strip_suffix('\n').unwrap_or(&text);
+        assert!(
+            !line.is_empty() && !line.contains('\n'),
+            "{endpoint}: {text:?}"
+        );
+        assert_eq!(r.header("cache-control"), "no-store", "{endpoint}");
+    }
+    let (v, r) = monitor
+        .json("get-entries?start=0&end=18446744073709551615")
+        .await;
+    assert_eq!(v["entries"].as_array().unwrap().len(), 3);
+    assert_eq!(r.header("cache-control"), "public, max-age=1");
+    let (v, r) = monitor.json("get-entries?start=1&end=1").await;
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(r.header("cache-control"), IMMUTABLE, "a final answer");
+    let (v, _) = monitor.json("get-sth-consistency?first=3&second=3").await;
+    assert_eq!(v["consistency"], serde_json::json!([]));
+    let post = monitor
+        .http
+        .post(submission_url(&monitor.base, &monitor.log, "ct/v1/get-sth"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+    drop(server);
+}
