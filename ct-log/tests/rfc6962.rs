@@ -411,3 +411,215 @@ async fn bad_requests_get_one_line_4xx() {
     assert_eq!(post.status(), 405);
     drop(server);
 }
+
+/// The certspotter binary (`$CERTSPOTTER_BIN`, else on PATH), or None
+/// after saying SKIPPED; under CI, where every test must really run, its
+/// absence fails the test. `scripts/certspotter.sh` installs it.
+fn certspotter() -> Option<PathBuf> {
+    let from_env = std::env::var_os("CERTSPOTTER_BIN").map(PathBuf::from);
+    let on_path = || {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join("certspotter"))
+            .find(|candidate| candidate.is_file())
+    };
+    if let Some(bin) = from_env.filter(|b| b.is_file()).or_else(on_path) {
+        return Some(bin);
+    }
+    let what = "certspotter not found: set CERTSPOTTER_BIN=$(scripts/certspotter.sh | tail -n 1)";
+    if std::env::var_os("CI").is_some() {
+        panic!("{what}");
+    }
+    eprintln!("SKIPPED: {what}");
+    None
+}
+
+/// certspotter 0.16 (an RFC 6962-only monitor) watching `.e2e.test` in one
+/// log. It checks each pass's get-sth signature and rebuilds the tree from
+/// get-entries up to every STH it saw, failing on any mismatch. A pass runs
+/// only every 5 minutes, so the test runs one pass per process, keeping
+/// its state directory between them, as a restarted daemon would.
+struct Spotter {
+    bin: PathBuf,
+    dir: PathBuf,
+    passes: usize,
+}
+
+/// What one pass reported: each watched DNS name with its entry's index.
+type Found = Vec<(String, u64)>;
+
+impl Spotter {
+    /// Writes the log list (from the log's own log.v3.json) and watchlist.
+    async fn new(bin: PathBuf, dir: PathBuf, monitor: &Monitor) -> Spotter {
+        let meta = get(
+            &monitor.http,
+            &submission_url(&monitor.base, &monitor.log, "log.v3.json"),
+        )
+        .await;
+        let meta: serde_json::Value = serde_json::from_slice(&meta.body).unwrap();
+        let url = format!("{}{}/", monitor.base, monitor.log.submission_path);
+        let list = serde_json::json!({"version": "1", "operators": [{
+            "name": "test", "email": ["test@example.org"],
+            "logs": [{"description": "ct-log under test", "log_id": meta["log_id"],
+                      "key": meta["key"], "url": url, "mmd": 86400,
+                      "state": {"usable": {"timestamp": "2026-01-01T00:00:00Z"}}}]}]});
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("logs.json"), list.to_string()).unwrap();
+        std::fs::write(dir.join("watchlist"), ".e2e.test\n").unwrap();
+        Spotter {
+            bin,
+            dir,
+            passes: 0,
+        }
+    }
+
+    /// The command line of one pass; `start_at_end` skips what the log
+    /// already holds (certspotter then rebuilds the tree's edge with
+    /// get-entries and get-proof-by-hash).
+    fn command(&self, state: &str, start_at_end: bool) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.bin);
+        cmd.arg("-logs")
+            .arg(self.dir.join("logs.json"))
+            .arg("-watchlist")
+            .arg(self.dir.join("watchlist"))
+            .arg("-state_dir")
+            .arg(self.dir.join(state))
+            .args(["-stdout", "-verbose"])
+            .env("HOME", &self.dir);
+        if start_at_end {
+            cmd.arg("-start_at_end");
+        }
+        cmd
+    }
+
+    /// Runs one monitoring pass with the state in `state`; returns what it
+    /// reported. Fails on any error certspotter records.
+    async fn pass(&mut self, state: &str, start_at_end: bool) -> Found {
+        self.passes += 1;
+        let out = self.dir.join(format!("pass-{}.out", self.passes));
+        let err = self.dir.join(format!("pass-{}.err", self.passes));
+        let mut child = self
+            .command(state, start_at_end)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("run certspotter");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let log = loop {
+            let log = std::fs::read_to_string(&err).unwrap_or_default();
+            if log.contains("saving state in defer") || std::time::Instant::now() > deadline {
+                break log;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("certspotter exited with {status}:\n{log}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            log.contains("saving state in defer"),
+            "pass {} never ended:\n{log}",
+            self.passes
+        );
+        let errors: Vec<&str> = log
+            .lines()
+            .filter(|line| line.to_ascii_lowercase().contains("error"))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "certspotter pass {}:\n{log}",
+            self.passes
+        );
+        parse_found(&std::fs::read_to_string(&out).unwrap())
+    }
+}
+
+/// The `DNS Name = …` lines of each certspotter report, with the report's
+/// `Log Entry = <index> @ <url>`.
+fn parse_found(stdout: &str) -> Found {
+    let (mut found, mut names) = (Vec::new(), Vec::new());
+    for line in stdout.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("DNS Name = ") {
+            names.push(name.to_string());
+        } else if let Some(entry) = line.strip_prefix("Log Entry = ") {
+            let index: u64 = entry.split(' ').next().unwrap().parse().unwrap();
+            found.extend(names.drain(..).map(|name| (name, index)));
+        }
+    }
+    found
+}
+
+/// The DNS name of each submission's leaf (`TestPki` names leaf `serial`
+/// `leaf-<serial>.<pki>.e2e.test`; serials here are positions), with its
+/// SCT's index.
+fn submitted_names(pki: &str, subs: &[Submission]) -> Vec<(String, u64)> {
+    let mut names: Vec<(String, u64)> = subs
+        .iter()
+        .enumerate()
+        .map(|(serial, sub)| {
+            let name = format!("leaf-{serial}.{pki}.e2e.test");
+            (name, common::client::leaf_index(sub))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// certspotter follows a live log from size 0 while CAs keep submitting,
+/// and reports every watched certificate and precertificate once, at its
+/// index, with no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certspotter_follows_a_live_log() {
+    let Some(bin) = certspotter() else {
+        return;
+    };
+    let pki = TestPki::new("Spotter");
+    let (dir, config, log) = setup(&pki, &[]);
+    let server = Server::start(&config, "server");
+    let monitor = Monitor {
+        http: http_client(),
+        base: server.base_url.clone(),
+        log: log.clone(),
+    };
+    let mut spotter = Spotter::new(bin, dir.path().join("certspotter"), &monitor).await;
+    assert!(
+        spotter.pass("state", false).await.is_empty(),
+        "an empty log"
+    );
+
+    // Submissions go on in the background, over many rounds and past a
+    // tile boundary, while certspotter passes follow.
+    let ca = {
+        let (http, base, log) = (monitor.http.clone(), monitor.base.clone(), log.clone());
+        let batches: Vec<_> = (0..10u64)
+            .map(|b| pki.mixed_chains(b * 30..b * 30 + 30, START, LIMIT))
+            .collect();
+        tokio::spawn(async move {
+            let mut subs = Vec::new();
+            for items in batches {
+                subs.extend(submit_all(&http, &base, &log, items, 30).await);
+                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            }
+            subs
+        })
+    };
+    let mut found = Found::new();
+    while !ca.is_finished() {
+        found.extend(spotter.pass("state", false).await);
+    }
+    let want = submitted_names("spotter", &ca.await.unwrap());
+    for _ in 0..20 {
+        if found.len() >= want.len() {
+            break;
+        }
+        found.extend(spotter.pass("state", false).await);
+    }
+    found.sort();
+    assert_eq!(found, want, "what certspotter reported");
+    assert!(
+        spotter.passes > 3,
+        "certspotter followed the log in {} passes",
+        spotter.passes
+    );
+    drop(server);
+}
