@@ -33,6 +33,14 @@ pub struct Config {
     pub dedup: Option<DedupConfig>,
     /// How the processes of a log spread over several machines talk.
     pub cluster: Option<ClusterConfig>,
+    /// HTTPS on `listen` (and on `[cluster] internal_listen`) with this
+    /// certificate; plain HTTP without it, e.g. behind a TLS-terminating
+    /// proxy.
+    pub tls: Option<TlsConfig>,
+    /// Client connections open at once (both listeners together); past it
+    /// a connection gets a quick 503. Default: what the file limit leaves
+    /// after a reserve for storage, the lock and the databases.
+    pub max_connections: Option<usize>,
     #[serde(rename = "log")]
     pub logs: Vec<LogConfig>,
 }
@@ -85,6 +93,14 @@ pub struct LogConfig {
     #[serde(default = "default_dedup_memory_entries")]
     pub dedup_memory_entries: usize,
     pub storage: StorageConfig,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Where a log's tiles, issuers and checkpoint are stored.
@@ -158,6 +174,9 @@ pub struct ClusterConfig {
     /// A listener of its own for the internal API (say, on a private
     /// network); by default it shares `listen`.
     pub internal_listen: Option<SocketAddr>,
+    /// CA certificates (PEM) to trust for `https` sequencer URLs, besides
+    /// the system's: for sequencers with certificates of a private CA.
+    pub ca: Option<PathBuf>,
 }
 
 /// A process's part in running the logs (`serve --role`): one config file
@@ -193,6 +212,17 @@ impl ClusterConfig {
             bail!("[cluster] secret must be printable ASCII without spaces");
         }
         Ok(secret)
+    }
+
+    /// The `ca` file's contents, if set.
+    pub fn ca_pem(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        self.ca
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path)
+                    .with_context(|| format!("[cluster] ca: reading {}", path.display()))
+            })
+            .transpose()
     }
 
     fn problems(&self) -> Vec<String> {
@@ -280,6 +310,13 @@ impl Config {
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.lock_db = config.lock_db.map(|db| base.join(db));
+        if let Some(cluster) = &mut config.cluster {
+            cluster.ca = cluster.ca.take().map(|ca| base.join(ca));
+        }
+        if let Some(tls) = &mut config.tls {
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
+        }
         // Dedup databases default to the lock database's folder.
         let dedup_dir = config
             .lock_db

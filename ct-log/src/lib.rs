@@ -10,6 +10,7 @@
 //! - `tree`: the published tree read back from storage (proofs, entries);
 //! - `wiring`: building each log from the config and the role;
 //! - `http`: every endpoint (it depends on the log, never the reverse);
+//! - `listener`: serving HTTP without letting clients starve the log;
 //! - `serve`, `audit`, `submit`, `keygen`, `check_config`: the subcommands
 //!   `main.rs` dispatches to.
 
@@ -20,6 +21,7 @@ pub mod forward;
 pub mod http;
 pub mod internal_api;
 pub mod keygen;
+pub mod listener;
 pub mod log;
 pub mod object_cache;
 pub mod published;

@@ -69,6 +69,9 @@ fn init_logging(format: LogFormat) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Serve(_) = cli.command {
+        ignore_hangups();
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
@@ -76,5 +79,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Submit(args) => runtime.block_on(submit::run(args)),
         Command::Keygen(args) => keygen::run(args),
         Command::CheckConfig(args) => runtime.block_on(check_config::run(args)),
+    }
+}
+
+/// A SIGHUP (the roots reload) must never kill a server, not even before
+/// `serve` has installed its handler: until then it is ignored, which loses
+/// nothing, since starting reads the roots file anyway.
+fn ignore_hangups() {
+    // SAFETY: called before the runtime starts any other thread; SIG_IGN
+    // runs no code in the signal context.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
 }

@@ -6,23 +6,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Role};
 use crate::forward::Peers;
 use crate::http::{self, Mounted};
+use crate::listener::{connection_cap, raise_file_limit, serve_http, tls_acceptor, Connections};
 use crate::log::Log;
 use crate::wiring::{open_lock, shared_dedup, start_log, Wiring};
 
@@ -46,7 +43,13 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // First of all: from here on a SIGHUP is queued for the roots reload
+    // (main ignores it until now), however long the logs take to start.
+    let hangups = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let config = Config::load(&args.config)?;
+    let file_limit = raise_file_limit();
+    let cap = connection_cap(config.max_connections, file_limit, config.logs.len())?;
+    tracing::info!(file_limit, max_connections = cap, "connection cap");
     let wiring = wiring(&config, args.role).await?;
     // Before the logs start, so that what they report at once is kept.
     let metrics = install_metrics()?;
@@ -62,18 +65,43 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tasks.extend(log_tasks);
     }
     let reload_roots = tokio::spawn(reload_roots_on_sighup(
+        hangups,
         mounted.iter().map(|m| m.log.clone()).collect(),
     ));
     let (public, internal) = routers(&config, &args, &mounted, metrics)?;
     drop((mounted, wiring));
-    let listener = bind(args.listen.unwrap_or(config.listen)).await?;
+    let public = (args.listen.unwrap_or(config.listen), public);
+    let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+    serve_until_signal(public, internal, tls, Connections::new(cap)).await?;
+    // It holds the logs too; they must all be released for the last round.
+    reload_roots.abort();
+    let _ = reload_roots.await;
+    // The router, and with it every log's batchers, is gone: each sequencer
+    // runs a last round for what is queued and the dedup writers drain.
+    for task in tasks {
+        task.await?;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Binds the public listener (and the internal one, if apart), serves
+/// until SIGTERM or Ctrl-C, then finishes the requests in progress.
+async fn serve_until_signal(
+    (public_addr, public): (SocketAddr, Router),
+    internal: Option<(SocketAddr, Router)>,
+    tls: Option<TlsAcceptor>,
+    connections: Connections,
+) -> anyhow::Result<()> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listener = bind(public_addr).await?;
     // Tests and scripts wait for this exact line on stdout.
-    println!("listening on http://{}", listener.local_addr()?);
+    println!("listening on {scheme}://{}", listener.local_addr()?);
     let internal = match internal {
         Some((addr, app)) => {
             let listener = bind(addr).await?;
             println!(
-                "internal API listening on http://{}",
+                "internal API listening on {scheme}://{}",
                 listener.local_addr()?
             );
             Some((listener, app))
@@ -90,22 +118,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let serve_internal = async {
         if let Some((listener, app)) = internal {
-            serve_http(listener, app, stopped(stopping.clone())).await;
+            let (tls, connections) = (tls.clone(), connections.clone());
+            serve_http(listener, app, tls, connections, stopped(stopping.clone())).await;
         }
     };
     tokio::join!(
-        serve_http(listener, public, stopped(stopping.clone())),
+        serve_http(
+            listener,
+            public,
+            tls.clone(),
+            connections.clone(),
+            stopped(stopping.clone())
+        ),
         serve_internal
     );
-    // It holds the logs too; they must all be released for the last round.
-    reload_roots.abort();
-    let _ = reload_roots.await;
-    // The router, and with it every log's batchers, is gone: each sequencer
-    // runs a last round for what is queued and the dedup writers drain.
-    for task in tasks {
-        task.await?;
-    }
-    tracing::info!("stopped");
     Ok(())
 }
 
@@ -150,6 +176,7 @@ async fn wiring(config: &Config, role: Role) -> anyhow::Result<Wiring> {
             sequencers: cluster.sequencers.clone(),
             secret: cluster.secret()?,
             lease_ttl: Duration::from_millis(config.lease_ttl_ms),
+            ca: cluster.ca_pem()?,
         }),
         None if role != Role::All => {
             anyhow::bail!(
@@ -219,61 +246,12 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 }
 
 /// On each SIGHUP, re-reads every log's roots file (roots only accumulate).
-async fn reload_roots_on_sighup(logs: Vec<Arc<Log>>) {
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("no SIGHUP handler; roots reload needs a restart");
-        return;
-    };
+async fn reload_roots_on_sighup(mut hangups: Signal, logs: Vec<Arc<Log>>) {
     while hangups.recv().await.is_some() {
         for log in &logs {
             if let Err(e) = log.roots.reload().await {
                 tracing::error!(log = %log.info.name, error = %format!("{e:#}"), "reloading roots failed; keeping the current roots");
             }
         }
-    }
-}
-
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long shutdown waits for open requests to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Serves HTTP/1 on `listener` until `shutdown` resolves, then lets the
-/// requests in progress finish (bounded by `SHUTDOWN_GRACE`). Unlike
-/// `axum::serve`, it times out clients that trickle their headers, so slow
-/// clients cannot hold connections forever.
-async fn serve_http(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
-    let connections = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, go on.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = connections.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some requests were still open after {SHUTDOWN_GRACE:?}; closing them");
     }
 }

@@ -13,8 +13,8 @@ use ct_dedup::{PersistentDedup, PostgresDedup, SqliteDedup};
 use ct_formats::LogKey;
 use ct_sequencer::LoadError;
 use ct_storage::{
-    FsStore, LeaseOptions, LockBackend, LockError, ObjectStore, PostgresLock, S3Lock, S3Store,
-    SqliteLock,
+    probe_conditional_writes, FsStore, LeaseOptions, LockBackend, LockError, ObjectStore,
+    PostgresLock, S3Lock, S3Store, SqliteLock,
 };
 use ct_validate::Policy;
 use tokio::sync::{watch, Semaphore};
@@ -308,6 +308,9 @@ pub async fn open_lock(config: &Config) -> anyhow::Result<Arc<dyn LockBackend>> 
             let store = S3Store::open(location.s3_config())
                 .await
                 .context("opening the S3 lock")?;
+            probe_conditional_writes(&store, &format!("lock/_probe/{:016x}", fastrand::u64(..)))
+                .await
+                .context("the S3 lock's bucket")?;
             Arc::new(S3Lock::with_lease(Arc::new(store), lease))
         }
         (None, None) => anyhow::bail!("no lock backend configured (lock_db or lock)"),
@@ -326,6 +329,13 @@ pub fn shared_dedup(config: &Config) -> Option<String> {
 pub async fn open_store(config: &LogConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
     Ok(match &config.storage {
         StorageConfig::Fs { path } => Arc::new(FsStore::open(path)?),
-        StorageConfig::S3(location) => Arc::new(S3Store::open(location.s3_config()).await?),
+        StorageConfig::S3(location) => {
+            let store = S3Store::open(location.s3_config()).await?;
+            // The checkpoint is published with conditional writes.
+            probe_conditional_writes(&store, &format!("_probe/{:016x}", fastrand::u64(..)))
+                .await
+                .with_context(|| format!("log {:?}: storage", config.name))?;
+            Arc::new(store)
+        }
     })
 }

@@ -19,6 +19,7 @@ use ct_storage::{LockError, StorageError};
 use crate::clock::now_millis;
 use crate::edge::{level_count, RightEdge};
 use crate::log::{Log, Tree};
+use crate::publish::{publish, PublishError};
 use crate::staging::{self, staging_key, ApplyError};
 
 /// Why a log could not be opened. Each is a one-line operator message.
@@ -48,6 +49,8 @@ pub enum LoadError {
     BadTile(String, String),
     #[error("the right-edge tiles hash to a root other than the lock checkpoint's")]
     RootMismatch,
+    #[error("publishing the checkpoint: {0}")]
+    Publish(#[from] PublishError),
 }
 
 /// Whether opening may create a new, empty log.
@@ -97,9 +100,7 @@ async fn create_log(log: &Log) -> Result<Tree, LoadError> {
     };
     let signed = checkpoint.sign(&log.key, now_millis());
     log.lock.create(&log.lock_id, &signed.note).await?;
-    log.store
-        .put("checkpoint", Bytes::from(signed.note.clone()))
-        .await?;
+    publish(log, &signed).await?;
     tracing::info!("created a new, empty log");
     Ok(Tree {
         edge: RightEdge::default(),
@@ -134,9 +135,10 @@ async fn reconcile(
         match apply_staging(log, lsize, &lroot).await {
             // Its holder deletes a bundle only after publishing the round,
             // so storage lags by more than that round: an older checkpoint
-            // was published late (a sequencer that lost its lease mid-PUT)
-            // over a newer one. The tiles are all there; the right edge
-            // must hash to the lock's root before it is published again.
+            // was published late over a newer one (possible before
+            // publishing was conditional, and left by those versions). The
+            // tiles are all there; the right edge must hash to the lock's
+            // root before it is published again.
             Err(LoadError::MissingStaging(key)) => {
                 if read_edge(log, &locked.checkpoint).await.is_err() {
                     return Err(LoadError::MissingStaging(key));
@@ -145,9 +147,7 @@ async fn reconcile(
             other => other?,
         }
     }
-    log.store
-        .put("checkpoint", Bytes::from(locked.note.clone()))
-        .await?;
+    publish(log, locked).await?;
     tracing::warn!(
         size = lsize,
         "recovered: storage lagged the lock; re-applied the staged round"

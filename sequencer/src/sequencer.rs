@@ -213,16 +213,23 @@ impl Sequencer {
     }
 
     /// Reloads until it succeeds, backing off up to 30 s between tries.
-    /// Batches arriving meanwhile are refused at once rather than left
-    /// waiting for a recovery that may need an operator. Breaks, without
-    /// reloading, once every handle is gone: nobody can send work again.
+    /// A reload may republish the lock's checkpoint, so it first claims
+    /// the lease again if it is lost. Batches arriving meanwhile are
+    /// refused at once rather than left waiting for a recovery that may
+    /// need an operator. Breaks, without reloading, once every handle is
+    /// gone: nobody can send work again.
     async fn reload(&mut self) -> ControlFlow<()> {
         let mut delay = Duration::from_millis(100);
         loop {
+            if self.claim.is_lost() {
+                self.set_active(false);
+                self.reclaim().await?;
+            }
             match load::open(&self.log, load::Create::Never).await {
                 Ok(tree) => {
                     tracing::info!(size = tree.checkpoint.checkpoint.size, "log reloaded");
                     self.tree = tree;
+                    self.set_active(true);
                     return ControlFlow::Continue(());
                 }
                 Err(e) => {
@@ -249,6 +256,11 @@ impl Sequencer {
         for batch in pool {
             let _ = batch.reply.send(Err(SequencingError::StandingBy));
         }
+        self.reload().await
+    }
+
+    /// Claims the lease again, refusing queued batches while it waits.
+    async fn reclaim(&mut self) -> ControlFlow<()> {
         // Drop the old claim first: lost by our clock, it may still have a
         // renewal task running, and its lease must not block our new claim.
         let (_, released) = tokio::sync::watch::channel(true);
@@ -266,8 +278,6 @@ impl Sequencer {
             delay = (delay * 2).min(Duration::from_secs(5));
         };
         tracing::info!("claimed the sequencing lease again");
-        self.reload().await?;
-        self.set_active(true);
         ControlFlow::Continue(())
     }
 

@@ -488,6 +488,55 @@ async fn a_checkpoint_published_late_is_repaired_from_the_tiles() {
     assert!(matches!(err, LoadError::MissingStaging(_)), "{err}");
 }
 
+/// The published checkpoint's size and timestamp.
+fn size_and_time(note: &[u8]) -> (u64, u64) {
+    let signed = ct_formats::open_checkpoint(note, ORIGIN, key().verifying_key()).unwrap();
+    (signed.checkpoint.size, signed.timestamp)
+}
+
+/// A checkpoint write that lands long after it was sent (its round gave up
+/// on it; a sequencer paused or cut off mid-PUT) never replaces the newer
+/// checkpoints published meanwhile: what monitors see never goes back.
+#[tokio::test(start_paused = true)]
+async fn a_late_checkpoint_write_never_rolls_the_log_back() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(MemoryLock::new());
+    let log = start(&store, lock.clone()).await.unwrap();
+    log.submit(0..5).await.unwrap();
+    // Off the rounds' 50 ms beat, so that it lands between two of them.
+    store.inject("checkpoint", Fault::Late(Duration::from_millis(12_025)), 1);
+    let refused = log.submit(5..10).await.unwrap_err();
+    assert!(refused.to_string().contains("publish"), "{refused}");
+    // Watch what monitors would see every 10 ms for 15 s, adding an entry
+    // each second: the late write lands 12 s after it was sent, after the
+    // round gave up on it (10 s).
+    let mut note = store.get("checkpoint").await.unwrap().unwrap();
+    let mut seen = size_and_time(&note);
+    for tick in 0..1_500u64 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if tick % 100 == 0 {
+            let i = 10 + tick / 100;
+            log.submit(i..i + 1).await.unwrap();
+        }
+        let now = store.get("checkpoint").await.unwrap().unwrap();
+        if now == note {
+            continue;
+        }
+        let (was, is) = (seen, size_and_time(&now));
+        assert!(
+            is.0 >= was.0 && is.1 > was.1,
+            "the published checkpoint went from {was:?} back to {is:?}"
+        );
+        (note, seen) = (now, is);
+    }
+    assert_eq!(seen.0, 25);
+    log.stop().await;
+    assert_entries(
+        &verify_log(&snapshot(&store).await),
+        &(0..25).collect::<Vec<_>>(),
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_second_sequencer_is_refused_while_the_first_runs() {
     let store = Arc::new(MemoryStore::new());

@@ -63,7 +63,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
-use crate::{check_key, ObjectHeaders, ObjectStore, StorageError};
+use crate::{check_key, ObjectHeaders, ObjectStore, PutIf, StorageError, WriteCondition};
 
 /// Where a log's objects live in S3.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,26 +171,6 @@ impl fmt::Debug for S3Store {
             .field("retries", &self.retries())
             .finish_non_exhaustive()
     }
-}
-
-/// The condition of an [`S3Store::put_if`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteCondition<'a> {
-    /// Only if no object has the key (`If-None-Match: *`).
-    Absent,
-    /// Only if the object's ETag is this one (`If-Match`).
-    Matches(&'a str),
-}
-
-/// What an [`S3Store::put_if`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PutIf {
-    /// Written; the new object's ETag.
-    Written(String),
-    /// Not written: the condition did not hold. With `after_retry`, an
-    /// earlier attempt whose answer was lost may have written the object
-    /// (then its bytes are the ones given).
-    ConditionFailed { after_retry: bool },
 }
 
 /// `logs//2026h1/` → `logs/2026h1/`; `/` or `` → ``.
@@ -422,56 +402,6 @@ impl S3Store {
         Ok(self.object_key(key))
     }
 
-    /// Reads `key` with its ETag (quoted, as the server sent it), for a
-    /// later [`S3Store::put_if`]; `Ok(None)` when it does not exist.
-    pub async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, String)>, StorageError> {
-        match self.get_object(key).await? {
-            None => Ok(None),
-            Some((data, Some(etag))) => Ok(Some((data, etag))),
-            Some((_, None)) => Err(StorageError::S3 {
-                op: "get",
-                key: key.to_string(),
-                message: "the server sent no ETag".into(),
-            }),
-        }
-    }
-
-    /// Writes `data` under `key` only if `condition` holds, atomically on
-    /// the server.
-    pub async fn put_if(
-        &self,
-        key: &str,
-        data: Bytes,
-        condition: WriteCondition<'_>,
-    ) -> Result<PutIf, StorageError> {
-        let s3_key = self.s3_key(key)?;
-        let (if_match, if_none_match) = match condition {
-            WriteCondition::Absent => (None, Some("*".to_string())),
-            WriteCondition::Matches(etag) => (Some(etag.to_string()), None),
-        };
-        let attempts = AtomicU32::new(0);
-        self.call("put_if", key, || async {
-            let after_retry = attempts.fetch_add(1, Ordering::Relaxed) > 0;
-            let sent = self
-                .put_request(key, &s3_key, data.clone())
-                .set_if_match(if_match.clone())
-                .set_if_none_match(if_none_match.clone())
-                .send()
-                .await;
-            match sent {
-                Ok(output) => match output.e_tag() {
-                    Some(etag) => Ok(PutIf::Written(etag.to_string())),
-                    None => Err(Failure::permanent("the server sent no ETag")),
-                },
-                Err(err) if condition_lost(&err, condition) => {
-                    Ok(PutIf::ConditionFailed { after_retry })
-                }
-                Err(err) => Err(classify(err)),
-            }
-        })
-        .await
-    }
-
     /// A PutObject of `data` with the headers of `key` (stored as `s3_key`).
     fn put_request(&self, key: &str, s3_key: &str, data: Bytes) -> PutObjectFluentBuilder {
         let headers = ObjectHeaders::for_key(key);
@@ -607,6 +537,54 @@ fn describe(config: &S3Config) -> String {
 
 #[async_trait]
 impl ObjectStore for S3Store {
+    /// The version is the ETag, quoted as the server sent it.
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, String)>, StorageError> {
+        match self.get_object(key).await? {
+            None => Ok(None),
+            Some((data, Some(etag))) => Ok(Some((data, etag))),
+            Some((_, None)) => Err(StorageError::S3 {
+                op: "get",
+                key: key.to_string(),
+                message: "the server sent no ETag".into(),
+            }),
+        }
+    }
+
+    /// Atomic on the server (`If-Match`, `If-None-Match: *`).
+    async fn put_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition<'_>,
+    ) -> Result<PutIf, StorageError> {
+        let s3_key = self.s3_key(key)?;
+        let (if_match, if_none_match) = match condition {
+            WriteCondition::Absent => (None, Some("*".to_string())),
+            WriteCondition::Matches(etag) => (Some(etag.to_string()), None),
+        };
+        let attempts = AtomicU32::new(0);
+        self.call("put_if", key, || async {
+            let after_retry = attempts.fetch_add(1, Ordering::Relaxed) > 0;
+            let sent = self
+                .put_request(key, &s3_key, data.clone())
+                .set_if_match(if_match.clone())
+                .set_if_none_match(if_none_match.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(output) => match output.e_tag() {
+                    Some(etag) => Ok(PutIf::Written(etag.to_string())),
+                    None => Err(Failure::permanent("the server sent no ETag")),
+                },
+                Err(err) if condition_lost(&err, condition) => {
+                    Ok(PutIf::ConditionFailed { after_retry })
+                }
+                Err(err) => Err(classify(err)),
+            }
+        })
+        .await
+    }
+
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
         let s3_key = self.s3_key(key)?;
         self.call("put", key, || async {
@@ -640,6 +618,22 @@ impl ObjectStore for S3Store {
                 Err(err) if status_of(&err) == Some(404) => Ok(()),
                 Err(err) => Err(classify(err)),
             }
+        })
+        .await
+    }
+
+    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError> {
+        let s3_prefix = self.object_key(prefix);
+        self.call("list", prefix, || async {
+            self.client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&s3_prefix)
+                .max_keys(1)
+                .send()
+                .await
+                .map(|listed| listed.key_count().unwrap_or(0) > 0 || !listed.contents().is_empty())
+                .map_err(classify)
         })
         .await
     }

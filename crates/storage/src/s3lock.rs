@@ -35,8 +35,9 @@ use bytes::Bytes;
 
 use crate::lease::{self, held_by, unix_millis, LeaseOptions, LeaseRecords};
 use crate::lock::{Claim, LockBackend, LockError};
-use crate::s3::{PutIf, S3Store, WriteCondition};
+use crate::s3::S3Store;
 use crate::ObjectStore;
+use crate::{PutIf, WriteCondition};
 
 /// A lock backend in an S3 bucket; cheap to clone.
 #[derive(Clone, Debug)]
