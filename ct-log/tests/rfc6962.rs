@@ -456,7 +456,11 @@ impl Spotter {
         )
         .await;
         let meta: serde_json::Value = serde_json::from_slice(&meta.body).unwrap();
-        let url = format!("{}{}/", monitor.base, monitor.log.submission_path);
+        // The log's `url` (its RFC 6962 API), on this test's listener.
+        let url = meta["url"].as_str().unwrap().replace(
+            &monitor.log.origin,
+            &format!("{}{}", &monitor.base[7..], monitor.log.submission_path),
+        );
         let list = serde_json::json!({"version": "1", "operators": [{
             "name": "test", "email": ["test@example.org"],
             "logs": [{"description": "ct-log under test", "log_id": meta["log_id"],
