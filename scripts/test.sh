@@ -16,6 +16,8 @@ fi
 if [ ! -d ../shared/vectors ]; then
   echo "NOTE: ../shared/vectors is absent; tests on real third-party data will be SKIPPED" >&2
 fi
+# The code's shape first: no module import cycles, no function over 80 lines.
+python3 scripts/check-shape.py
 WEED_BIN="$(scripts/seaweedfs.sh | tail -n 1)"
 export WEED_BIN
 PG_BIN="$(scripts/postgres.sh | tail -n 1)"

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use ct_db::{open_sqlite, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{db_err, DedupError, Key, Location};
@@ -19,25 +19,15 @@ pub struct SqliteDedup {
 }
 
 impl SqliteDedup {
-    /// Opens (creating if missing) the database at `path`.
+    /// Opens (creating if missing) the database at `path`, with relaxed
+    /// durability (`synchronous = NORMAL`, see above).
     pub fn open(path: &Path) -> Result<SqliteDedup, DedupError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(db_err)?;
-        }
-        let conn = Connection::open(path).map_err(db_err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS dedup (
-                 key BLOB PRIMARY KEY,
-                 leaf_index INTEGER NOT NULL,
-                 timestamp INTEGER NOT NULL
-             ) WITHOUT ROWID",
-        )
-        .map_err(db_err)?;
+        let schema = "CREATE TABLE IF NOT EXISTS dedup (
+                          key BLOB PRIMARY KEY,
+                          leaf_index INTEGER NOT NULL,
+                          timestamp INTEGER NOT NULL
+                      ) WITHOUT ROWID";
+        let conn = open_sqlite(path, Synchronous::Normal, schema)?;
         Ok(SqliteDedup {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_formats::{Entry, LogKey};
-use ct_sequencer::{Batch, LogConfig};
+use ct_sequencer::{Batch, LogConfig, SequencerHandle};
 use ct_storage::{MemoryLock, MemoryStore};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -42,6 +42,44 @@ pub struct Args {
     /// Also write the result as JSON here.
     #[arg(long)]
     json_out: Option<PathBuf>,
+}
+
+/// The mean size of the entries' TileLeaf encodings, in bytes.
+fn mean_tile_leaf(entries: &[Entry]) -> usize {
+    entries
+        .iter()
+        .map(|e| {
+            let mut out = Vec::new();
+            e.write_tile_leaf(0, 0, &mut out);
+            out.len()
+        })
+        .sum::<usize>()
+        / entries.len()
+}
+
+/// Sends every batch to the sequencer as a batcher does, without waiting
+/// for the answers in between, then waits for every answer.
+async fn sequence_all(handle: &SequencerHandle, batches: Vec<Vec<Entry>>) -> anyhow::Result<()> {
+    let mut replies = Vec::with_capacity(batches.len());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = handle.clone();
+    let sender = tokio::spawn(async move {
+        for entries in batches {
+            let (reply, answer) = oneshot::channel();
+            if handle.send(Batch { entries, reply }).await.is_err() {
+                break;
+            }
+            let _ = tx.send(answer);
+        }
+    });
+    while let Some(answer) = rx.recv().await {
+        replies.push(answer);
+    }
+    sender.await?;
+    for answer in replies {
+        answer.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
 }
 
 /// Entries as the frontend builds them, from validating `chains`.
@@ -80,15 +118,7 @@ pub fn entries_from_chains(
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let key = Arc::new(LogKey::from_pem(&std::fs::read_to_string(&args.log_key)?)?);
     let samples = entries_from_chains(&args.chains, &args.roots, 2000)?;
-    let mean_leaf: usize = samples
-        .iter()
-        .map(|e| {
-            let mut out = Vec::new();
-            e.write_tile_leaf(0, 0, &mut out);
-            out.len()
-        })
-        .sum::<usize>()
-        / samples.len();
+    let mean_leaf = mean_tile_leaf(&samples);
     let batches: Vec<Vec<Entry>> = (0..args.entries)
         .map(|i| samples[i % samples.len()].clone())
         .collect::<Vec<_>>()
@@ -107,31 +137,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (handle, task) = ct_sequencer::start(config, store, Arc::new(MemoryLock::new())).await?;
     let cpu0 = procstat::cpu_seconds(std::process::id());
     let start = Instant::now();
-    let mut replies = Vec::with_capacity(batches.len());
-    let sender = {
-        let handle = handle.clone();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let sender = tokio::spawn(async move {
-            for entries in batches {
-                let (reply, answer) = oneshot::channel();
-                if handle.send(Batch { entries, reply }).await.is_err() {
-                    break;
-                }
-                let _ = tx.send(answer);
-            }
-        });
-        (sender, rx)
-    };
-    let (sender, mut rx) = sender;
-    while let Some(answer) = rx.recv().await {
-        replies.push(answer);
-    }
-    sender.await?;
-    let mut last = 0;
-    for answer in replies {
-        let sequenced = answer.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
-        last = last.max(sequenced.first_index);
-    }
+    sequence_all(&handle, batches).await?;
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = procstat::cpu_seconds(std::process::id())
         .zip(cpu0)

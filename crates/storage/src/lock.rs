@@ -18,6 +18,12 @@ pub enum LockError {
     Backend(String),
 }
 
+impl From<ct_db::DbError> for LockError {
+    fn from(e: ct_db::DbError) -> LockError {
+        LockError::Backend(e.to_string())
+    }
+}
+
 /// Proof that this process is the only sequencer of one log. Dropping it
 /// (or the process dying) lets another process claim the log.
 ///

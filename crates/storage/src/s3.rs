@@ -62,6 +62,7 @@ use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
+use ct_db::{error_chain, one_line};
 
 use crate::{check_key, ObjectHeaders, ObjectStore, PutIf, StorageError, WriteCondition};
 
@@ -204,24 +205,6 @@ impl Failure {
     }
 }
 
-/// An error and its sources on one line, without repeats.
-pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    one_line(&parts.join(": "))
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// S3 error codes that mean "try again later", whatever the HTTP status.
 const TRANSIENT_CODES: &[&str] = &[
     "SlowDown",
@@ -280,17 +263,21 @@ where
                 status >= 500 || status == 408 || status == 429 || TRANSIENT_CODES.contains(&code);
             Failure { transient, message }
         }
-        SdkError::TimeoutError(_) => Failure::transient(format!("timed out: {}", chain(&err))),
+        SdkError::TimeoutError(_) => {
+            Failure::transient(format!("timed out: {}", error_chain(&err)))
+        }
         SdkError::DispatchFailure(dispatch) => {
-            let message = format!("request not sent: {}", chain(&err));
+            let message = format!("request not sent: {}", error_chain(&err));
             if dispatch.is_user() {
                 Failure::permanent(message)
             } else {
                 Failure::transient(message)
             }
         }
-        SdkError::ResponseError(_) => Failure::transient(format!("bad response: {}", chain(&err))),
-        _ => Failure::permanent(chain(&err)),
+        SdkError::ResponseError(_) => {
+            Failure::transient(format!("bad response: {}", error_chain(&err)))
+        }
+        _ => Failure::permanent(error_chain(&err)),
     }
 }
 
@@ -445,7 +432,7 @@ impl S3Store {
                 Ok(body) => Ok(Some((body.into_bytes(), etag))),
                 Err(err) => Err(Failure::transient(format!(
                     "reading the body: {}",
-                    chain(&err)
+                    error_chain(&err)
                 ))),
             }
         })
@@ -676,35 +663,49 @@ impl ProvideCredentials for StandardCredentials {
 #[error("{0}")]
 pub struct CredentialsLookupError(String);
 
+/// The credentials of [`StandardCredentials`], with `env` and `read` for the
+/// environment and the files.
 fn resolve_credentials(
     env: impl Fn(&str) -> Option<String>,
     read: impl Fn(&PathBuf) -> Option<String>,
 ) -> Result<Credentials, CredentialsLookupError> {
+    // A variable set to blanks counts as unset.
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let id = var("AWS_ACCESS_KEY_ID");
-    let secret = var("AWS_SECRET_ACCESS_KEY");
-    match (id, secret) {
-        (Some(id), Some(secret)) => {
-            return Ok(Credentials::new(
-                id.trim(),
-                secret.trim(),
-                var("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
-                None,
-                "environment",
-            ))
-        }
-        (Some(_), None) => {
-            return Err(CredentialsLookupError(
-                "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(CredentialsLookupError(
-                "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
-            ))
-        }
-        (None, None) => {}
+    match environment_credentials(&var)? {
+        Some(credentials) => Ok(credentials),
+        None => profile_credentials(&var, read),
     }
+}
+
+/// The credentials in `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
+/// `AWS_SESSION_TOKEN`); none if neither is set, an error if only one is.
+fn environment_credentials(
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Credentials>, CredentialsLookupError> {
+    match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        (Some(id), Some(secret)) => Ok(Some(Credentials::new(
+            id.trim(),
+            secret.trim(),
+            var("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
+            None,
+            "environment",
+        ))),
+        (Some(_), None) => Err(CredentialsLookupError(
+            "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
+        )),
+        (None, Some(_)) => Err(CredentialsLookupError(
+            "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The credentials of the chosen profile, from the shared credentials file
+/// or else the config file.
+fn profile_credentials(
+    var: &impl Fn(&str) -> Option<String>,
+    read: impl Fn(&PathBuf) -> Option<String>,
+) -> Result<Credentials, CredentialsLookupError> {
     let profile = var("AWS_PROFILE")
         .or_else(|| var("AWS_DEFAULT_PROFILE"))
         .unwrap_or_else(|| "default".to_string());

@@ -1,12 +1,30 @@
-//! Test-only helpers shared by the workspace's integration tests: a real
-//! S3-compatible server (SeaweedFS `weed mini`) and a real PostgreSQL
-//! ([`Postgres`]) per test, on free loopback ports, killed on drop; and the
-//! contract every lock backend must keep ([`locks`]). Never a dependency of
-//! production code.
+//! Test-only helpers shared by the workspace's tests, its benchmarks and
+//! ct-loadgen. Never a dependency of production code.
+//!
+//! - Backends: a real S3-compatible server (SeaweedFS `weed mini`, [`Weed`])
+//!   and a real PostgreSQL ([`Postgres`]) per test, on free loopback ports,
+//!   killed on drop; and the contract every lock backend must keep
+//!   ([`locks`]).
+//! - Certificates: hand-made DER ([`der`]) and rcgen PKIs ([`pki`]: the one
+//!   CA template, and a root and intermediate issuing leaves).
+//! - The `ct-log` binary from outside: config files and launching it
+//!   ([`server`]), HTTP submission ([`client`]), hostile input
+//!   ([`hostile`]), and verification of SCTs and of the whole published log
+//!   ([`verify`]). They judge the log with the Azul crates as the oracle,
+//!   never with the project's own code. The binary's path is a parameter,
+//!   since only the `ct-log` package's own tests know it.
+//! - A cluster of `ct-log` processes on shared backends, under load, with
+//!   the checks after a run ([`cluster`]); its final audit uses `ct_client`.
 
+pub mod client;
+pub mod cluster;
 pub mod der;
+pub mod hostile;
 pub mod locks;
+pub mod pki;
 mod postgres;
+pub mod server;
+pub mod verify;
 
 pub use postgres::Postgres;
 

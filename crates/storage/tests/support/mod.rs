@@ -1,6 +1,7 @@
 //! Test support shared by the storage integration tests: the trait contract
-//! every `ObjectStore` must keep, a real SeaweedFS (`weed mini`) per test, and
-//! a scripted fake S3 endpoint for retry and timeout tests.
+//! every `ObjectStore` must keep, and a scripted fake S3 endpoint (with fast
+//! retry options) for retry and timeout tests. The real SeaweedFS (`weed
+//! mini`) the tests also run against comes from `ct_testkit::Weed`.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};

@@ -100,8 +100,8 @@ impl LogSpec {
             log_id: Sha256::digest(spki.as_bytes()).into(),
             roots_pem: fs::read(&roots_path)
                 .unwrap_or_else(|e| panic!("reading roots {}: {e}", roots_path.display())),
-            not_after_start_ms: super::pki::unix_ms(&self.not_after_start),
-            not_after_limit_ms: super::pki::unix_ms(&self.not_after_limit),
+            not_after_start_ms: crate::pki::unix_ms(&self.not_after_start),
+            not_after_limit_ms: crate::pki::unix_ms(&self.not_after_limit),
         }
     }
 }
@@ -165,10 +165,10 @@ fn toml_str(s: &str) -> String {
 
 /// The `storage` table of a log keeping its objects under `prefix` in the
 /// test S3 server's bucket.
-pub fn s3_storage(weed: &ct_testkit::Weed, prefix: &str) -> String {
+pub fn s3_storage(weed: &crate::Weed, prefix: &str) -> String {
     format!(
         "{{ type = \"s3\", bucket = {}, endpoint = {}, prefix = {} }}",
-        toml_str(ct_testkit::BUCKET),
+        toml_str(crate::BUCKET),
         toml_str(&weed.endpoint),
         toml_str(prefix)
     )
@@ -321,30 +321,39 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `ct-log serve --config <config>` and waits (at most 60 s) for
+    /// Starts `<bin> serve --config <config>` and waits (at most 60 s) for
     /// its `listening on http://127.0.0.1:PORT` line. Panics with the
     /// server's stderr if it exits or prints something else first.
-    /// `tag` names the stderr file (`<config dir>/<tag>.stderr`).
-    pub fn start(config: &Path, tag: &str) -> Server {
-        Server::start_with(config, tag, &[])
+    /// `bin` is the `ct-log` binary (`env!("CARGO_BIN_EXE_ct-log")`, which
+    /// only the `ct-log` package's tests know); `tag` names the stderr file
+    /// (`<config dir>/<tag>.stderr`).
+    pub fn start(bin: impl AsRef<Path>, config: &Path, tag: &str) -> Server {
+        Server::start_with(bin, config, tag, &[])
     }
 
     /// [`Server::start`] with global flags before `serve` (e.g.
     /// `--log-format json`).
-    pub fn start_with(config: &Path, tag: &str, flags: &[&str]) -> Server {
-        Server::spawn(config, tag, flags, &[])
+    pub fn start_with(bin: impl AsRef<Path>, config: &Path, tag: &str, flags: &[&str]) -> Server {
+        Server::spawn(bin.as_ref(), config, tag, flags, &[])
     }
 
-    /// `ct-log serve --config <config> --role <role> --listen <listen>`
+    /// `<bin> serve --config <config> --role <role> --listen <listen>`
     /// (role `all`, `frontend` or `sequencer`; `listen` e.g.
     /// `127.0.0.1:0`), waiting for its `listening on` line as
     /// [`Server::start`] does.
-    pub fn start_role(config: &Path, tag: &str, role: &str, listen: &str) -> Server {
-        Server::start_role_with(config, tag, role, listen, &[])
+    pub fn start_role(
+        bin: impl AsRef<Path>,
+        config: &Path,
+        tag: &str,
+        role: &str,
+        listen: &str,
+    ) -> Server {
+        Server::start_role_with(bin, config, tag, role, listen, &[])
     }
 
     /// [`Server::start_role`] with more `serve` arguments after `--listen`.
     pub fn start_role_with(
+        bin: impl AsRef<Path>,
         config: &Path,
         tag: &str,
         role: &str,
@@ -352,15 +361,15 @@ impl Server {
         more: &[&str],
     ) -> Server {
         let args = [&["--role", role, "--listen", listen], more].concat();
-        Server::spawn(config, tag, &[], &args)
+        Server::spawn(bin.as_ref(), config, tag, &[], &args)
     }
 
-    /// Runs `ct-log <flags> serve --config <config> <serve_args>`.
-    fn spawn(config: &Path, tag: &str, flags: &[&str], serve_args: &[&str]) -> Server {
+    /// Runs `<bin> <flags> serve --config <config> <serve_args>`.
+    fn spawn(bin: &Path, config: &Path, tag: &str, flags: &[&str], serve_args: &[&str]) -> Server {
         let dir = config.parent().expect("config dir");
         let stderr_path = dir.join(format!("{tag}.stderr"));
         let stderr = fs::File::create(&stderr_path).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ct-log"));
+        let mut cmd = Command::new(bin);
         cmd.args(flags)
             .arg("serve")
             .arg("--config")
@@ -374,9 +383,11 @@ impl Server {
             cmd.env("RUST_LOG", "info");
         }
         // The credentials of the test S3 server, used only by S3 logs.
-        cmd.env("AWS_ACCESS_KEY_ID", ct_testkit::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", ct_testkit::SECRET_KEY);
-        let mut child = cmd.spawn().expect("spawn ct-log");
+        cmd.env("AWS_ACCESS_KEY_ID", crate::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", crate::SECRET_KEY);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::spawn(move || {
