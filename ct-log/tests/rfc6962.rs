@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use base64::prelude::*;
-use common::client::{get, http_client, submission_url, submit_all, Resp, Submission};
-use common::pki::TestPki;
-use common::server::{LogHandle, LogSpec, Server};
-use common::verify::{root_pool, verify_sct, IMMUTABLE};
+use common::CT_LOG;
+use ct_testkit::client::{get, http_client, submission_url, submit_all, Resp, Submission};
+use ct_testkit::pki::TestPki;
+use ct_testkit::server::{LogHandle, LogSpec, Server};
+use ct_testkit::verify::{root_pool, verify_sct, IMMUTABLE};
 use futures_util::{stream, StreamExt};
 use p256::ecdsa::signature::Verifier as _;
 use sha2::{Digest, Sha256};
@@ -38,7 +39,7 @@ fn setup(pki: &TestPki, extra: &[&str]) -> (tempfile::TempDir, PathBuf, LogHandl
     );
     spec.period_ms = 100;
     spec.extra = extra.iter().map(|line| line.to_string()).collect();
-    let config = common::server::write_config(dir.path(), &[&spec]);
+    let config = ct_testkit::server::write_config(dir.path(), &[&spec]);
     let handle = spec.handle(dir.path());
     (dir, config, handle)
 }
@@ -268,7 +269,7 @@ async fn grow(monitor: &Monitor, pki: &TestPki) -> (Vec<Submission>, Vec<Sth>) {
 async fn every_proof_verifies_with_tlog_tiles() {
     let pki = TestPki::new("Rfc");
     let (_dir, config, log) = setup(&pki, &[]);
-    let server = Server::start(&config, "server");
+    let server = Server::start(CT_LOG, &config, "server");
     let monitor = Monitor {
         http: http_client(),
         base: server.base_url.clone(),
@@ -345,7 +346,7 @@ async fn every_proof_verifies_with_tlog_tiles() {
 async fn bad_requests_get_one_line_4xx() {
     let pki = TestPki::new("Bad");
     let (_dir, config, log) = setup(&pki, &[]);
-    let server = Server::start(&config, "server");
+    let server = Server::start(CT_LOG, &config, "server");
     let monitor = Monitor {
         http: http_client(),
         base: server.base_url.clone(),
@@ -562,7 +563,7 @@ fn submitted_names(pki: &str, subs: &[Submission]) -> Vec<(String, u64)> {
         .enumerate()
         .map(|(serial, sub)| {
             let name = format!("leaf-{serial}.{pki}.e2e.test");
-            (name, common::client::leaf_index(sub))
+            (name, ct_testkit::client::leaf_index(sub))
         })
         .collect();
     names.sort();
@@ -579,7 +580,7 @@ async fn certspotter_follows_a_live_log() {
     };
     let pki = TestPki::new("Spotter");
     let (dir, config, log) = setup(&pki, &[]);
-    let server = Server::start(&config, "server");
+    let server = Server::start(CT_LOG, &config, "server");
     let monitor = Monitor {
         http: http_client(),
         base: server.base_url.clone(),
