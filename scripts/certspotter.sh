@@ -30,20 +30,7 @@ if found=$(find_bin); then
   exit 0
 fi
 
-command -v apt-get >/dev/null \
-  || die "certspotter not found and apt-get is missing: install certspotter 0.16 and set CERTSPOTTER_BIN to its binary"
-sudo=()
-if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null || die "certspotter not found: installing it needs root or sudo"
-  sudo=(sudo -n)
-fi
-echo "certspotter.sh: installing certspotter with apt-get" >&2
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-export DEBIAN_FRONTEND=noninteractive
-if ! { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq certspotter; } >"$log" 2>&1; then
-  cat "$log" >&2
-  die "apt-get install certspotter failed"
-fi
+"$(dirname "$0")/apt-install.sh" certspotter \
+  || die "certspotter not found and not installed: install certspotter 0.16 and set CERTSPOTTER_BIN to its binary"
 found=$(find_bin) || die "certspotter is installed but not on PATH"
 echo "$found"
