@@ -11,8 +11,8 @@
 //! - `wiring`: building each log from the config and the role;
 //! - `http`: every endpoint (it depends on the log, never the reverse);
 //! - `listener`: serving HTTP without letting clients starve the log;
-//! - `serve`, `audit`, `submit`, `keygen`, `check_config`: the subcommands
-//!   `main.rs` dispatches to.
+//! - `serve`, `audit`, `submit`, `keygen`, `check_config`, `reindex`: the
+//!   subcommands `main.rs` dispatches to.
 
 pub mod audit;
 pub mod check_config;
@@ -26,6 +26,7 @@ pub mod log;
 pub mod object_cache;
 pub mod published;
 pub mod refused;
+pub mod reindex;
 pub mod roots;
 pub mod sequencing;
 pub mod serve;

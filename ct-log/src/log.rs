@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ct_dedup::PersistentDedup;
 use ct_formats::{Hash, LogKey, SignedCheckpoint};
 use ct_storage::{ObjectStore, StorageError};
 use ct_validate::{Policy, Roots};
@@ -54,6 +55,9 @@ pub struct Log {
     pub published: watch::Receiver<Option<SignedCheckpoint>>,
     /// Where `published` comes from, for a request naming a newer tree.
     pub follower: Follower,
+    /// The log's dedup store, read for its leaf-hash index: the index of an
+    /// entry by its leaf hash (get-proof-by-hash).
+    pub leaf_hashes: PersistentDedup,
     /// Tiles and issuers served lately.
     pub read_cache: ObjectCache,
     /// Issuers known to be stored, so each is uploaded once per process.

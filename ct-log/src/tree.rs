@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use ct_client::{capture, consistency_plan, inclusion_plan, ProofPlan};
+use ct_dedup::DedupError;
 use ct_formats::{
     parse_tile_leaves, FormatError, Hash, TileId, TileKind, TileLeaf, TILE_HEIGHT, TILE_WIDTH,
 };
@@ -37,9 +38,15 @@ pub enum TreeError {
     /// index beyond it, or a range no proof or answer exists for.
     #[error("{0}")]
     Beyond(String),
+    /// The tree does not hold what was asked for (a leaf hash).
+    #[error("{0}")]
+    NotFound(String),
     /// The log's storage failed.
     #[error("{0}")]
     Storage(#[from] StorageError),
+    /// The leaf-hash index failed.
+    #[error("{0}")]
+    Index(#[from] DedupError),
     /// Storage lacks an object the tree needs, or holds one that is not
     /// what the sequencer wrote.
     #[error("{0}")]
@@ -74,7 +81,7 @@ pub async fn off_the_workers<T: Send + 'static>(
 
 /// Tile `index` of `kind` as it is in the tree of `size` leaves (width 0
 /// when that tree does not reach it).
-fn tile_at(kind: TileKind, index: u64, size: u64) -> TileId {
+pub(crate) fn tile_at(kind: TileKind, index: u64, size: u64) -> TileId {
     let count = match kind {
         TileKind::Data => size,
         TileKind::Hash { level } => size >> (u32::from(level) * TILE_HEIGHT),
@@ -167,6 +174,42 @@ pub async fn leaf_hash_at(log: &Log, index: u64, newest: u64) -> Result<Hash, Tr
     Ok(hashes[(index % TILE_WIDTH) as usize])
 }
 
+/// The index of the entry whose leaf hash is `leaf_hash` in the tree of
+/// `size` leaves (at most `newest`), from the leaf-hash index. The index
+/// is not trusted beyond the tree: an entry it places beyond the newest
+/// tree, or whose level-0 hash is not `leaf_hash`, is a fault to report,
+/// and the answer is that the tree does not hold the hash.
+pub async fn find_leaf(
+    log: &Log,
+    leaf_hash: Hash,
+    size: u64,
+    newest: u64,
+) -> Result<u64, TreeError> {
+    let not_found = || {
+        TreeError::NotFound(format!(
+            "no entry with this leaf hash in the tree of size {size}"
+        ))
+    };
+    let index = log
+        .leaf_hashes
+        .leaf_index(leaf_hash)
+        .await?
+        .ok_or_else(not_found)?;
+    if index >= newest || leaf_hash_at(log, index, newest).await? != leaf_hash {
+        tracing::error!(
+            log = %log.info.name,
+            index,
+            newest,
+            "the leaf-hash index names an entry the tree does not hold there; run ct-log reindex"
+        );
+        return Err(not_found());
+    }
+    if index >= size {
+        return Err(not_found());
+    }
+    Ok(index)
+}
+
 /// The entries one get-entries answers: `start..=end` of what was asked,
 /// cut at the end of `start`'s data tile and at the end of the tree, so
 /// that an answer is one tile's worth at most and monitors paging through
@@ -248,7 +291,7 @@ pub async fn entries(
 
 /// Decompresses and parses a stored data tile, which must hold exactly its
 /// width of entries.
-fn decode_data_tile(tile: TileId, gzipped: &[u8]) -> Result<Vec<TileLeaf>, TreeError> {
+pub(crate) fn decode_data_tile(tile: TileId, gzipped: &[u8]) -> Result<Vec<TileLeaf>, TreeError> {
     let path = tile.path();
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(gzipped)

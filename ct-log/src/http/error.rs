@@ -88,6 +88,8 @@ impl From<TreeError> for ApiError {
     fn from(e: TreeError) -> ApiError {
         match e {
             TreeError::Beyond(why) => ApiError::BadRequest(why),
+            TreeError::NotFound(why) => ApiError::NotFound(why),
+            TreeError::Index(e) => ApiError::Internal(format!("reading the leaf-hash index: {e}")),
             TreeError::Storage(e) => ApiError::Internal(format!("reading the tree: {e}")),
             TreeError::Damaged(why) => ApiError::Internal(format!("reading the tree: {why}")),
         }

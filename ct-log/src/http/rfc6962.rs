@@ -45,6 +45,7 @@ pub fn routes(log: &Log) -> Router<Arc<Log>> {
     Router::new()
         .route("/ct/v1/get-sth", get(get_sth))
         .route("/ct/v1/get-sth-consistency", get(get_sth_consistency))
+        .route("/ct/v1/get-proof-by-hash", get(get_proof_by_hash))
         .route("/ct/v1/get-entries", get(get_entries))
         .route("/ct/v1/get-entry-and-proof", get(get_entry_and_proof))
         .layer(map_response(not_cached_unless_said))
@@ -72,13 +73,14 @@ fn answer(body: impl Serialize, cache_control: &'static str) -> Response {
     response
 }
 
+/// The query string as axum hands it over, for [`Params::parse`].
+type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+
 /// The query parameters, each a decimal or base64 value.
 struct Params(HashMap<String, String>);
 
 impl Params {
-    fn parse(
-        query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    ) -> Result<Params, ApiError> {
+    fn parse(query: QueryParams) -> Result<Params, ApiError> {
         let Query(params) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {e}")))?;
         Ok(Params(params))
     }
@@ -88,6 +90,20 @@ impl Params {
             .get(name)
             .map(String::as_str)
             .ok_or_else(|| ApiError::BadRequest(format!("missing parameter {name}")))
+    }
+
+    /// A base64 SHA-256 hash. A `+` that arrived unescaped was decoded as a
+    /// space; it is read as the `+` it was.
+    fn hash(&self, name: &str) -> Result<Hash, ApiError> {
+        let value = self.value(name)?.replace(' ', "+");
+        B64.decode(&value)
+            .ok()
+            .and_then(|bytes| Hash::try_from(bytes).ok())
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "{name} must be the base64 of 32 bytes, not {value:?}"
+                ))
+            })
     }
 
     /// A non-negative decimal integer.
@@ -116,10 +132,10 @@ async fn newest(log: &Log, size: u64) -> Result<SignedCheckpoint, ApiError> {
         .ok_or_else(|| ApiError::Busy("the log has published no checkpoint yet".into()))
 }
 
-/// Refuses a tree size beyond the newest tree (and the empty tree where a
-/// proof needs leaves); returns the newest tree's size.
-fn check_size(name: &str, size: u64, newest: &SignedCheckpoint) -> Result<u64, ApiError> {
-    let current = newest.checkpoint.size;
+/// The newest tree's size, once the tree size `size` that the request
+/// names `name` is checked to be within it.
+async fn newest_covering(log: &Log, name: &str, size: u64) -> Result<u64, ApiError> {
+    let current = newest(log, size).await?.checkpoint.size;
     if size > current {
         return Err(ApiError::BadRequest(format!(
             "{name} {size} is beyond the tree of size {current}"
@@ -169,12 +185,11 @@ struct Consistency {
 /// `0 < first <= second <= tree size`.
 async fn get_sth_consistency(
     State(log): State<Arc<Log>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: QueryParams,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(query)?;
     let (first, second) = (params.number("first")?, params.number("second")?);
-    let newest_tree = newest(&log, second).await?;
-    let current = check_size("second", second, &newest_tree)?;
+    let current = newest_covering(&log, "second", second).await?;
     if first == 0 || first > second {
         return Err(ApiError::BadRequest(format!(
             "no consistency proof from size {first} to size {second}: first must be in 1..=second"
@@ -185,6 +200,34 @@ async fn get_sth_consistency(
         .await?;
     let body = Consistency {
         consistency: b64_all(&proof),
+    };
+    Ok(answer(body, IMMUTABLE_CACHE_CONTROL))
+}
+
+#[derive(Serialize)]
+struct InclusionProof {
+    leaf_index: u64,
+    audit_path: Vec<String>,
+}
+
+/// `GET get-proof-by-hash?hash=&tree_size=` (§4.5): the index of the leaf
+/// from the leaf-hash index, and its audit path in the tree of that size.
+async fn get_proof_by_hash(
+    State(log): State<Arc<Log>>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(query)?;
+    let (leaf_hash, size) = (params.hash("hash")?, params.number("tree_size")?);
+    let current = newest_covering(&log, "tree_size", size).await?;
+    let work = async {
+        let index = tree::find_leaf(&log, leaf_hash, size, current).await?;
+        let proof = tree::inclusion_proof(&log, index, size, current).await?;
+        Ok::<_, tree::TreeError>((index, proof))
+    };
+    let (index, proof) = work.instrument(span(&log, "get-proof-by-hash")).await?;
+    let body = InclusionProof {
+        leaf_index: index,
+        audit_path: b64_all(&proof),
     };
     Ok(answer(body, IMMUTABLE_CACHE_CONTROL))
 }
@@ -214,7 +257,7 @@ impl From<&RawEntry> for EntryJson {
 /// the tree's size did not cut short is final, and cached as such.
 async fn get_entries(
     State(log): State<Arc<Log>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: QueryParams,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(query)?;
     let (start, end) = (params.number("start")?, params.number("end")?);
@@ -257,12 +300,11 @@ struct EntryAndProof {
 /// `GET get-entry-and-proof?leaf_index=&tree_size=` (§4.8).
 async fn get_entry_and_proof(
     State(log): State<Arc<Log>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: QueryParams,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(query)?;
     let (index, size) = (params.number("leaf_index")?, params.number("tree_size")?);
-    let newest_tree = newest(&log, size).await?;
-    let current = check_size("tree_size", size, &newest_tree)?;
+    let current = newest_covering(&log, "tree_size", size).await?;
     if index >= size {
         return Err(ApiError::BadRequest(format!(
             "leaf_index {index} is not in the tree of size {size}"
