@@ -25,8 +25,18 @@ const LIMIT: &str = "2027-01-01T00:00:00Z";
 /// Requests in flight when checking many proofs.
 const IN_FLIGHT: usize = 16;
 
-/// A log `rfc` trusting `pki`, with `extra` lines in its `[[log]]` table.
+/// A log `rfc` trusting `pki`, stored in a local folder.
 fn setup(pki: &TestPki, extra: &[&str]) -> (tempfile::TempDir, PathBuf, LogHandle) {
+    setup_on(pki, extra, None)
+}
+
+/// A log `rfc` trusting `pki`, with `extra` lines in its `[[log]]` table,
+/// stored as `storage` says (a config `storage` table; `None` for a folder).
+fn setup_on(
+    pki: &TestPki,
+    extra: &[&str],
+    storage: Option<String>,
+) -> (tempfile::TempDir, PathBuf, LogHandle) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
     let mut spec = LogSpec::new(
@@ -38,6 +48,7 @@ fn setup(pki: &TestPki, extra: &[&str]) -> (tempfile::TempDir, PathBuf, LogHandl
         LIMIT,
     );
     spec.period_ms = 100;
+    spec.storage = storage;
     spec.extra = extra.iter().map(|line| line.to_string()).collect();
     let config = ct_testkit::server::write_config(dir.path(), &[&spec]);
     let handle = spec.handle(dir.path());
@@ -292,8 +303,24 @@ async fn grow(monitor: &Monitor, pki: &TestPki) -> (Vec<Submission>, Vec<Sth>) {
 /// get-entries returned, which are byte-identical to the submissions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_proof_verifies_with_tlog_tiles() {
+    every_proof(None, 260).await;
+}
+
+/// The same on S3-compatible storage (a real SeaweedFS), with consistency
+/// between all sizes up to 40 only (besides the random pairs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_proof_on_s3_verifies_with_tlog_tiles() {
+    let Some(weed) = ct_testkit::Weed::start().await else {
+        return;
+    };
+    every_proof(Some(ct_testkit::server::s3_storage(&weed, "rfc")), 40).await;
+}
+
+/// Grows a log on `storage` and checks its entries and every proof, with
+/// consistency proofs between all sizes up to `all_pairs_to`.
+async fn every_proof(storage: Option<String>, all_pairs_to: u64) {
     let pki = TestPki::new("Rfc");
-    let (_dir, config, log) = setup(&pki, &[]);
+    let (_dir, config, log) = setup_on(&pki, &[], storage);
     let server = Server::start(CT_LOG, &config, "server");
     let monitor = Monitor {
         http: http_client(),
@@ -319,7 +346,8 @@ async fn every_proof_verifies_with_tlog_tiles() {
         );
     }
 
-    let pairs = (1..=260u64).flat_map(|second| (1..=second).map(move |first| (first, second)));
+    let pairs =
+        (1..=all_pairs_to).flat_map(|second| (1..=second).map(move |first| (first, second)));
     let random = (0..300u64).map(|i| {
         let second = 1 + (i * 7919 + 13) % size;
         (1 + (i * 104_729) % second, second)
