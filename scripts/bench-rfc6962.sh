@@ -68,7 +68,8 @@ not_after_start = "2026-01-01T00:00:00Z"
 not_after_limit = "2027-01-01T00:00:00Z"
 storage = { type = "fs", path = "$WORK/log/data" }
 EOF
-taskset -c "$SERVER_CPU" "$CTLOG" serve --config "$WORK/log/ct-log.toml" >"$WORK/log/server.log" 2>&1 &
+taskset -c "$SERVER_CPU" "$CTLOG" serve --config "$WORK/log/ct-log.toml" --create-missing \
+  >"$WORK/log/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
   curl -sf "$BASE/ct/v1/get-sth" >/dev/null && break

@@ -83,6 +83,11 @@ pub struct LogConfig {
     pub max_chain_length: usize,
     /// Shown on the home page and in log.v3.json (default: the origin).
     pub description: Option<String>,
+    /// The day (`YYYY-MM-DD`, UTC) the log is created: on that day, and
+    /// only then, `serve` creates it when neither its lock nor its storage
+    /// knows it. Any other day a missing log is refused (`ct-log create`
+    /// makes one explicitly).
+    pub inception: Option<String>,
     /// Days after not_after_limit until submissions get 410 (default 7).
     #[serde(default = "default_sunset_grace_days")]
     pub sunset_grace_days: u64,
@@ -400,6 +405,9 @@ impl LogConfig {
         if !name_ok {
             problems.push("name must be non-empty ASCII letters, digits, '-', '_' or '.'".into());
         }
+        if let Err(e) = self.inception_date() {
+            problems.push(e.to_string());
+        }
         match self.not_after_window() {
             Ok((start, limit)) if start >= limit => {
                 problems.push("not_after_start must be before not_after_limit".into())
@@ -421,6 +429,23 @@ impl LogConfig {
             );
         }
         problems
+    }
+
+    /// Whether today (UTC) is the log's inception day.
+    pub fn is_inception_day(&self) -> bool {
+        let today = OffsetDateTime::now_utc().date();
+        self.inception_date().ok().flatten() == Some(today)
+    }
+
+    fn inception_date(&self) -> anyhow::Result<Option<time::Date>> {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        self.inception
+            .as_deref()
+            .map(|day| {
+                time::Date::parse(day, format)
+                    .with_context(|| format!("inception {day:?} is not a YYYY-MM-DD date"))
+            })
+            .transpose()
     }
 
     /// The checkpoint origin: the submission prefix without scheme and

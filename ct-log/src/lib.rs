@@ -11,12 +11,13 @@
 //! - `wiring`: building each log from the config and the role;
 //! - `http`: every endpoint (it depends on the log, never the reverse);
 //! - `listener`: serving HTTP without letting clients starve the log;
-//! - `serve`, `audit`, `submit`, `keygen`, `check_config`, `reindex`: the
-//!   subcommands `main.rs` dispatches to.
+//! - `serve`, `create`, `audit`, `submit`, `keygen`, `check_config`,
+//!   `reindex`: the subcommands `main.rs` dispatches to.
 
 pub mod audit;
 pub mod check_config;
 pub mod config;
+pub mod create;
 pub mod forward;
 pub mod http;
 pub mod internal_api;

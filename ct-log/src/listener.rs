@@ -40,7 +40,8 @@ const RESERVE_PER_LOG: u64 = 160;
 /// Fewer connections than this is no way to run a log.
 const MIN_CONNECTIONS: u64 = 64;
 /// Connections past the cap that may be in the middle of their 503 at
-/// once (part of the process reserve); beyond it they are closed at once.
+/// once (part of the process reserve); beyond it, no more are accepted
+/// until one is done.
 const MAX_SHEDDING: usize = 64;
 /// How long a refused connection is given to send its request and read
 /// the 503.
@@ -93,11 +94,31 @@ pub struct Connections {
     shedding: Arc<Semaphore>,
 }
 
+/// Room for one more accepted connection.
+enum Slot {
+    /// Under the cap: serve it.
+    Serve(OwnedSemaphorePermit),
+    /// At the cap: answer it 503.
+    Refuse(OwnedSemaphorePermit),
+}
+
 impl Connections {
     pub fn new(cap: usize) -> Connections {
         Connections {
             open: Arc::new(Semaphore::new(cap)),
             shedding: Arc::new(Semaphore::new(MAX_SHEDDING)),
+        }
+    }
+
+    /// Waits for room to serve a connection, or failing that to refuse one.
+    async fn slot(&self) -> Slot {
+        if let Ok(permit) = self.open.clone().try_acquire_owned() {
+            return Slot::Serve(permit);
+        }
+        tokio::select! {
+            biased;
+            Ok(permit) = self.open.clone().acquire_owned() => Slot::Serve(permit),
+            Ok(permit) = self.shedding.clone().acquire_owned() => Slot::Refuse(permit),
         }
     }
 }
@@ -142,6 +163,12 @@ pub async fn serve_http(
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // Accept only with room to serve or to refuse: past both, a flood
+        // waits in the kernel's backlog instead of being reset.
+        let slot = tokio::select! {
+            slot = connections.slot() => slot,
+            () = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -154,8 +181,8 @@ pub async fn serve_http(
             },
             () = &mut shutdown => break,
         };
-        match connections.open.clone().try_acquire_owned() {
-            Ok(permit) => {
+        match slot {
+            Slot::Serve(permit) => {
                 let watcher = graceful.watcher();
                 tokio::spawn(serve_connection(
                     watcher,
@@ -165,7 +192,7 @@ pub async fn serve_http(
                     permit,
                 ));
             }
-            Err(_) => shed(stream, &connections.shedding),
+            Slot::Refuse(permit) => shed(stream, permit),
         }
     }
     drop(listener);
@@ -214,11 +241,8 @@ where
 
 /// Answers a connection past the cap with a 503 and closes it, without
 /// parsing anything: refusing must cost next to nothing.
-fn shed(mut stream: TcpStream, shedding: &Arc<Semaphore>) {
+fn shed(mut stream: TcpStream, permit: OwnedSemaphorePermit) {
     metrics::counter!("ct_http_connections_shed_total").increment(1);
-    let Ok(permit) = shedding.clone().try_acquire_owned() else {
-        return; // dropped: closed at once
-    };
     tokio::spawn(async move {
         let answer = async {
             // Read what the request sent first, so that closing does not

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ct_log::{audit, check_config, keygen, reindex, serve, submit};
+use ct_log::{audit, check_config, create, keygen, reindex, serve, submit};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +32,8 @@ enum LogFormat {
 enum Command {
     /// Run every log in the config file.
     Serve(serve::Args),
+    /// Create a new log (or every log of the file) explicitly.
+    Create(create::Args),
     /// Audit a static-CT log (any, not only this one) end to end.
     Audit(audit::Args),
     /// Submit a chain, verify the SCT and prove its inclusion.
@@ -77,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Create(args) => runtime.block_on(create::run(args)),
         Command::Audit(args) => runtime.block_on(audit::run(args)),
         Command::Submit(args) => runtime.block_on(submit::run(args)),
         Command::Keygen(args) => keygen::run(args),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use ct_storage::LockBackend;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -41,6 +42,11 @@ pub struct Args {
     /// Serve the internal API here instead of `[cluster] internal_listen`.
     #[arg(long)]
     internal_listen: Option<SocketAddr>,
+    /// Create any log that neither its lock nor its storage knows, whatever
+    /// its inception date. For development: in production a wrong bucket
+    /// or an unmounted volume would then start a second tree.
+    #[arg(long)]
+    create_missing: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -51,7 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let file_limit = raise_file_limit();
     let cap = connection_cap(config.max_connections, file_limit, config.logs.len())?;
     tracing::info!(file_limit, max_connections = cap, "connection cap");
-    let wiring = wiring(&config, args.role).await?;
+    let wiring = wiring(&config, &args).await?;
     // Before the logs start, so that what they report at once is kept.
     let metrics = install_metrics()?;
     let mut mounted = Vec::new();
@@ -72,7 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         hangups,
         mounted.iter().map(|m| m.log.clone()).collect(),
     ));
-    let (public, internal) = routers(&config, &args, &mounted, metrics)?;
+    let (public, internal) = routers(&config, &args, &mounted, metrics, wiring.lock.clone())?;
     drop((mounted, wiring));
     let public = (args.listen.unwrap_or(config.listen), public);
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
@@ -153,8 +159,9 @@ fn routers(
     args: &Args,
     mounted: &[Mounted],
     metrics: PrometheusHandle,
+    lock: Option<Arc<dyn LockBackend>>,
 ) -> anyhow::Result<(Router, Option<(SocketAddr, Router)>)> {
-    let public = http::router(mounted, metrics, args.role);
+    let public = http::router(mounted, metrics, args.role, lock);
     let Some(cluster) = config
         .cluster
         .as_ref()
@@ -172,7 +179,8 @@ fn routers(
 
 /// What this process brings to its logs: the lock for roles that sequence,
 /// the shared dedup store, and the other sequencers for roles that forward.
-async fn wiring(config: &Config, role: Role) -> anyhow::Result<Wiring> {
+async fn wiring(config: &Config, args: &Args) -> anyhow::Result<Wiring> {
+    let role = args.role;
     let cluster = match &config.cluster {
         // A sequencer process never forwards: it answers for itself.
         Some(_) if role == Role::Sequencer => None,
@@ -210,6 +218,7 @@ async fn wiring(config: &Config, role: Role) -> anyhow::Result<Wiring> {
         claim_wait,
         dedup: shared_dedup(config),
         cluster,
+        create_missing: args.create_missing,
     })
 }
 

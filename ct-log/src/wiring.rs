@@ -52,6 +52,9 @@ pub struct Wiring {
     pub dedup: Option<String>,
     /// How to reach the other processes that may sequence.
     pub cluster: Option<Peers>,
+    /// Create any log that neither its lock nor its storage knows
+    /// (`serve --create-missing`, for development).
+    pub create_missing: bool,
 }
 
 /// Loads the log's key and roots, opens its storage, and (unless this
@@ -158,11 +161,14 @@ async fn start_sequencing(
     Ok((local, tasks))
 }
 
-/// Whether `e` says another process holds the log's claim.
+/// Whether `e` says another process holds the log's claim, or this one
+/// may not claim it yet (its clock is off): a standby waits for either.
 fn is_claimed(e: &anyhow::Error) -> bool {
     matches!(
         e.downcast_ref::<LoadError>(),
-        Some(LoadError::Lock(LockError::Claimed(_)))
+        Some(LoadError::Lock(
+            LockError::Claimed(_) | LockError::ClockSkew(_)
+        ))
     )
 }
 
@@ -233,7 +239,8 @@ impl DedupChoice {
     pub async fn open(&self, log_id: &[u8; 32]) -> anyhow::Result<PersistentDedup> {
         Ok(match self {
             DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
-                SqliteDedup::open(path).with_context(|| format!("opening {}", path.display()))?,
+                SqliteDedup::open(path, &hex::encode(log_id))
+                    .with_context(|| format!("opening {}", path.display()))?,
             ),
             // Keyed by log ID, like the lock: two logs named alike (a
             // staging and a production log, a log re-created with a new
@@ -264,6 +271,7 @@ impl Starter {
                 period: Duration::from_millis(config.period_ms),
                 pool_size: config.pool_size,
                 claim_wait: None,
+                create: wiring.create_missing || config.is_inception_day(),
             },
             batchers: BatcherConfig {
                 log: config.name.clone(),

@@ -424,12 +424,25 @@ async fn sighup_adds_roots_and_never_drops_one() {
     add(&http, &server.base_url, &handle, &chain(&first, 3), false)
         .await
         .unwrap();
-    let stored = fs::read_to_string(dir.path().join("hup-data/_roots.pem")).unwrap();
+    let stored_roots = dir.path().join("hup-data/_roots.pem");
+    let stored = fs::read_to_string(&stored_roots).unwrap();
     assert_eq!(
         stored.matches("BEGIN CERTIFICATE").count(),
         2,
         "effective roots kept beside the log"
     );
+
+    // Another process reloading at the same moment stored a set without the
+    // first root: this process still accepts it, and stores it back.
+    fs::write(&stored_roots, &second.root_pem).unwrap();
+    hangup();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(roots_count().await, 2);
+    add(&http, &server.base_url, &handle, &chain(&first, 4), false)
+        .await
+        .unwrap();
+    let stored = fs::read_to_string(&stored_roots).unwrap();
+    assert_eq!(stored.matches("BEGIN CERTIFICATE").count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

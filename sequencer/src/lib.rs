@@ -26,4 +26,4 @@ pub use clock::MAX_AHEAD_MS;
 pub use handle::{Batch, LogConfig, Sequenced, SequencerHandle, SequencingError};
 pub use load::LoadError;
 pub use publish::PublishError;
-pub use sequencer::{report_active, start};
+pub use sequencer::{create, report_active, start};

@@ -33,8 +33,12 @@ pub enum LoadError {
     BadCheckpoint(&'static str, FormatError),
     #[error("storage holds a checkpoint but the lock database has none for this log; refusing to start a new log over existing data (wrong lock_db or storage path?)")]
     StorageWithoutLock,
-    #[error("the lock database has no checkpoint for this log (was it replaced?)")]
-    LockMissing,
+    #[error("this log does not exist: neither the lock nor storage holds a checkpoint for it; create it with `ct-log create` (or its inception date), or check lock_db/lock and storage if it should exist")]
+    Missing,
+    #[error("this log already exists: the lock holds its checkpoint")]
+    AlreadyExists,
+    #[error("storage already holds objects under {0} but no log: refusing to create a log over them (wrong bucket, prefix or path?)")]
+    NotEmpty(&'static str),
     #[error("storage checkpoint (size {stored}) is ahead of the lock's (size {locked}); refusing to start (wrong lock_db?)")]
     StorageAhead { stored: u64, locked: u64 },
     #[error("storage and lock hold different trees of size {0}; refusing to start")]
@@ -53,7 +57,9 @@ pub enum LoadError {
     Publish(#[from] PublishError),
 }
 
-/// Whether opening may create a new, empty log.
+/// Whether opening may create a new, empty log. Creation is an explicit
+/// act: an unmounted volume or a wrong bucket must never look like a new
+/// log and start a second tree under a live log's key.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Create {
     IfEmpty,
@@ -69,7 +75,7 @@ pub(crate) async fn open(log: &Log, create: Create) -> Result<Tree, LoadError> {
     let Some(locked) = locked else {
         return match (stored, create) {
             (Some(_), _) => Err(LoadError::StorageWithoutLock),
-            (None, Create::Never) => Err(LoadError::LockMissing),
+            (None, Create::Never) => Err(LoadError::Missing),
             (None, Create::IfEmpty) => create_log(log).await,
         };
     };
@@ -91,15 +97,24 @@ fn verify(log: &Log, what: &'static str, note: &[u8]) -> Result<SignedCheckpoint
 }
 
 /// A new log: an empty tree, committed to the lock first (so a concurrent
-/// creator loses the race), then published.
-async fn create_log(log: &Log) -> Result<Tree, LoadError> {
+/// creator loses the race), then published. Refused over storage that
+/// holds any tile, issuer or staged round: that is some log's data.
+pub(crate) async fn create_log(log: &Log) -> Result<Tree, LoadError> {
+    for prefix in ["tile/", "issuer/", "staging/"] {
+        if log.store.any_under(prefix).await? {
+            return Err(LoadError::NotEmpty(prefix));
+        }
+    }
     let checkpoint = Checkpoint {
         origin: log.origin.clone(),
         size: 0,
         root: empty_root(),
     };
     let signed = checkpoint.sign(&log.key, now_millis());
-    log.lock.create(&log.lock_id, &signed.note).await?;
+    match log.lock.create(&log.lock_id, &signed.note).await {
+        Err(LockError::Lost) => return Err(LoadError::AlreadyExists),
+        other => other?,
+    }
     publish(log, &signed).await?;
     tracing::info!("created a new, empty log");
     Ok(Tree {

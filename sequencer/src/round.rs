@@ -304,11 +304,8 @@ async fn upload(log: &Log, round: &Round) -> Result<(), RoundError> {
 /// another sequencer has moved the log.
 async fn publish(log: &Log, claim: &Claim, round: &Round) -> Result<(), RoundError> {
     let deadline = claim
-        .expiry()
-        .map_or(PUBLISH_DEADLINE, |expiry| {
-            expiry.saturating_duration_since(tokio::time::Instant::now())
-        })
-        .min(PUBLISH_DEADLINE);
+        .remaining()
+        .map_or(PUBLISH_DEADLINE, |left| left.min(PUBLISH_DEADLINE));
     match tokio::time::timeout(deadline, publish::publish(log, &round.checkpoint)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {

@@ -13,7 +13,8 @@ use std::time::Duration;
 use ct_formats::{Entry, EntryKind, LogKey};
 use ct_sequencer::{Batch, LoadError, LogConfig, Sequenced, SequencerHandle, SequencingError};
 use ct_storage::{
-    Claim, Fault, LockBackend, LockError, MemoryLock, MemoryStore, ObjectStore, SqliteLock,
+    BootInstant, Claim, Fault, LockBackend, LockError, MemoryLock, MemoryStore, ObjectStore,
+    SqliteLock,
 };
 use p256::ecdsa::SigningKey;
 use static_ct_api::{LogEntry, RFC6962Verifier, TileIterator};
@@ -37,6 +38,7 @@ fn config(key: &Arc<LogKey>) -> LogConfig {
         period: Duration::from_millis(50),
         pool_size: 100_000,
         claim_wait: Some(Duration::ZERO),
+        create: true,
     }
 }
 
@@ -625,7 +627,7 @@ struct RevocableLock {
     available: std::sync::atomic::AtomicBool,
     revoke: std::sync::Mutex<Option<tokio::sync::watch::Sender<bool>>>,
     /// The lease's expiry by the holder's clock, as a renewal task keeps it.
-    expiry: std::sync::Mutex<Option<tokio::sync::watch::Sender<tokio::time::Instant>>>,
+    expiry: std::sync::Mutex<Option<tokio::sync::watch::Sender<BootInstant>>>,
 }
 
 impl RevocableLock {
@@ -635,7 +637,7 @@ impl RevocableLock {
         self.available
             .store(false, std::sync::atomic::Ordering::SeqCst);
         if let Some(expiry) = self.expiry.lock().unwrap().as_ref() {
-            expiry.send_replace(tokio::time::Instant::now());
+            expiry.send_replace(BootInstant::now());
         }
     }
 
@@ -665,7 +667,7 @@ impl LockBackend for RevocableLock {
         }
         let (lost, watch) = tokio::sync::watch::channel(false);
         *self.revoke.lock().unwrap() = Some(lost);
-        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        let far = BootInstant::now() + Duration::from_secs(3600);
         let (expiry, expires) = tokio::sync::watch::channel(far);
         *self.expiry.lock().unwrap() = Some(expiry);
         Ok(Claim::revocable((), watch).with_expiry(expires))

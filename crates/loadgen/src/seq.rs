@@ -132,6 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         period: Duration::from_millis(args.period_ms),
         pool_size: args.pool_size,
         claim_wait: Some(Duration::ZERO),
+        create: true,
     };
     let store = Arc::new(MemoryStore::new());
     let (handle, task) = ct_sequencer::start(config, store, Arc::new(MemoryLock::new())).await?;

@@ -18,6 +18,7 @@
 //! standby takes over when the holder stops renewing ([`LeaseOptions`]), and
 //! [`MemoryLock`] (tests).
 
+mod clock;
 mod fs;
 mod headers;
 mod lease;
@@ -26,11 +27,13 @@ mod memory;
 mod postgres;
 mod probe;
 mod s3;
+mod s3clock;
 mod s3lock;
 mod sqlite;
 
 /// Fixed S3 credentials, for [`S3Options::credentials`].
 pub use aws_credential_types::Credentials as S3Credentials;
+pub use clock::{BootInstant, ClockReading, ClockStatus, MAX_CLOCK_SKEW};
 pub use fs::FsStore;
 pub use headers::{is_immutable, ObjectHeaders, IMMUTABLE_CACHE_CONTROL};
 pub use lease::LeaseOptions;

@@ -14,8 +14,9 @@
 //! A swap is one `UPDATE … WHERE log_id = $1 AND body = $2`: under READ
 //! COMMITTED a concurrent swap waits for the row, re-checks the condition
 //! against the winner's body and changes nothing. Lease expiry is judged by
-//! the server's clock alone (`clock_timestamp()`), so the sequencers' clocks
-//! need not agree.
+//! the server's clock alone (`clock_timestamp()`), so no machine judges a
+//! lease by its own wall clock. Each machine still compares its clock with
+//! the server's before claiming and after each renewal.
 //!
 //! The connection is a [`ct_db::PgClient`]: plain TCP without TLS, replaced
 //! after a failure, every statement bounded by [`ct_db::STATEMENT_TIMEOUT`].
@@ -28,6 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ct_db::{column, PgClient};
 
+use crate::clock::{ClockReading, ClockStatus};
 use crate::lease::{self, held_by, LeaseOptions, LeaseRecords};
 use crate::lock::{Claim, LockBackend, LockError};
 
@@ -53,6 +55,7 @@ const APPLICATION_NAME: &str = "ct-log";
 pub struct PostgresLock {
     db: PgClient,
     lease: LeaseOptions,
+    clock: Arc<ClockStatus>,
 }
 
 impl PostgresLock {
@@ -70,7 +73,11 @@ impl PostgresLock {
     ) -> Result<PostgresLock, LockError> {
         let db = PgClient::connect(url, APPLICATION_NAME).await?;
         db.batch_execute(SCHEMA).await?;
-        Ok(PostgresLock { db, lease })
+        Ok(PostgresLock {
+            db,
+            lease,
+            clock: Arc::default(),
+        })
     }
 }
 
@@ -111,6 +118,10 @@ impl LockBackend for PostgresLock {
     async fn claim(&self, log: &str) -> Result<Claim, LockError> {
         lease::claim(Arc::new(self.clone()), log, self.lease).await
     }
+
+    fn clock_problem(&self) -> Option<String> {
+        self.clock.problem()
+    }
 }
 
 #[async_trait]
@@ -148,6 +159,28 @@ impl LeaseRecords for PostgresLock {
             self.db.execute(sql, &[&log, &holder, &ttl]).await?,
             LockError::Lost,
         )
+    }
+
+    async fn clock_reading(&self) -> Result<ClockReading, LockError> {
+        let sql = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8";
+        let sent = std::time::SystemTime::now();
+        let row = self.db.query_opt(sql, &[]).await?;
+        let received = std::time::SystemTime::now();
+        let millis: i64 = column(
+            &row.ok_or_else(|| LockError::Backend("no clock".into()))?,
+            0,
+        )?;
+        let server = std::time::UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64);
+        Ok(ClockReading::from_exchange(
+            sent,
+            received,
+            server,
+            Duration::ZERO,
+        ))
+    }
+
+    fn clock_status(&self) -> &ClockStatus {
+        &self.clock
     }
 
     async fn release(&self, log: &str, holder: &str, _: &()) -> Result<(), LockError> {

@@ -64,6 +64,8 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 use ct_db::{error_chain, one_line};
 
+use crate::clock::ClockReading;
+use crate::s3clock::ServerDates;
 use crate::{check_key, ObjectHeaders, ObjectStore, PutIf, StorageError, WriteCondition};
 
 /// Where a log's objects live in S3.
@@ -162,6 +164,8 @@ pub struct S3Store {
     prefix: String,
     options: S3Options,
     retries: AtomicU64,
+    /// The server's clock, as its answers tell it.
+    dates: ServerDates,
 }
 
 impl fmt::Debug for S3Store {
@@ -324,12 +328,14 @@ impl S3Store {
                 builder.credentials_provider(StandardCredentials)
             }
         };
+        let dates = ServerDates::default();
         let store = S3Store {
-            client: Client::from_conf(builder.build()),
+            client: Client::from_conf(builder.interceptor(dates.clone()).build()),
             bucket: config.bucket.clone(),
             prefix: normalise_prefix(&config.prefix),
             options,
             retries: AtomicU64::new(0),
+            dates,
         };
         store
             .call("open", "", || async {
@@ -362,6 +368,28 @@ impl S3Store {
                 other => other,
             })?;
         Ok(store)
+    }
+
+    /// This machine's clock against the server's, from a HeadBucket.
+    pub async fn clock_reading(&self) -> Result<ClockReading, StorageError> {
+        let sent = std::time::SystemTime::now();
+        self.call("clock", "", || async {
+            self.client
+                .head_bucket()
+                .bucket(&self.bucket)
+                .send()
+                .await
+                .map(drop)
+                .map_err(classify)
+        })
+        .await?;
+        self.dates
+            .reading_since(sent)
+            .ok_or_else(|| StorageError::S3 {
+                op: "clock",
+                key: String::new(),
+                message: "the server's answer had no Date header".into(),
+            })
     }
 
     /// Retries so far, over all calls (for metrics).
@@ -891,6 +919,7 @@ mod tests {
             prefix: String::new(),
             options,
             retries: AtomicU64::new(0),
+            dates: ServerDates::default(),
         };
         for _ in 0..50 {
             let first = store.backoff(1);

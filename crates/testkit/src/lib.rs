@@ -16,6 +16,7 @@
 //! - A cluster of `ct-log` processes on shared backends, under load, with
 //!   the checks after a run ([`cluster`]); its final audit uses `ct_client`.
 
+pub mod careless_s3;
 pub mod client;
 pub mod cluster;
 pub mod der;

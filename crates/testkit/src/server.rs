@@ -364,7 +364,9 @@ impl Server {
         Server::spawn(bin.as_ref(), config, tag, &[], &args)
     }
 
-    /// Runs `<bin> <flags> serve --config <config> <serve_args>`.
+    /// Runs `<bin> <flags> serve --config <config> --create-missing
+    /// <serve_args>`: test logs start empty, and creating one is explicit.
+    /// (Tests of that refusal run the binary themselves.)
     fn spawn(bin: &Path, config: &Path, tag: &str, flags: &[&str], serve_args: &[&str]) -> Server {
         let dir = config.parent().expect("config dir");
         let stderr_path = dir.join(format!("{tag}.stderr"));
@@ -374,6 +376,7 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(config)
+            .arg("--create-missing")
             .args(serve_args)
             .current_dir(dir)
             .stdin(Stdio::null())
