@@ -295,6 +295,34 @@ fn default_batchers() -> usize {
         .min(8)
 }
 
+/// `--config FILE [--log NAME]`: the logs of a config file that a command
+/// (create, reindex) works on.
+#[derive(clap::Args)]
+pub struct LogsArgs {
+    /// The TOML config file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Only the log of this name (default: every log in the file).
+    #[arg(long)]
+    pub log: Option<String>,
+}
+
+impl LogsArgs {
+    /// The logs of `config` these arguments name; an error when `--log`
+    /// names none.
+    pub fn select<'a>(&self, config: &'a Config) -> anyhow::Result<Vec<&'a LogConfig>> {
+        let logs: Vec<&LogConfig> = config
+            .logs
+            .iter()
+            .filter(|log| self.log.as_ref().is_none_or(|name| &log.name == name))
+            .collect();
+        if let Some(name) = self.log.as_ref().filter(|_| logs.is_empty()) {
+            bail!("no log named {name:?} in {}", self.config.display());
+        }
+        Ok(logs)
+    }
+}
+
 impl Config {
     /// Reads and checks the file; fails with every problem found.
     pub fn load(path: &Path) -> anyhow::Result<Config> {

@@ -9,7 +9,6 @@
 //! keeps its first location). It may run while the log is served.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -19,7 +18,7 @@ use ct_storage::ObjectStore;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
 use crate::audit::progress_bar;
-use crate::config::{Config, LogConfig};
+use crate::config::{Config, LogConfig, LogsArgs};
 use crate::log::Log;
 use crate::tree::{decode_data_tile, tile_at};
 use crate::wiring::{open_store, shared_dedup, DedupChoice};
@@ -33,12 +32,8 @@ const REPAIR_TILES: u64 = 64;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The TOML config file.
-    #[arg(long)]
-    config: PathBuf,
-    /// Only the log of this name (default: every log in the file).
-    #[arg(long)]
-    log: Option<String>,
+    #[command(flatten)]
+    logs: LogsArgs,
     /// Begin at this entry (rounded down to its tile) instead of the first:
     /// to resume an interrupted run, or to repair only the newest entries.
     #[arg(long, default_value_t = 0)]
@@ -46,19 +41,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let config = Config::load(&args.config)?;
-    let logs: Vec<&LogConfig> = config
-        .logs
-        .iter()
-        .filter(|log| args.log.as_ref().is_none_or(|name| &log.name == name))
-        .collect();
-    if logs.is_empty() {
-        bail!(
-            "{} has no log named {:?}",
-            args.config.display(),
-            args.log.unwrap_or_default()
-        );
-    }
+    let config = Config::load(&args.logs.config)?;
+    let logs = args.logs.select(&config)?;
     for log in logs {
         let entries = reindex(&config, log, args.start)
             .await
