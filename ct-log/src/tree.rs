@@ -51,6 +51,9 @@ pub enum TreeError {
     /// what the sequencer wrote.
     #[error("{0}")]
     Damaged(String),
+    /// A read task of this process failed (a panic: a bug).
+    #[error("{0}")]
+    Task(String),
 }
 
 fn damaged(what: impl std::fmt::Display, e: impl std::fmt::Display) -> TreeError {
@@ -73,10 +76,10 @@ pub async fn off_the_workers<T: Send + 'static>(
     let _permit = READ_WORKERS
         .acquire()
         .await
-        .map_err(|e| TreeError::Damaged(format!("read workers: {e}")))?;
+        .map_err(|e| TreeError::Task(format!("read workers: {e}")))?;
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| TreeError::Damaged(format!("read task failed: {e}")))
+        .map_err(|e| TreeError::Task(format!("read task failed: {e}")))
 }
 
 /// Tile `index` of `kind` as it is in the tree of `size` leaves (width 0

@@ -91,7 +91,9 @@ impl From<TreeError> for ApiError {
             TreeError::NotFound(why) => ApiError::NotFound(why),
             TreeError::Index(e) => ApiError::Internal(format!("reading the leaf-hash index: {e}")),
             TreeError::Storage(e) => ApiError::Internal(format!("reading the tree: {e}")),
-            TreeError::Damaged(why) => ApiError::Internal(format!("reading the tree: {why}")),
+            TreeError::Damaged(why) | TreeError::Task(why) => {
+                ApiError::Internal(format!("reading the tree: {why}"))
+            }
         }
     }
 }
