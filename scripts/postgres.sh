@@ -45,7 +45,20 @@ if found=$(find_bin); then
   exit 0
 fi
 
-"$(dirname "$0")/apt-install.sh" postgresql \
-  || die "PostgreSQL not found and not installed: install PostgreSQL and set PG_BIN to the directory holding initdb and postgres"
+command -v apt-get >/dev/null \
+  || die "PostgreSQL not found and apt-get is missing: install PostgreSQL and set PG_BIN to the directory holding initdb and postgres"
+sudo=()
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || die "PostgreSQL not found: installing it needs root or sudo"
+  sudo=(sudo -n)
+fi
+echo "postgres.sh: installing postgresql with apt-get" >&2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq postgresql; } >"$log" 2>&1; then
+  cat "$log" >&2
+  die "apt-get install postgresql failed"
+fi
 found=$(find_bin) || die "postgresql is installed but its initdb and postgres were not found"
 echo "$found"

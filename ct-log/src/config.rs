@@ -33,9 +33,8 @@ pub struct Config {
     pub dedup: Option<DedupConfig>,
     /// How the processes of a log spread over several machines talk.
     pub cluster: Option<ClusterConfig>,
-    /// HTTPS on `listen` (and on `[cluster] internal_listen`) with this
-    /// certificate; plain HTTP without it, e.g. behind a TLS-terminating
-    /// proxy.
+    /// HTTPS on `listen` with this certificate; plain HTTP without it, e.g.
+    /// behind a TLS-terminating proxy.
     pub tls: Option<TlsConfig>,
     /// Client connections open at once (both listeners together); past it
     /// a connection gets a quick 503. Default: what the file limit leaves
@@ -106,6 +105,13 @@ pub struct LogConfig {
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+impl TlsConfig {
+    fn resolve(&mut self, base: &Path) {
+        self.cert = base.join(&self.cert);
+        self.key = base.join(&self.key);
+    }
 }
 
 /// Where a log's tiles, issuers and checkpoint are stored.
@@ -182,6 +188,9 @@ pub struct ClusterConfig {
     /// CA certificates (PEM) to trust for `https` sequencer URLs, besides
     /// the system's: for sequencers with certificates of a private CA.
     pub ca: Option<PathBuf>,
+    /// HTTPS on `internal_listen` with this certificate (the internal API
+    /// on the public listener uses the top-level `tls`).
+    pub tls: Option<TlsConfig>,
 }
 
 /// A process's part in running the logs (`serve --role`): one config file
@@ -345,10 +354,12 @@ impl Config {
         config.lock_db = config.lock_db.map(|db| base.join(db));
         if let Some(cluster) = &mut config.cluster {
             cluster.ca = cluster.ca.take().map(|ca| base.join(ca));
+            if let Some(tls) = &mut cluster.tls {
+                tls.resolve(base);
+            }
         }
         if let Some(tls) = &mut config.tls {
-            tls.cert = base.join(&tls.cert);
-            tls.key = base.join(&tls.key);
+            tls.resolve(base);
         }
         // Dedup databases default to the lock database's folder.
         let dedup_dir = config

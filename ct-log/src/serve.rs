@@ -78,11 +78,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         hangups,
         mounted.iter().map(|m| m.log.clone()).collect(),
     ));
-    let (public, internal) = routers(&config, &args, &mounted, metrics, wiring.lock.clone())?;
+    let listeners = listeners(&config, &args, &mounted, metrics, wiring.lock.clone())?;
     drop((mounted, wiring));
-    let public = (args.listen.unwrap_or(config.listen), public);
-    let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
-    serve_until_signal(public, internal, tls, Connections::new(cap)).await?;
+    serve_until_signal(listeners, Connections::new(cap)).await?;
     // It holds the logs too; they must all be released for the last round.
     reload_roots.abort();
     let _ = reload_roots.await;
@@ -95,53 +93,50 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Binds the public listener (and the internal one, if apart), serves
-/// until SIGTERM or Ctrl-C, then finishes the requests in progress.
-async fn serve_until_signal(
-    (public_addr, public): (SocketAddr, Router),
-    internal: Option<(SocketAddr, Router)>,
+/// Where and what one listener serves.
+struct Listen {
+    /// Names the listener in its stdout line.
+    what: &'static str,
+    addr: SocketAddr,
+    app: Router,
     tls: Option<TlsAcceptor>,
-    connections: Connections,
-) -> anyhow::Result<()> {
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let listener = bind(public_addr).await?;
-    // Tests and scripts wait for this exact line on stdout.
-    println!("listening on {scheme}://{}", listener.local_addr()?);
-    let internal = match internal {
-        Some((addr, app)) => {
-            let listener = bind(addr).await?;
-            println!(
-                "internal API listening on {scheme}://{}",
-                listener.local_addr()?
-            );
-            Some((listener, app))
-        }
-        None => None,
-    };
+}
+
+/// Binds every listener (the public one, and the internal one if apart),
+/// serves until SIGTERM or Ctrl-C, then finishes the requests in progress.
+async fn serve_until_signal(listens: Vec<Listen>, connections: Connections) -> anyhow::Result<()> {
     let (stop, stopping) = watch::channel(());
+    let mut served = Vec::new();
+    for listen in listens {
+        let listener = bind(listen.addr).await?;
+        let scheme = if listen.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        // Tests and scripts wait for these exact lines on stdout.
+        println!(
+            "{}listening on {scheme}://{}",
+            listen.what,
+            listener.local_addr()?
+        );
+        let mut stopping = stopping.clone();
+        let stopped = async move {
+            let _ = stopping.changed().await;
+        };
+        served.push(serve_http(
+            listener,
+            listen.app,
+            listen.tls,
+            connections.clone(),
+            stopped,
+        ));
+    }
     tokio::spawn(async move {
         shutdown_signal().await;
         stop.send_replace(());
     });
-    let stopped = |mut stopping: watch::Receiver<()>| async move {
-        let _ = stopping.changed().await;
-    };
-    let serve_internal = async {
-        if let Some((listener, app)) = internal {
-            let (tls, connections) = (tls.clone(), connections.clone());
-            serve_http(listener, app, tls, connections, stopped(stopping.clone())).await;
-        }
-    };
-    tokio::join!(
-        serve_http(
-            listener,
-            public,
-            tls.clone(),
-            connections.clone(),
-            stopped(stopping.clone())
-        ),
-        serve_internal
-    );
+    futures_util::future::join_all(served).await;
     Ok(())
 }
 
@@ -151,30 +146,42 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding {addr}"))
 }
 
-/// The public router, with the internal API merged in, or apart with the
-/// address it gets when `internal_listen` is set. Only processes that may
-/// sequence serve the internal API.
-fn routers(
+/// The public listener, with the internal API merged in, or the internal
+/// API on a listener of its own when `internal_listen` is set. Only
+/// processes that may sequence serve the internal API.
+fn listeners(
     config: &Config,
     args: &Args,
     mounted: &[Mounted],
     metrics: PrometheusHandle,
     lock: Option<Arc<dyn LockBackend>>,
-) -> anyhow::Result<(Router, Option<(SocketAddr, Router)>)> {
-    let public = http::router(mounted, metrics, args.role, lock);
+) -> anyhow::Result<Vec<Listen>> {
+    let mut public = Listen {
+        what: "",
+        addr: args.listen.unwrap_or(config.listen),
+        app: http::router(mounted, metrics, args.role, lock),
+        tls: config.tls.as_ref().map(tls_acceptor).transpose()?,
+    };
     let Some(cluster) = config
         .cluster
         .as_ref()
         .filter(|_| args.role != Role::Frontend)
     else {
-        return Ok((public, None));
+        return Ok(vec![public]);
     };
     let logs = mounted.iter().map(|m| m.log.clone()).collect();
     let internal = http::internal_router(logs, &cluster.secret()?);
-    Ok(match args.internal_listen.or(cluster.internal_listen) {
-        Some(addr) => (public, Some((addr, http::not_found_elsewhere(internal)))),
-        None => (public.merge(internal), None),
-    })
+    let Some(addr) = args.internal_listen.or(cluster.internal_listen) else {
+        public.app = public.app.merge(internal);
+        return Ok(vec![public]);
+    };
+    let internal = Listen {
+        what: "internal API ",
+        addr,
+        app: http::not_found_elsewhere(internal),
+        tls: cluster.tls.as_ref().map(tls_acceptor).transpose()?,
+    };
+    Ok(vec![public, internal])
 }
 
 /// What this process brings to its logs: the lock for roles that sequence,

@@ -17,6 +17,8 @@
 //!   refuses requests without the cluster secret. Each stateless frontend
 //!   serves the RFC 6962 read API from storage and the shared leaf-hash
 //!   index.
+//! - `the_internal_api_over_https`: sequencers serve the internal API over
+//!   HTTPS with a private CA's certificate, which the frontends trust.
 //!
 //! After a run under load, `check_run` checks that every SCT a client
 //! received verifies and names its own entry, at its index with its
@@ -370,6 +372,33 @@ async fn dedup_across_frontends() {
         refused.is_err(),
         "a sequencer must not accept add-chain: {refused:?}"
     );
+}
+
+/// Sequencers serving the internal API over HTTPS on listeners of their
+/// own, with a certificate of a private CA the frontends are told to trust
+/// (`[cluster] ca`, `[cluster] tls`): entries travel, SCTs come back, and
+/// the log verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_internal_api_over_https() {
+    let settings = ct_testkit::cluster::Settings {
+        tls: true,
+        ..ct_testkit::cluster::Settings::new(250, 2, true)
+    };
+    let Some(cluster) = Cluster::setup_with(CT_LOG, "https", settings).await else {
+        return;
+    };
+    let items = cluster.items(0..300);
+    let submitted = leaves_of(&items);
+    let http = http_client_with_timeout(Duration::from_secs(10));
+    let running = cluster.run_under_load(&http, items, 50, "over https").await;
+    let observed = running.load.finish().await;
+    check_run(
+        &running.frontends[0].base_url,
+        &cluster.log,
+        &observed,
+        &submitted,
+    )
+    .await;
 }
 
 /// The RFC 6962 reads of a two-entry log through one process: get-sth,

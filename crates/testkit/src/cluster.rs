@@ -85,19 +85,63 @@ pub struct Cluster {
     _serial: tokio::sync::MutexGuard<'static, ()>,
 }
 
+/// Where a cluster keeps its lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterLock {
+    /// Rows in the PostgreSQL server (which also holds the shared dedup).
+    Postgres,
+    /// Objects in the SeaweedFS bucket, beside the log's own.
+    S3,
+}
+
+/// How a cluster is set up.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub period_ms: u64,
+    /// Sequencer processes (one active, the others standing by).
+    pub sequencers: usize,
+    /// Each sequencer serves the internal API on a listener of its own.
+    pub internal: bool,
+    pub lock: ClusterLock,
+    /// The internal listeners speak HTTPS, with a certificate of a private
+    /// CA that the frontends are told to trust (needs `internal`).
+    pub tls: bool,
+}
+
+impl Settings {
+    /// `sequencers` sequencers on a PostgreSQL lock, plain HTTP.
+    pub fn new(period_ms: u64, sequencers: usize, internal: bool) -> Settings {
+        Settings {
+            period_ms,
+            sequencers,
+            internal,
+            lock: ClusterLock::Postgres,
+            tls: false,
+        }
+    }
+}
+
 impl Cluster {
-    /// Waits for the previous cluster of this test binary to end, starts
-    /// PostgreSQL and SeaweedFS, and writes the config of log `name`
-    /// (period `period_ms`) with `sequencers` sequencer URLs, each on an
-    /// internal listener of its own if `internal`. The processes run `bin`,
-    /// the `ct-log` binary. None (after saying why) when a backend is not
-    /// installed.
+    /// [`Cluster::setup_with`] the [`Settings::new`] defaults.
     pub async fn setup(
         bin: impl Into<PathBuf>,
         name: &str,
         period_ms: u64,
         sequencers: usize,
         internal: bool,
+    ) -> Option<Cluster> {
+        let settings = Settings::new(period_ms, sequencers, internal);
+        Cluster::setup_with(bin, name, settings).await
+    }
+
+    /// Waits for the previous cluster of this test binary to end, starts
+    /// PostgreSQL and SeaweedFS, and writes the config of log `name` as
+    /// `settings` say. The processes run `bin`, the `ct-log` binary. None
+    /// (after saying why) when a backend is not installed.
+    pub async fn setup_with(
+        bin: impl Into<PathBuf>,
+        name: &str,
+        settings: Settings,
     ) -> Option<Cluster> {
         let serial = SERIAL.lock().await;
         let Some(postgres) = Postgres::start().await else {
@@ -113,29 +157,31 @@ impl Cluster {
         std::fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
         let prefix = format!("http://ct.test/{name}");
         let mut spec = LogSpec::new(name, &prefix, &prefix, "roots.pem", START, LIMIT);
-        spec.period_ms = period_ms;
+        spec.period_ms = settings.period_ms;
         spec.storage = Some(s3_storage(&weed, name));
-        let listeners = if internal { 2 * sequencers } else { sequencers };
-        let mut ports = BTreeSet::new();
-        while ports.len() < listeners {
-            ports.insert(free_port());
-        }
-        let mut sequencer_listen: Vec<String> =
-            ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let internal_listen = sequencer_listen.split_off(sequencers);
-        let urls: Vec<String> = if internal {
+        let (sequencer_listen, internal_listen) = listen_addresses(&settings);
+        let scheme = if settings.tls { "https" } else { "http" };
+        let urls: Vec<String> = if settings.internal {
             &internal_listen
         } else {
             &sequencer_listen
         }
         .iter()
-        .map(|l| format!("http://{l}"))
+        .map(|l| format!("{scheme}://{l}"))
         .collect();
+        let lock = match settings.lock {
+            ClusterLock::Postgres => postgres_lock(&postgres.url()),
+            ClusterLock::S3 => s3_storage(&weed, &format!("{name}-lock")),
+        };
+        let mut cluster = cluster_table(SECRET, &urls);
+        if settings.tls {
+            cluster.extend(tls_files(dir.path(), name));
+        }
         let top = TopLevel {
-            lock: Some(postgres_lock(&postgres.url())),
+            lock: Some(lock),
             lease_ttl_ms: Some(LEASE_TTL_MS),
             dedup: Some(postgres_dedup(&postgres.url())),
-            cluster: cluster_table(SECRET, &urls),
+            cluster,
         };
         let config = write_config_with(dir.path(), &top, &[&spec]);
         Some(Cluster {
@@ -159,18 +205,26 @@ impl Cluster {
 
     /// Starts sequencer `i` on its configured port.
     pub fn sequencer(&self, i: usize, tag: &str) -> Server {
+        self.sequencer_under(&[], i, tag)
+    }
+
+    /// [`Cluster::sequencer`], run by the command `wrapper` (e.g.
+    /// `faketime -f +30s`).
+    pub fn sequencer_under(&self, wrapper: &[&str], i: usize, tag: &str) -> Server {
         let listen = &self.sequencer_listen[i];
-        let server = match self.internal_listen.get(i) {
-            Some(internal) => Server::start_role_with(
-                &self.bin,
-                &self.config,
-                tag,
-                "sequencer",
-                listen,
-                &["--internal-listen", internal],
-            ),
-            None => Server::start_role(&self.bin, &self.config, tag, "sequencer", listen),
+        let internal: Vec<&str> = match self.internal_listen.get(i) {
+            Some(internal) => vec!["--internal-listen", internal],
+            None => vec![],
         };
+        let server = Server::start_role_under(
+            wrapper,
+            &self.bin,
+            &self.config,
+            tag,
+            "sequencer",
+            listen,
+            &internal,
+        );
         assert_eq!(
             server.base_url,
             format!("http://{listen}"),
@@ -254,6 +308,36 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(LEASE_TTL_MS)).await;
         }
     }
+}
+
+/// `127.0.0.1:PORT` of each sequencer's listener, and of its internal
+/// listener when `settings.internal`.
+fn listen_addresses(settings: &Settings) -> (Vec<String>, Vec<String>) {
+    let listeners = settings.sequencers * if settings.internal { 2 } else { 1 };
+    let mut ports = BTreeSet::new();
+    while ports.len() < listeners {
+        ports.insert(free_port());
+    }
+    let mut listen: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let internal = listen.split_off(settings.sequencers);
+    (listen, internal)
+}
+
+/// Writes a private CA and a loopback server certificate into `dir`; the
+/// `[cluster]` lines that serve the internal API with it and trust it.
+fn tls_files(dir: &std::path::Path, name: &str) -> Vec<String> {
+    let (ca, cert, key) = crate::pki::loopback_tls(name);
+    for (file, pem) in [
+        ("internal-ca.pem", ca),
+        ("internal.pem", cert),
+        ("internal-key.pem", key),
+    ] {
+        std::fs::write(dir.join(file), pem).unwrap();
+    }
+    vec![
+        "ca = \"internal-ca.pem\"".to_string(),
+        "tls = { cert = \"internal.pem\", key = \"internal-key.pem\" }".to_string(),
+    ]
 }
 
 /// Sequencer A active, sequencer B standing by, the frontends up and the
@@ -520,8 +604,8 @@ async fn audit_over_http(base: &str, log: &LogHandle) -> AuditReport {
 /// - every entry is a chain a client submitted, and an entry nobody holds an
 ///   SCT for is one whose submission failed at least once;
 /// - no two checkpoints of one size differ, no frontend ever served a
-///   checkpoint smaller than one it served before, and the final tree is
-///   consistent with every checkpoint read;
+///   checkpoint smaller or older than one it served before, and the final
+///   tree is consistent with every checkpoint read;
 /// - `ct_client::audit` of the final log passes.
 pub async fn check_run(base: &str, log: &LogHandle, obs: &Observed, submitted: &BTreeSet<Vec<u8>>) {
     assert!(
@@ -548,7 +632,8 @@ pub async fn check_run(base: &str, log: &LogHandle, obs: &Observed, submitted: &
     for (cert, indexes) in &copies {
         assert!(
             submitted.contains(*cert),
-            "entries {indexes:?} hold a certificate no client submitted"
+            "entries {indexes:?} hold a certificate no client submitted: {}",
+            describe_entries(&tree.entries, indexes)
         );
         let orphans: Vec<&u64> = indexes.iter().filter(|i| !with_sct.contains(i)).collect();
         assert!(
@@ -559,7 +644,7 @@ pub async fn check_run(base: &str, log: &LogHandle, obs: &Observed, submitted: &
     let duplicates = tree.entries.len() - copies.len();
 
     let mut by_size: BTreeMap<u64, (usize, CheckpointInfo)> = BTreeMap::new();
-    let mut last_size: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut last_seen: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
     for (frontend, cp) in &obs.checkpoints {
         let (first, seen) = by_size.entry(cp.size).or_insert((*frontend, cp.clone()));
         assert_eq!(
@@ -570,13 +655,18 @@ pub async fn check_run(base: &str, log: &LogHandle, obs: &Observed, submitted: &
         if cp.timestamp > seen.timestamp {
             seen.timestamp = cp.timestamp;
         }
-        let last = last_size.entry(*frontend).or_insert(cp.size);
+        let last = last_seen
+            .entry(*frontend)
+            .or_insert((cp.size, cp.timestamp));
         assert!(
-            cp.size >= *last,
-            "frontend {frontend} served a checkpoint of size {} after one of size {last}",
-            cp.size
+            cp.size >= last.0 && cp.timestamp >= last.1,
+            "frontend {frontend} served a checkpoint of size {} (timestamp {}) after one of size {} (timestamp {})",
+            cp.size,
+            cp.timestamp,
+            last.0,
+            last.1
         );
-        *last = cp.size;
+        *last = (cp.size, cp.timestamp);
     }
     for (_, cp) in by_size.values() {
         tree.assert_extends(cp);
@@ -598,6 +688,29 @@ pub async fn check_run(base: &str, log: &LogHandle, obs: &Observed, submitted: &
 }
 
 /// The leaves of `items`.
+fn describe_entries(entries: &[static_ct_api::LogEntry], indexes: &[u64]) -> String {
+    indexes
+        .iter()
+        .map(|&i| {
+            let e = &entries[i as usize];
+            let cn = String::from_utf8_lossy(&e.certificate)
+                .split(|c: char| !c.is_ascii_graphic())
+                .filter(|w| w.contains(".test"))
+                .collect::<Vec<_>>()
+                .join(",");
+            format!(
+                "#{i} ({cn}): precert {}, ts {}, cert {} bytes, precert {} bytes, chain {}",
+                e.is_precert,
+                e.timestamp,
+                e.certificate.len(),
+                e.pre_certificate.len(),
+                e.chain_fingerprints.len()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub fn leaves_of(items: &[Item]) -> BTreeSet<Vec<u8>> {
     items.iter().map(|(chain, _)| chain[0].clone()).collect()
 }

@@ -84,6 +84,41 @@ pub fn missing(what: &str) {
     eprintln!("SKIPPED: {what}");
 }
 
+/// A third-party command the tests run against (faketime, certspotter, …):
+/// `$<env>` if set, else `command` if on the PATH. Missing, it fails the
+/// test under CI and says SKIPPED elsewhere (`scripts/apt-tool.sh`
+/// installs it).
+pub fn tool(env: &str, command: &str) -> Option<String> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(path.to_string_lossy().into_owned());
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(command))
+            .find(|path| path.is_file())
+    });
+    if on_path.is_none() {
+        missing(&format!(
+            "{command} is not installed (scripts/apt-tool.sh installs it; or set {env})"
+        ));
+    }
+    on_path.map(|path| path.to_string_lossy().into_owned())
+}
+
+/// libfaketime, to run one process with its clock off: `$FAKETIME_LIB`, or
+/// where Debian's `libfaketime` puts it. Preload it through `env`, which
+/// execs the program (the `faketime` wrapper forks, and killing it would
+/// leave the process running). Missing, as [`tool`].
+pub fn faketime_lib() -> Option<String> {
+    let path = std::env::var("FAKETIME_LIB")
+        .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".into());
+    if std::path::Path::new(&path).is_file() {
+        return Some(path);
+    }
+    missing("libfaketime is not installed (scripts/apt-tool.sh faketime installs it; or set FAKETIME_LIB)");
+    None
+}
+
 /// The last lines of a server's log file.
 pub(crate) fn tail(path: &std::path::Path) -> String {
     let log = std::fs::read_to_string(path).unwrap_or_default();

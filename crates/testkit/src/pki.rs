@@ -221,3 +221,20 @@ pub fn ts(s: &str) -> OffsetDateTime {
 pub fn unix_ms(s: &str) -> u64 {
     (ts(s).unix_timestamp_nanos() / 1_000_000) as u64
 }
+
+/// A TLS server certificate for `127.0.0.1` and `localhost`, issued by a
+/// fresh private CA: `(CA PEM, certificate PEM, private key PEM)`.
+pub fn loopback_tls(name: &str) -> (String, String, String) {
+    let ca = Ca::self_signed(
+        ca_params(&format!("{name} TLS CA")),
+        KeyPair::generate().expect("CA key"),
+    )
+    .expect("self-sign CA");
+    let mut p = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    p.subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().expect("server key");
+    let cert = p.signed_by(&key, &ca).expect("sign server certificate");
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}

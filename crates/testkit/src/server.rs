@@ -334,7 +334,8 @@ impl Server {
     /// [`Server::start`] with global flags before `serve` (e.g.
     /// `--log-format json`).
     pub fn start_with(bin: impl AsRef<Path>, config: &Path, tag: &str, flags: &[&str]) -> Server {
-        Server::spawn(bin.as_ref(), config, tag, flags, &[])
+        let bin = bin.as_ref().to_str().expect("utf-8 path");
+        Server::spawn(&[bin], config, tag, flags, &[])
     }
 
     /// `<bin> serve --config <config> --role <role> --listen <listen>`
@@ -360,19 +361,41 @@ impl Server {
         listen: &str,
         more: &[&str],
     ) -> Server {
-        let args = [&["--role", role, "--listen", listen], more].concat();
-        Server::spawn(bin.as_ref(), config, tag, &[], &args)
+        Server::start_role_under(&[], bin, config, tag, role, listen, more)
     }
 
-    /// Runs `<bin> <flags> serve --config <config> --create-missing
+    /// [`Server::start_role_with`], run by the command `wrapper` (e.g.
+    /// `["faketime", "-f", "+30s"]`: a process whose clock is off).
+    pub fn start_role_under(
+        wrapper: &[&str],
+        bin: impl AsRef<Path>,
+        config: &Path,
+        tag: &str,
+        role: &str,
+        listen: &str,
+        more: &[&str],
+    ) -> Server {
+        let args = [&["--role", role, "--listen", listen], more].concat();
+        let command = [wrapper, &[bin.as_ref().to_str().expect("utf-8 path")]].concat();
+        Server::spawn(&command, config, tag, &[], &args)
+    }
+
+    /// Runs `<command> <flags> serve --config <config> --create-missing
     /// <serve_args>`: test logs start empty, and creating one is explicit.
     /// (Tests of that refusal run the binary themselves.)
-    fn spawn(bin: &Path, config: &Path, tag: &str, flags: &[&str], serve_args: &[&str]) -> Server {
+    fn spawn(
+        command: &[&str],
+        config: &Path,
+        tag: &str,
+        flags: &[&str],
+        serve_args: &[&str],
+    ) -> Server {
         let dir = config.parent().expect("config dir");
         let stderr_path = dir.join(format!("{tag}.stderr"));
         let stderr = fs::File::create(&stderr_path).unwrap();
-        let mut cmd = Command::new(bin);
-        cmd.args(flags)
+        let mut cmd = Command::new(command[0]);
+        cmd.args(&command[1..])
+            .args(flags)
             .arg("serve")
             .arg("--config")
             .arg(config)
@@ -390,7 +413,7 @@ impl Server {
             .env("AWS_SECRET_ACCESS_KEY", crate::SECRET_KEY);
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+            .unwrap_or_else(|e| panic!("spawning {command:?}: {e}"));
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::spawn(move || {
@@ -407,40 +430,46 @@ impl Server {
             base_url: String::new(),
             stderr_path,
         };
+        server.base_url = server.wait_listening(&rx);
+        server
+    }
+
+    /// Waits (at most [`STARTUP_TIMEOUT`]) for the `listening on
+    /// http://127.0.0.1:PORT` line among `lines`; the base URL it names.
+    fn wait_listening(&mut self, lines: &mpsc::Receiver<String>) -> String {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
+            match lines.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
                     let rest = line.strip_prefix("listening on http://127.0.0.1:").unwrap_or_else(|| {
-                        panic!("first stdout line of ct-log is {line:?}, expected `listening on http://127.0.0.1:PORT`\n{}", server.stderr_tail(80))
+                        panic!("first stdout line of ct-log is {line:?}, expected `listening on http://127.0.0.1:PORT`\n{}", self.stderr_tail(80))
                     });
                     let port: u16 = rest
                         .parse()
                         .unwrap_or_else(|_| panic!("bad port in {line:?}"));
                     assert_ne!(port, 0, "server announced port 0");
-                    server.base_url = format!("http://127.0.0.1:{port}");
-                    return server;
+                    return format!("http://127.0.0.1:{port}");
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     std::thread::sleep(Duration::from_millis(200));
-                    let status = server.child.as_mut().unwrap().try_wait().ok().flatten();
+                    let status = self.child.as_mut().unwrap().try_wait().ok().flatten();
                     panic!(
                         "ct-log closed stdout before `listening on` (exit status {status:?})\n{}",
-                        server.stderr_tail(80)
+                        self.stderr_tail(80)
                     );
                 }
             }
-            if let Some(status) = server.child.as_mut().unwrap().try_wait().expect("try_wait") {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("try_wait") {
                 panic!(
                     "ct-log exited with {status} before `listening on`\n{}",
-                    server.stderr_tail(80)
+                    self.stderr_tail(80)
                 );
             }
             if Instant::now() > deadline {
                 panic!(
                     "ct-log printed no `listening on` line within {STARTUP_TIMEOUT:?}\n{}",
-                    server.stderr_tail(80)
+                    self.stderr_tail(80)
                 );
             }
         }
