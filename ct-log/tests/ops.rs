@@ -511,6 +511,8 @@ async fn metadata_and_home_page_describe_each_log() {
     let spki = p256::pkcs8::EncodePublicKey::to_public_key_der(log.key.verifying_key()).unwrap();
     assert_eq!(metadata["key"], BASE64_STANDARD.encode(spki.as_bytes()));
     assert_eq!(metadata["submission_url"], "http://ct.test/meta/");
+    assert_eq!(metadata["monitoring_url"], "http://ct.test/meta/");
+    assert_eq!(metadata["url"], "http://ct.test/meta/", "the RFC 6962 API");
     assert_eq!(metadata["temporal_interval"]["start_inclusive"], START);
     assert_eq!(metadata["temporal_interval"]["end_exclusive"], LIMIT);
     assert_eq!(metadata["state"], "accepting");
@@ -523,6 +525,8 @@ async fn metadata_and_home_page_describe_each_log() {
     for want in [
         "<td>meta</td>",
         "http://ct.test/meta/",
+        "href=\"http://ct.test/meta/ct/v1/get-sth\"",
+        "RFC 6962 API",
         "accepting",
         "2026-01-01T00:00:00Z",
     ] {

@@ -128,7 +128,10 @@ fn status(log: &Log) -> &'static str {
     }
 }
 
-/// `GET <submission prefix>/log.v3.json`: the log's entry for a CT log list.
+/// `GET <submission prefix>/log.v3.json`: the log's entry for a CT log list,
+/// with both APIs: `submission_url` and `monitoring_url` as a tiled
+/// (static CT) log, and `url` as an RFC 6962 log, whose read API is served
+/// under the submission prefix.
 pub async fn log_metadata(State(log): State<Arc<Log>>) -> Json<serde_json::Value> {
     let info = &log.info;
     Json(json!({
@@ -136,6 +139,7 @@ pub async fn log_metadata(State(log): State<Arc<Log>>) -> Json<serde_json::Value
         "log_id": B64.encode(log.key.log_id()),
         "key": B64.encode(log.key.spki_der()),
         "mmd": MMD_SECONDS,
+        "url": with_slash(&info.submission_prefix),
         "submission_url": with_slash(&info.submission_prefix),
         "monitoring_url": with_slash(&info.monitoring_prefix),
         "temporal_interval": {
@@ -167,7 +171,8 @@ pub async fn home(State(ops): State<Arc<Ops>>) -> Html<String> {
             rows,
             "<tr><td>{name}</td><td>{description}</td><td>{size}</td><td>{age}s</td>\
              <td>{start} – {limit}</td><td>{roots}</td>\
-             <td><a href=\"{sub}\">{sub}</a></td><td><a href=\"{mon}checkpoint\">{mon}</a></td><td>{status}</td></tr>",
+             <td><a href=\"{sub}\">{sub}</a></td><td><a href=\"{mon}checkpoint\">{mon}</a></td>\
+             <td><a href=\"{sub}ct/v1/get-sth\">{sub}ct/v1/</a></td><td>{status}</td></tr>",
             name = escape(&info.name),
             description = escape(&info.description),
             size = checkpoint.map_or("none yet".into(), |c| c.checkpoint.size.to_string()),
@@ -189,7 +194,8 @@ pub async fn home(State(ops): State<Arc<Ops>>) -> Html<String> {
          td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head>\n<body>\
          <h1>Certificate Transparency logs</h1>\n<table>\n<tr><th>log</th><th>description</th>\
          <th>tree size</th><th>checkpoint age</th><th>NotAfter window</th><th>roots</th>\
-         <th>submission prefix</th><th>monitoring prefix</th><th>status</th></tr>\n{rows}</table>\n\
+         <th>submission prefix</th><th>monitoring prefix (static CT API)</th>\
+         <th>RFC 6962 API</th><th>status</th></tr>\n{rows}</table>\n\
          <p>ct-log {version} · <a href=\"/metrics\">metrics</a> · <a href=\"/health\">health</a></p>\
          </body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
@@ -217,10 +223,15 @@ pub async fn track(State(log_name): State<Arc<str>>, request: Request, next: Nex
 
 /// The endpoint a matched route pattern names, for metrics labels.
 fn endpoint_label(route: &str) -> &'static str {
-    const ENDPOINTS: [(&str, &str); 7] = [
+    const ENDPOINTS: [(&str, &str); 12] = [
         ("/ct/v1/add-chain", "add-chain"),
         ("/ct/v1/add-pre-chain", "add-pre-chain"),
         ("/ct/v1/get-roots", "get-roots"),
+        ("/ct/v1/get-sth", "get-sth"),
+        ("/ct/v1/get-sth-consistency", "get-sth-consistency"),
+        ("/ct/v1/get-proof-by-hash", "get-proof-by-hash"),
+        ("/ct/v1/get-entries", "get-entries"),
+        ("/ct/v1/get-entry-and-proof", "get-entry-and-proof"),
         ("/log.v3.json", "log.v3.json"),
         ("/checkpoint", "checkpoint"),
         ("/tile/{*path}", "tile"),
