@@ -130,7 +130,7 @@ SERVER_PID=
 start_server() {
   local dir=$1 port=$2
   shift 2
-  env "$@" taskset -c "$SERVER_CPU" "$CTLOG" serve --config "$dir/ct-log.toml" \
+  env "$@" taskset -c "$SERVER_CPU" "$CTLOG" serve --config "$dir/ct-log.toml" --create-missing \
     >"$dir/server.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")

@@ -21,7 +21,7 @@ trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 sed -e 's#^listen = .*#listen = "127.0.0.1:0"#' \
     -e "s#\"../data/#\"$work/#g" \
     -e "s#\"dev/#\"$PWD/testdata/dev/#g" testdata/dev.toml > "$work/dev.toml"
-target/debug/ct-log serve --config "$work/dev.toml" > "$work/stdout" 2> "$work/stderr" &
+target/debug/ct-log serve --config "$work/dev.toml" --create-missing > "$work/stdout" 2> "$work/stderr" &
 server=$!
 for _ in $(seq 100); do
   grep -q "listening on" "$work/stdout" && break

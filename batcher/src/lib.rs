@@ -116,6 +116,32 @@ impl Shared {
         metrics::gauge!("ct_pool_entries", "log" => self.config.log.clone()).set(pending);
     }
 
+    /// Whether a remembered `location` lies inside the published tree. A
+    /// location at or past its size, or later than its checkpoint, cannot
+    /// be this log's (a dedup store of another log, a corrupt record): it
+    /// is never answered, and the entry is logged anew instead.
+    fn plausible(&self, location: &Location, layer: &'static str) -> bool {
+        let published = self.sequencer.published();
+        let published = published.borrow();
+        let (size, timestamp) = (published.checkpoint.size, published.timestamp);
+        let fits = location.leaf_index < size && location.timestamp <= timestamp;
+        if !fits {
+            tracing::error!(
+                layer,
+                leaf_index = location.leaf_index,
+                timestamp = location.timestamp,
+                size,
+                "a dedup record points outside the published tree; ignoring it"
+            );
+            let labels = [
+                ("log", self.config.log.clone()),
+                ("layer", layer.to_string()),
+            ];
+            metrics::counter!("ct_dedup_refused_total", &labels).increment(1);
+        }
+        fits
+    }
+
     /// Counts a submission answered without a new entry, by dedup layer.
     fn count_hit(&self, layer: &'static str) {
         let labels = [
@@ -265,7 +291,8 @@ impl Batcher {
             priority,
             reply,
         } = submission;
-        if let Some(location) = self.memory.get(&key) {
+        let remembered = self.memory.get(&key);
+        if let Some(location) = remembered.filter(|l| self.shared.plausible(l, "memory")) {
             self.shared.count_hit("memory");
             let _ = reply.send(Ok(location));
             return;
@@ -325,6 +352,10 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
         tracing::warn!(error = %e, "dedup lookup failed; treating the batch as new");
         vec![None; keys.len()]
     });
+    let known: Vec<Option<Location>> = known
+        .into_iter()
+        .map(|found| found.filter(|l| shared.plausible(l, "database")))
+        .collect();
     let entries: Vec<Entry> = batch
         .into_iter()
         .zip(&known)

@@ -66,13 +66,15 @@ impl Backends {
             period: Duration::from_millis(1000),
             pool_size: 100_000,
             claim_wait: Some(Duration::ZERO),
+            create: true,
         };
         let (sequencer, sequencer_task) =
             ct_sequencer::start(config, self.store.clone(), self.lock.clone())
                 .await
                 .unwrap();
-        let dedup =
-            PersistentDedup::Sqlite(SqliteDedup::open(&self.dir.path().join("dedup.db")).unwrap());
+        let dedup = PersistentDedup::Sqlite(
+            SqliteDedup::open(&self.dir.path().join("dedup.db"), "0123").unwrap(),
+        );
         let (writer, writer_task) = spawn_writer(dedup.clone());
         let config = BatcherConfig {
             log: "batcher".into(),
@@ -225,5 +227,47 @@ async fn a_full_pool_refuses_low_priority_first_but_answers_known_entries() {
             .leaf_index,
         5
     );
+    log.stop().await;
+}
+
+/// A dedup record that points outside the published tree (a corrupt
+/// record, or one of another log) is never answered: the entry is logged
+/// anew, and a later resubmission gets that new location.
+#[tokio::test(start_paused = true)]
+async fn records_outside_the_tree_are_never_answered() {
+    let backends = Backends::new();
+    let log = backends.start(10_000).await;
+    let first = log.submit(x509("first", 1)).await.unwrap();
+    log.stop().await;
+    let path = backends.dir.path().join("dedup.db");
+    let db = SqliteDedup::open(&path, "0123").unwrap();
+    let entry = x509("planted", 1);
+    let beyond = Location {
+        leaf_index: 1_000,
+        timestamp: first.timestamp,
+    };
+    let future = Location {
+        leaf_index: 0,
+        timestamp: first.timestamp + 3_600_000,
+    };
+    let other = x509("planted in the future", 1);
+    db.insert(vec![
+        (entry.dedup_key(), beyond),
+        (other.dedup_key(), future),
+    ])
+    .await
+    .unwrap();
+    drop(db);
+
+    let log = backends.start(10_000).await;
+    let logged = log.submit(entry.clone()).await.unwrap();
+    assert_eq!(
+        logged.leaf_index, 1,
+        "logged anew, not answered with index 1000"
+    );
+    let logged_other = log.submit(other).await.unwrap();
+    assert_eq!(logged_other.leaf_index, 2);
+    assert!(logged_other.timestamp < future.timestamp);
+    assert_eq!(log.submit(entry).await.unwrap(), logged, "and remembered");
     log.stop().await;
 }

@@ -33,6 +33,13 @@ pub struct Config {
     pub dedup: Option<DedupConfig>,
     /// How the processes of a log spread over several machines talk.
     pub cluster: Option<ClusterConfig>,
+    /// HTTPS on `listen` with this certificate; plain HTTP without it, e.g.
+    /// behind a TLS-terminating proxy.
+    pub tls: Option<TlsConfig>,
+    /// Client connections open at once (both listeners together); past it
+    /// a connection gets a quick 503. Default: what the file limit leaves
+    /// after a reserve for storage, the lock and the databases.
+    pub max_connections: Option<usize>,
     #[serde(rename = "log")]
     pub logs: Vec<LogConfig>,
 }
@@ -71,6 +78,11 @@ pub struct LogConfig {
     pub max_chain_length: usize,
     /// Shown on the home page and in log.v3.json (default: the origin).
     pub description: Option<String>,
+    /// The day (`YYYY-MM-DD`, UTC) the log is created: on that day, and
+    /// only then, `serve` creates it when neither its lock nor its storage
+    /// knows it. Any other day a missing log is refused (`ct-log create`
+    /// makes one explicitly).
+    pub inception: Option<String>,
     /// Days after not_after_limit until submissions get 410 (default 7).
     #[serde(default = "default_sunset_grace_days")]
     pub sunset_grace_days: u64,
@@ -81,6 +93,21 @@ pub struct LogConfig {
     #[serde(default = "default_dedup_memory_entries")]
     pub dedup_memory_entries: usize,
     pub storage: StorageConfig,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsConfig {
+    fn resolve(&mut self, base: &Path) {
+        self.cert = base.join(&self.cert);
+        self.key = base.join(&self.key);
+    }
 }
 
 /// Where a log's tiles, issuers and checkpoint are stored.
@@ -154,6 +181,12 @@ pub struct ClusterConfig {
     /// A listener of its own for the internal API (say, on a private
     /// network); by default it shares `listen`.
     pub internal_listen: Option<SocketAddr>,
+    /// CA certificates (PEM) to trust for `https` sequencer URLs, besides
+    /// the system's: for sequencers with certificates of a private CA.
+    pub ca: Option<PathBuf>,
+    /// HTTPS on `internal_listen` with this certificate (the internal API
+    /// on the public listener uses the top-level `tls`).
+    pub tls: Option<TlsConfig>,
 }
 
 /// A process's part in running the logs (`serve --role`): one config file
@@ -189,6 +222,17 @@ impl ClusterConfig {
             bail!("[cluster] secret must be printable ASCII without spaces");
         }
         Ok(secret)
+    }
+
+    /// The `ca` file's contents, if set.
+    pub fn ca_pem(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        self.ca
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path)
+                    .with_context(|| format!("[cluster] ca: reading {}", path.display()))
+            })
+            .transpose()
     }
 
     fn problems(&self) -> Vec<String> {
@@ -271,6 +315,15 @@ impl Config {
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.lock_db = config.lock_db.map(|db| base.join(db));
+        if let Some(cluster) = &mut config.cluster {
+            cluster.ca = cluster.ca.take().map(|ca| base.join(ca));
+            if let Some(tls) = &mut cluster.tls {
+                tls.resolve(base);
+            }
+        }
+        if let Some(tls) = &mut config.tls {
+            tls.resolve(base);
+        }
         // Dedup databases default to the lock database's folder.
         let dedup_dir = config
             .lock_db
@@ -354,6 +407,9 @@ impl LogConfig {
         if !name_ok {
             problems.push("name must be non-empty ASCII letters, digits, '-', '_' or '.'".into());
         }
+        if let Err(e) = self.inception_date() {
+            problems.push(e.to_string());
+        }
         match self.not_after_window() {
             Ok((start, limit)) if start >= limit => {
                 problems.push("not_after_start must be before not_after_limit".into())
@@ -374,6 +430,23 @@ impl LogConfig {
             );
         }
         problems
+    }
+
+    /// Whether today (UTC) is the log's inception day.
+    pub fn is_inception_day(&self) -> bool {
+        let today = OffsetDateTime::now_utc().date();
+        self.inception_date().ok().flatten() == Some(today)
+    }
+
+    fn inception_date(&self) -> anyhow::Result<Option<time::Date>> {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        self.inception
+            .as_deref()
+            .map(|day| {
+                time::Date::parse(day, format)
+                    .with_context(|| format!("inception {day:?} is not a YYYY-MM-DD date"))
+            })
+            .transpose()
     }
 
     /// The checkpoint origin: the submission prefix without scheme and

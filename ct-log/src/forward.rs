@@ -10,10 +10,12 @@ use std::time::Duration;
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
 use ct_batcher::Priority;
-use ct_dedup::{Location, MemoryCache};
+use ct_dedup::{Key, Location, MemoryCache};
 use ct_formats::{Entry, LogKey};
 
-use crate::internal_api::{encode_entry, entries_path, priority_value, Located, PRIORITY_HEADER};
+use crate::internal_api::{
+    encode_entry, entries_path, priority_value, Located, Secret, PRIORITY_HEADER,
+};
 use crate::refused::Refused;
 
 /// How long a frontend keeps trying sequencers for one entry; under the
@@ -35,6 +37,9 @@ pub struct Peers {
     pub secret: String,
     /// The lock's lease: how long a paused sequencer may keep it.
     pub lease_ttl: Duration,
+    /// CA certificates (PEM) trusted for `https` sequencer URLs, besides
+    /// the system's.
+    pub ca: Option<Vec<u8>>,
 }
 
 /// A frontend's way to a log's active sequencer: the configured sequencer
@@ -44,6 +49,8 @@ pub struct Forwarder {
     /// `<sequencer>/internal/v1/<log>/entries`, one per configured process.
     urls: Vec<String>,
     bearer: String,
+    /// What authenticates each answer.
+    secret: Secret,
     /// The log's ID in hex, which every answer must name.
     log_id: String,
     /// Index into `urls` of the sequencer to try first.
@@ -65,14 +72,19 @@ enum Miss {
 
 impl Forwarder {
     pub fn new(peers: &Peers, log: &str, key: &LogKey) -> anyhow::Result<Forwarder> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(
                 peers
                     .lease_ttl
                     .clamp(ATTEMPT_TIMEOUT_MIN, ATTEMPT_TIMEOUT_MAX),
-            )
-            .build()?;
+            );
+        if let Some(pem) = &peers.ca {
+            for ca in reqwest::Certificate::from_pem_bundle(pem)? {
+                http = http.add_root_certificate(ca);
+            }
+        }
+        let http = http.build()?;
         let urls = peers
             .sequencers
             .iter()
@@ -82,6 +94,7 @@ impl Forwarder {
             http,
             urls,
             bearer: format!("Bearer {}", peers.secret),
+            secret: Secret::new(&peers.secret),
             log_id: hex::encode(key.log_id()),
             preferred: AtomicUsize::new(0),
             recent: Mutex::new(MemoryCache::new(RECENT_ENTRIES)),
@@ -103,7 +116,7 @@ impl Forwarder {
         loop {
             let first = self.preferred.load(Ordering::Relaxed);
             for i in (0..self.urls.len()).map(|k| (first + k) % self.urls.len()) {
-                let attempt = self.attempt(&self.urls[i], body.clone(), priority);
+                let attempt = self.attempt(&self.urls[i], &key, body.clone(), priority);
                 let outcome = tokio::time::timeout_at(deadline, attempt)
                     .await
                     .unwrap_or_else(|_| Err(Miss::Elsewhere("out of time".into())));
@@ -140,7 +153,13 @@ impl Forwarder {
         }
     }
 
-    async fn attempt(&self, url: &str, body: Bytes, priority: Priority) -> Result<Location, Miss> {
+    async fn attempt(
+        &self,
+        url: &str,
+        key: &Key,
+        body: Bytes,
+        priority: Priority,
+    ) -> Result<Location, Miss> {
         let response = self
             .http
             .post(url)
@@ -166,9 +185,11 @@ impl Forwarder {
                         "the log's sequencer answered for another log".into(),
                     )));
                 }
-                Ok(Location {
-                    leaf_index: located.leaf_index,
-                    timestamp: located.timestamp,
+                // An answer without the secret's MAC is not from a
+                // sequencer of ours: sign nothing for it, ask the next.
+                self.secret.verify(key, &located).ok_or_else(|| {
+                    tracing::error!(sequencer = %url, "an answer failed authentication (wrong secret, or not a sequencer of ours)");
+                    Miss::Elsewhere(format!("{url}: the answer failed authentication"))
                 })
             }
             // The pool or the in-flight cap is full: its one-line reason
@@ -196,19 +217,22 @@ mod tests {
 
     use ct_formats::EntryKind;
 
+    const SECRET: &str = "0123456789abcdef";
+
     /// A scripted sequencer on a loopback port: answers each entry with
-    /// `status` and `body`, counting the calls.
+    /// `status` and the body `answer` gives for it, counting the calls.
     async fn scripted(
         status: StatusCode,
-        body: String,
+        answer: impl Fn(&Entry) -> String + Clone + Send + Sync + 'static,
     ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = calls.clone();
         let app = axum::Router::new().route(
             "/internal/v1/{log}/entries",
-            axum::routing::post(move || {
+            axum::routing::post(move |body: axum::body::Bytes| {
                 counted.fetch_add(1, Ordering::SeqCst);
-                let body = body.clone();
+                let entry = crate::internal_api::decode_entry(&body).unwrap();
+                let body = answer(&entry);
                 async move { (status, body) }
             }),
         );
@@ -218,6 +242,30 @@ mod tests {
         (url, calls)
     }
 
+    /// Answers that `text` says, whatever the entry.
+    fn says(text: &str) -> impl Fn(&Entry) -> String + Clone + Send + Sync + 'static {
+        let text = text.to_string();
+        move |_: &Entry| text.clone()
+    }
+
+    /// Answers locating each entry at `leaf_index` in the log `log_id`,
+    /// authenticated with `secret`.
+    fn locates(
+        secret: &str,
+        log_id: &str,
+        leaf_index: u64,
+    ) -> impl Fn(&Entry) -> String + Clone + Send + Sync + 'static {
+        let (secret, log_id) = (Secret::new(secret), log_id.to_string());
+        move |entry: &Entry| {
+            let location = Location {
+                leaf_index,
+                timestamp: 5,
+            };
+            let answer = secret.answer(&log_id, &entry.dedup_key(), location);
+            serde_json::to_string(&answer).unwrap()
+        }
+    }
+
     fn key() -> LogKey {
         LogKey::from_signing_key(p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap())
     }
@@ -225,8 +273,9 @@ mod tests {
     fn forwarder(sequencers: Vec<String>, key: &LogKey) -> Forwarder {
         let peers = Peers {
             sequencers,
-            secret: "0123456789abcdef".into(),
+            secret: SECRET.into(),
             lease_ttl: Duration::from_secs(3),
+            ca: None,
         };
         let mut forwarder = Forwarder::new(&peers, "log", key).unwrap();
         forwarder.budget = Duration::from_millis(300);
@@ -242,17 +291,13 @@ mod tests {
         }
     }
 
-    fn located(log_id: &str, leaf_index: u64) -> String {
-        format!(r#"{{"log_id":"{log_id}","leaf_index":{leaf_index},"timestamp":5}}"#)
-    }
-
     #[tokio::test]
     async fn a_standby_is_skipped_and_the_active_sequencer_tried_first_next_time() {
         let key = key();
         let log_id = hex::encode(key.log_id());
         let (standby, standby_calls) =
-            scripted(StatusCode::MISDIRECTED_REQUEST, "standing by".into()).await;
-        let (active, active_calls) = scripted(StatusCode::OK, located(&log_id, 7)).await;
+            scripted(StatusCode::MISDIRECTED_REQUEST, says("standing by")).await;
+        let (active, active_calls) = scripted(StatusCode::OK, locates(SECRET, &log_id, 7)).await;
         let forwarder = forwarder(vec![standby, active], &key);
         let first = forwarder.locate(&entry(1), Priority::Normal).await.unwrap();
         assert_eq!((first.leaf_index, first.timestamp), (7, 5));
@@ -271,7 +316,7 @@ mod tests {
     #[tokio::test]
     async fn refusals_pass_through_and_silence_runs_out_of_time() {
         let key = key();
-        let (other_log, _) = scripted(StatusCode::OK, located(&"ab".repeat(32), 1)).await;
+        let (other_log, _) = scripted(StatusCode::OK, locates(SECRET, &"ab".repeat(32), 1)).await;
         let refused = forwarder(vec![other_log], &key)
             .locate(&entry(1), Priority::Normal)
             .await
@@ -283,7 +328,7 @@ mod tests {
 
         let (full, _) = scripted(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the log's pool is full; retry later\n".into(),
+            says("the log's pool is full; retry later\n"),
         )
         .await;
         let refused = forwarder(vec![full], &key)
@@ -306,6 +351,39 @@ mod tests {
         assert!(
             matches!(&refused, Refused::Busy(why) if why.contains("no sequencer of this log is available")),
             "{refused:?}"
+        );
+    }
+
+    /// A process posing as a sequencer (listed by mistake, or on the path
+    /// of a plain-http call) does not know the secret: whatever index it
+    /// names, the frontend signs nothing for it, and tries the next one.
+    #[tokio::test]
+    async fn answers_without_the_secret_are_never_believed() {
+        let key = key();
+        let log_id = hex::encode(key.log_id());
+        let impostor = locates("not the cluster's secret", &log_id, 123_456);
+        let (impostor, impostor_calls) = scripted(StatusCode::OK, impostor).await;
+        let refused = forwarder(vec![impostor.clone()], &key)
+            .locate(&entry(1), Priority::Normal)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, Refused::Busy(why) if why.contains("failed authentication")),
+            "{refused:?}"
+        );
+        assert!(impostor_calls.load(Ordering::SeqCst) >= 1);
+        // A tampered answer (right secret, another entry's MAC) likewise.
+        let other = entry(2);
+        let replayed = locates(SECRET, &log_id, 7);
+        let (replaying, _) = scripted(StatusCode::OK, move |_: &Entry| replayed(&other)).await;
+        let (honest, _) = scripted(StatusCode::OK, locates(SECRET, &log_id, 9)).await;
+        let located = forwarder(vec![impostor, replaying, honest], &key)
+            .locate(&entry(1), Priority::Normal)
+            .await
+            .unwrap();
+        assert_eq!(
+            located.leaf_index, 9,
+            "only the authenticated answer counts"
         );
     }
 }

@@ -7,7 +7,11 @@
 //! process, which puts it through its batchers (dedup, then a round) and
 //! answers with the entry's location; the frontend signs the SCT. The
 //! sequencer trusts the entry as given, so every call carries the shared
-//! secret as a bearer token.
+//! secret as a bearer token. The frontend in turn signs an SCT for whatever
+//! location comes back, so every answer carries a MAC keyed from the same
+//! secret over the log ID, the entry's dedup key, its index and timestamp:
+//! anyone on the path (or a process posing as a sequencer) cannot choose
+//! the index or timestamp a frontend signs.
 //!
 //! Answers: 200 [`Located`]; 421 when that process is standing by (the
 //! frontend tries the next one); 503 when the active sequencer's pool is
@@ -19,7 +23,9 @@
 
 use bytes::Bytes;
 use ct_batcher::Priority;
+use ct_dedup::{Key, Location};
 use ct_formats::{parse_tile_leaves, Entry};
+use ring::hmac;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -35,12 +41,15 @@ pub fn entries_path(name: &str) -> String {
 }
 
 /// The answer for a located entry. The log ID lets the frontend check that
-/// the location is in the log it signs SCTs for.
+/// the location is in the log it signs SCTs for; the MAC, that a process
+/// holding the shared secret gave it for this very entry.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Located {
     pub log_id: String,
     pub leaf_index: u64,
     pub timestamp: u64,
+    /// Hex HMAC-SHA256, see [`Secret::answer_mac`].
+    pub mac: String,
 }
 
 /// The value of [`PRIORITY_HEADER`] for `priority`.
@@ -59,14 +68,27 @@ pub fn parse_priority(value: Option<&[u8]>) -> Priority {
     }
 }
 
-/// The shared secret, kept as its digest so that comparing it takes the
-/// same time whatever a caller sends.
+/// What the shared secret proves: a caller's right to post entries (kept
+/// as the secret's digest, so that comparing it takes the same time
+/// whatever a caller sends) and an answer's origin (a MAC key derived from
+/// the secret, never sent anywhere).
 #[derive(Clone)]
-pub struct Secret([u8; 32]);
+pub struct Secret {
+    digest: [u8; 32],
+    answers: hmac::Key,
+}
+
+/// Separates the answer key from any other use of the secret.
+const ANSWER_KEY_LABEL: &[u8] = b"ct-log internal API answers v1";
 
 impl Secret {
     pub fn new(secret: &str) -> Secret {
-        Secret(Sha256::digest(secret.as_bytes()).into())
+        let derive = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+        let answer_key = hmac::sign(&derive, ANSWER_KEY_LABEL);
+        Secret {
+            digest: Sha256::digest(secret.as_bytes()).into(),
+            answers: hmac::Key::new(hmac::HMAC_SHA256, answer_key.as_ref()),
+        }
     }
 
     /// Whether an `Authorization` header value carries the secret.
@@ -75,8 +97,43 @@ impl Secret {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        digest == self.0
+        digest == self.digest
     }
+
+    /// The answer locating the entry with dedup key `key` in the log
+    /// `log_id` (hex).
+    pub fn answer(&self, log_id: &str, key: &Key, location: Location) -> Located {
+        let mac = hmac::sign(&self.answers, &answer_bytes(log_id, key, location));
+        Located {
+            log_id: log_id.to_string(),
+            leaf_index: location.leaf_index,
+            timestamp: location.timestamp,
+            mac: hex::encode(mac.as_ref()),
+        }
+    }
+
+    /// The location an answer gives for the entry with dedup key `key`, if
+    /// its MAC is right.
+    pub fn verify(&self, key: &Key, located: &Located) -> Option<Location> {
+        let location = Location {
+            leaf_index: located.leaf_index,
+            timestamp: located.timestamp,
+        };
+        let mac = hex::decode(&located.mac).ok()?;
+        let signed = answer_bytes(&located.log_id, key, location);
+        hmac::verify(&self.answers, &signed, &mac).ok()?;
+        Some(location)
+    }
+}
+
+/// What an answer's MAC covers, each field fixed-length or last.
+fn answer_bytes(log_id: &str, key: &Key, location: Location) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(48 + log_id.len());
+    bytes.extend_from_slice(key);
+    bytes.extend_from_slice(&location.leaf_index.to_be_bytes());
+    bytes.extend_from_slice(&location.timestamp.to_be_bytes());
+    bytes.extend_from_slice(log_id.as_bytes());
+    bytes
 }
 
 /// Why an internal request body is not one entry.
@@ -146,6 +203,41 @@ mod tests {
             assert!(!secret.admits(Some(wrong)), "{wrong:?}");
         }
         assert!(!secret.admits(None));
+    }
+
+    #[test]
+    fn answers_verify_only_for_their_entry_and_location_under_the_secret() {
+        let secret = Secret::new("correct horse battery staple");
+        let key = [7u8; 32];
+        let at = |leaf_index, timestamp| Location {
+            leaf_index,
+            timestamp,
+        };
+        let answer = secret.answer("ab12", &key, at(5, 1000));
+        assert_eq!(secret.verify(&key, &answer), Some(at(5, 1000)));
+        assert_eq!(secret.verify(&[8u8; 32], &answer), None, "another entry");
+        let moved = Located {
+            leaf_index: 6,
+            ..secret.answer("ab12", &key, at(5, 1000))
+        };
+        assert_eq!(secret.verify(&key, &moved), None, "another index");
+        let later = Located {
+            timestamp: 1001,
+            ..secret.answer("ab12", &key, at(5, 1000))
+        };
+        assert_eq!(secret.verify(&key, &later), None, "another timestamp");
+        let other_log = Located {
+            log_id: "ab13".into(),
+            ..secret.answer("ab12", &key, at(5, 1000))
+        };
+        assert_eq!(secret.verify(&key, &other_log), None, "another log");
+        let impostor = Secret::new("another secret of sixteen+");
+        assert_eq!(impostor.verify(&key, &answer), None, "another secret");
+        let garbled = Located {
+            mac: "zz".into(),
+            ..secret.answer("ab12", &key, at(5, 1000))
+        };
+        assert_eq!(secret.verify(&key, &garbled), None);
     }
 
     #[test]

@@ -9,16 +9,19 @@
 //! - `log`, `published`: a running log and its newest checkpoint;
 //! - `wiring`: building each log from the config and the role;
 //! - `http`: every endpoint (it depends on the log, never the reverse);
-//! - `serve`, `audit`, `submit`, `keygen`, `check_config`: the subcommands
+//! - `listener`: serving HTTP without letting clients starve the log;
+//! - `serve`, `create`, `audit`, `submit`, `keygen`, `check_config`: the subcommands
 //!   `main.rs` dispatches to.
 
 pub mod audit;
 pub mod check_config;
 pub mod config;
+pub mod create;
 pub mod forward;
 pub mod http;
 pub mod internal_api;
 pub mod keygen;
+pub mod listener;
 pub mod log;
 pub mod object_cache;
 pub mod published;

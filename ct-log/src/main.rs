@@ -7,13 +7,13 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ct_log::{audit, check_config, create, keygen, serve, submit};
 
 /// mimalloc instead of glibc's malloc: every request allocates its body,
 /// chain, entry and response, and glibc's malloc and free were about a
 /// sixth of the server's CPU per accepted entry (BENCHMARKS.md, Profile).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use ct_log::{audit, check_config, keygen, serve, submit};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,8 @@ enum LogFormat {
 enum Command {
     /// Run every log in the config file.
     Serve(serve::Args),
+    /// Create a new log (or every log of the file) explicitly.
+    Create(create::Args),
     /// Audit a static-CT log (any, not only this one) end to end.
     Audit(audit::Args),
     /// Submit a chain, verify the SCT and prove its inclusion.
@@ -75,12 +77,27 @@ fn init_logging(format: LogFormat) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Serve(_) = cli.command {
+        ignore_hangups();
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Create(args) => runtime.block_on(create::run(args)),
         Command::Audit(args) => runtime.block_on(audit::run(args)),
         Command::Submit(args) => runtime.block_on(submit::run(args)),
         Command::Keygen(args) => keygen::run(args),
         Command::CheckConfig(args) => runtime.block_on(check_config::run(args)),
+    }
+}
+
+/// A SIGHUP (the roots reload) must never kill a server, not even before
+/// `serve` has installed its handler: until then it is ignored, which loses
+/// nothing, since starting reads the roots file anyway.
+fn ignore_hangups() {
+    // SAFETY: called before the runtime starts any other thread; SIG_IGN
+    // runs no code in the signal context.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
 }

@@ -29,7 +29,7 @@ pub struct RootSet {
 impl RootSet {
     /// The union of the roots file and the stored effective roots.
     pub async fn open(config: &LogConfig, store: Arc<dyn ObjectStore>) -> anyhow::Result<RootSet> {
-        let roots = accumulate(&store, load_roots(config)?).await?;
+        let roots = accumulate(&store, load_roots(config)?, &[]).await?;
         Ok(RootSet {
             current: RwLock::new(Arc::new(roots)),
             file: config.roots.clone(),
@@ -43,10 +43,13 @@ impl RootSet {
         self.current.read().unwrap().clone()
     }
 
-    /// Re-reads the roots file and adds any new root.
+    /// Re-reads the roots file and adds any new root. What this process
+    /// accepts now is kept too: another process reloading at the same
+    /// moment may have stored a set that lacks one of ours.
     pub async fn reload(&self) -> anyhow::Result<()> {
         let from_file = read_file(&self.file)?;
-        let merged = accumulate(&self.store, from_file).await?;
+        let accepted = self.current();
+        let merged = accumulate(&self.store, from_file, accepted.certificates()).await?;
         let (before, after) = (self.current().len(), merged.len());
         *self.current.write().unwrap() = Arc::new(merged);
         tracing::info!(log = %self.log, before, after, "roots reloaded");
@@ -70,9 +73,14 @@ pub fn load_roots(config: &LogConfig) -> anyhow::Result<Roots> {
     Ok(roots)
 }
 
-/// The union of the stored effective roots and `from_file`, stored back
-/// when it grew. Roots absent from the file are kept and logged.
-async fn accumulate(store: &Arc<dyn ObjectStore>, from_file: Roots) -> anyhow::Result<Roots> {
+/// The union of the stored effective roots, the roots `accepted` already
+/// and `from_file`, stored back when it holds more than the stored set.
+/// Roots absent from the file are kept and logged.
+async fn accumulate(
+    store: &Arc<dyn ObjectStore>,
+    from_file: Roots,
+    accepted: &[Vec<u8>],
+) -> anyhow::Result<Roots> {
     let stored = match store.get(ROOTS_KEY).await? {
         Some(pem) => Roots::from_pem(&pem)
             .context("reading the stored effective roots")?
@@ -80,7 +88,16 @@ async fn accumulate(store: &Arc<dyn ObjectStore>, from_file: Roots) -> anyhow::R
             .to_vec(),
         None => Vec::new(),
     };
-    let dropped = stored
+    let merged = Roots::from_ders(
+        stored
+            .iter()
+            .chain(accepted)
+            .chain(from_file.certificates())
+            .cloned()
+            .collect(),
+    )?;
+    let dropped = merged
+        .certificates()
         .iter()
         .filter(|der| !from_file.certificates().contains(der))
         .count();
@@ -90,13 +107,6 @@ async fn accumulate(store: &Arc<dyn ObjectStore>, from_file: Roots) -> anyhow::R
             "roots missing from the roots file stay accepted (roots only accumulate)"
         );
     }
-    let merged = Roots::from_ders(
-        stored
-            .iter()
-            .chain(from_file.certificates())
-            .cloned()
-            .collect(),
-    )?;
     if merged.len() != stored.len() {
         let blocks: Vec<pem::Pem> = merged
             .certificates()

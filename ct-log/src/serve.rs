@@ -6,23 +6,21 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use ct_storage::LockBackend;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Role};
 use crate::forward::Peers;
 use crate::http::{self, Mounted};
+use crate::listener::{connection_cap, raise_file_limit, serve_http, tls_acceptor, Connections};
 use crate::log::Log;
 use crate::wiring::{open_lock, shared_dedup, start_log, Wiring};
 
@@ -43,11 +41,22 @@ pub struct Args {
     /// Serve the internal API here instead of `[cluster] internal_listen`.
     #[arg(long)]
     internal_listen: Option<SocketAddr>,
+    /// Create any log that neither its lock nor its storage knows, whatever
+    /// its inception date. For development: in production a wrong bucket
+    /// or an unmounted volume would then start a second tree.
+    #[arg(long)]
+    create_missing: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // First of all: from here on a SIGHUP is queued for the roots reload
+    // (main ignores it until now), however long the logs take to start.
+    let hangups = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let config = Config::load(&args.config)?;
-    let wiring = wiring(&config, args.role).await?;
+    let file_limit = raise_file_limit();
+    let cap = connection_cap(config.max_connections, file_limit, config.logs.len())?;
+    tracing::info!(file_limit, max_connections = cap, "connection cap");
+    let wiring = wiring(&config, &args).await?;
     // Before the logs start, so that what they report at once is kept.
     let metrics = install_metrics()?;
     let mut mounted = Vec::new();
@@ -62,41 +71,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tasks.extend(log_tasks);
     }
     let reload_roots = tokio::spawn(reload_roots_on_sighup(
+        hangups,
         mounted.iter().map(|m| m.log.clone()).collect(),
     ));
-    let (public, internal) = routers(&config, &args, &mounted, metrics)?;
+    let listeners = listeners(&config, &args, &mounted, metrics, wiring.lock.clone())?;
     drop((mounted, wiring));
-    let listener = bind(args.listen.unwrap_or(config.listen)).await?;
-    // Tests and scripts wait for this exact line on stdout.
-    println!("listening on http://{}", listener.local_addr()?);
-    let internal = match internal {
-        Some((addr, app)) => {
-            let listener = bind(addr).await?;
-            println!(
-                "internal API listening on http://{}",
-                listener.local_addr()?
-            );
-            Some((listener, app))
-        }
-        None => None,
-    };
-    let (stop, stopping) = watch::channel(());
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        stop.send_replace(());
-    });
-    let stopped = |mut stopping: watch::Receiver<()>| async move {
-        let _ = stopping.changed().await;
-    };
-    let serve_internal = async {
-        if let Some((listener, app)) = internal {
-            serve_http(listener, app, stopped(stopping.clone())).await;
-        }
-    };
-    tokio::join!(
-        serve_http(listener, public, stopped(stopping.clone())),
-        serve_internal
-    );
+    serve_until_signal(listeners, Connections::new(cap)).await?;
     // It holds the logs too; they must all be released for the last round.
     reload_roots.abort();
     let _ = reload_roots.await;
@@ -109,40 +89,101 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where and what one listener serves.
+struct Listen {
+    /// Names the listener in its stdout line.
+    what: &'static str,
+    addr: SocketAddr,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+}
+
+/// Binds every listener (the public one, and the internal one if apart),
+/// serves until SIGTERM or Ctrl-C, then finishes the requests in progress.
+async fn serve_until_signal(listens: Vec<Listen>, connections: Connections) -> anyhow::Result<()> {
+    let (stop, stopping) = watch::channel(());
+    let mut served = Vec::new();
+    for listen in listens {
+        let listener = bind(listen.addr).await?;
+        let scheme = if listen.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        // Tests and scripts wait for these exact lines on stdout.
+        println!(
+            "{}listening on {scheme}://{}",
+            listen.what,
+            listener.local_addr()?
+        );
+        let mut stopping = stopping.clone();
+        let stopped = async move {
+            let _ = stopping.changed().await;
+        };
+        served.push(serve_http(
+            listener,
+            listen.app,
+            listen.tls,
+            connections.clone(),
+            stopped,
+        ));
+    }
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.send_replace(());
+    });
+    futures_util::future::join_all(served).await;
+    Ok(())
+}
+
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))
 }
 
-/// The public router, with the internal API merged in, or apart with the
-/// address it gets when `internal_listen` is set. Only processes that may
-/// sequence serve the internal API.
-fn routers(
+/// The public listener, with the internal API merged in, or the internal
+/// API on a listener of its own when `internal_listen` is set. Only
+/// processes that may sequence serve the internal API.
+fn listeners(
     config: &Config,
     args: &Args,
     mounted: &[Mounted],
     metrics: PrometheusHandle,
-) -> anyhow::Result<(Router, Option<(SocketAddr, Router)>)> {
-    let public = http::router(mounted, metrics, args.role);
+    lock: Option<Arc<dyn LockBackend>>,
+) -> anyhow::Result<Vec<Listen>> {
+    let mut public = Listen {
+        what: "",
+        addr: args.listen.unwrap_or(config.listen),
+        app: http::router(mounted, metrics, args.role, lock),
+        tls: config.tls.as_ref().map(tls_acceptor).transpose()?,
+    };
     let Some(cluster) = config
         .cluster
         .as_ref()
         .filter(|_| args.role != Role::Frontend)
     else {
-        return Ok((public, None));
+        return Ok(vec![public]);
     };
     let logs = mounted.iter().map(|m| m.log.clone()).collect();
     let internal = http::internal_router(logs, &cluster.secret()?);
-    Ok(match args.internal_listen.or(cluster.internal_listen) {
-        Some(addr) => (public, Some((addr, http::not_found_elsewhere(internal)))),
-        None => (public.merge(internal), None),
-    })
+    let Some(addr) = args.internal_listen.or(cluster.internal_listen) else {
+        public.app = public.app.merge(internal);
+        return Ok(vec![public]);
+    };
+    let internal = Listen {
+        what: "internal API ",
+        addr,
+        app: http::not_found_elsewhere(internal),
+        tls: cluster.tls.as_ref().map(tls_acceptor).transpose()?,
+    };
+    Ok(vec![public, internal])
 }
 
 /// What this process brings to its logs: the lock for roles that sequence,
 /// the shared dedup store, and the other sequencers for roles that forward.
-async fn wiring(config: &Config, role: Role) -> anyhow::Result<Wiring> {
+async fn wiring(config: &Config, args: &Args) -> anyhow::Result<Wiring> {
+    let role = args.role;
     let cluster = match &config.cluster {
         // A sequencer process never forwards: it answers for itself.
         Some(_) if role == Role::Sequencer => None,
@@ -150,6 +191,7 @@ async fn wiring(config: &Config, role: Role) -> anyhow::Result<Wiring> {
             sequencers: cluster.sequencers.clone(),
             secret: cluster.secret()?,
             lease_ttl: Duration::from_millis(config.lease_ttl_ms),
+            ca: cluster.ca_pem()?,
         }),
         None if role != Role::All => {
             anyhow::bail!(
@@ -179,6 +221,7 @@ async fn wiring(config: &Config, role: Role) -> anyhow::Result<Wiring> {
         claim_wait,
         dedup: shared_dedup(config),
         cluster,
+        create_missing: args.create_missing,
     })
 }
 
@@ -219,61 +262,12 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 }
 
 /// On each SIGHUP, re-reads every log's roots file (roots only accumulate).
-async fn reload_roots_on_sighup(logs: Vec<Arc<Log>>) {
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("no SIGHUP handler; roots reload needs a restart");
-        return;
-    };
+async fn reload_roots_on_sighup(mut hangups: Signal, logs: Vec<Arc<Log>>) {
     while hangups.recv().await.is_some() {
         for log in &logs {
             if let Err(e) = log.roots.reload().await {
                 tracing::error!(log = %log.info.name, error = %format!("{e:#}"), "reloading roots failed; keeping the current roots");
             }
         }
-    }
-}
-
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long shutdown waits for open requests to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Serves HTTP/1 on `listener` until `shutdown` resolves, then lets the
-/// requests in progress finish (bounded by `SHUTDOWN_GRACE`). Unlike
-/// `axum::serve`, it times out clients that trickle their headers, so slow
-/// clients cannot hold connections forever.
-async fn serve_http(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
-    let connections = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, go on.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = connections.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some requests were still open after {SHUTDOWN_GRACE:?}; closing them");
     }
 }

@@ -13,8 +13,8 @@ use ct_dedup::{PersistentDedup, PostgresDedup, SqliteDedup};
 use ct_formats::LogKey;
 use ct_sequencer::LoadError;
 use ct_storage::{
-    FsStore, LeaseOptions, LockBackend, LockError, ObjectStore, PostgresLock, S3Lock, S3Store,
-    SqliteLock,
+    probe_conditional_writes, FsStore, LeaseOptions, LockBackend, LockError, ObjectStore,
+    PostgresLock, S3Lock, S3Store, SqliteLock,
 };
 use ct_validate::Policy;
 use tokio::sync::{watch, Semaphore};
@@ -52,6 +52,9 @@ pub struct Wiring {
     pub dedup: Option<String>,
     /// How to reach the other processes that may sequence.
     pub cluster: Option<Peers>,
+    /// Create any log that neither its lock nor its storage knows
+    /// (`serve --create-missing`, for development).
+    pub create_missing: bool,
 }
 
 /// Loads the log's key and roots, opens its storage, and (unless this
@@ -149,11 +152,14 @@ async fn start_sequencing(
     Ok((local, tasks))
 }
 
-/// Whether `e` says another process holds the log's claim.
+/// Whether `e` says another process holds the log's claim, or this one
+/// may not claim it yet (its clock is off): a standby waits for either.
 fn is_claimed(e: &anyhow::Error) -> bool {
     matches!(
         e.downcast_ref::<LoadError>(),
-        Some(LoadError::Lock(LockError::Claimed(_)))
+        Some(LoadError::Lock(
+            LockError::Claimed(_) | LockError::ClockSkew(_)
+        ))
     )
 }
 
@@ -230,6 +236,7 @@ impl Starter {
                 period: Duration::from_millis(config.period_ms),
                 pool_size: config.pool_size,
                 claim_wait: None,
+                create: wiring.create_missing || config.is_inception_day(),
             },
             batchers: BatcherConfig {
                 log: config.name.clone(),
@@ -257,7 +264,8 @@ impl Starter {
         // (and publish) one last round for nothing.
         let dedup = match &self.dedup {
             DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
-                SqliteDedup::open(path).with_context(|| format!("opening {}", path.display()))?,
+                SqliteDedup::open(path, &hex::encode(self.sequencer.key.log_id()))
+                    .with_context(|| format!("opening {}", path.display()))?,
             ),
             // Keyed by log ID, like the lock: two logs named alike (a
             // staging and a production log, a log re-created with a new
@@ -305,6 +313,9 @@ pub async fn open_lock(config: &Config) -> anyhow::Result<Arc<dyn LockBackend>> 
             let store = S3Store::open(location.s3_config())
                 .await
                 .context("opening the S3 lock")?;
+            probe_conditional_writes(&store, &format!("lock/_probe/{:016x}", fastrand::u64(..)))
+                .await
+                .context("the S3 lock's bucket")?;
             Arc::new(S3Lock::with_lease(Arc::new(store), lease))
         }
         (None, None) => anyhow::bail!("no lock backend configured (lock_db or lock)"),
@@ -323,6 +334,13 @@ pub fn shared_dedup(config: &Config) -> Option<String> {
 pub async fn open_store(config: &LogConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
     Ok(match &config.storage {
         StorageConfig::Fs { path } => Arc::new(FsStore::open(path)?),
-        StorageConfig::S3(location) => Arc::new(S3Store::open(location.s3_config()).await?),
+        StorageConfig::S3(location) => {
+            let store = S3Store::open(location.s3_config()).await?;
+            // The checkpoint is published with conditional writes.
+            probe_conditional_writes(&store, &format!("_probe/{:016x}", fastrand::u64(..)))
+                .await
+                .with_context(|| format!("log {:?}: storage", config.name))?;
+            Arc::new(store)
+        }
     })
 }

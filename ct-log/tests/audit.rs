@@ -18,9 +18,10 @@ use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::pkcs8::{EncodePublicKey, LineEnding};
 use sha2::{Digest, Sha256};
 
-use common::client::{http_client, submit_all};
-use common::pki::{ts, LeafKind, TestPki};
-use common::server::{fresh_key, write_config, LogSpec, Server};
+use common::CT_LOG;
+use ct_testkit::client::{http_client, submit_all};
+use ct_testkit::pki::{ts, LeafKind, TestPki};
+use ct_testkit::server::{fresh_key, write_config, LogSpec, Server};
 
 const START: &str = "2026-01-01T00:00:00Z";
 const LIMIT: &str = "2027-01-01T00:00:00Z";
@@ -29,7 +30,7 @@ const IN_FLIGHT: usize = 64;
 
 /// Runs the `ct-log` binary with `args`.
 fn ct_log(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ct-log"))
+    Command::new(CT_LOG)
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -259,7 +260,7 @@ async fn audit_real_run_and_tampering() {
     spec.key = fresh_key("audit");
     let config = write_config(dir.path(), &[&spec]);
     let log = spec.handle(dir.path());
-    let mut server = Server::start(&config, "server");
+    let mut server = Server::start(CT_LOG, &config, "server");
     let base = server.base_url.clone();
     let public_pem = dir.path().join("log.pub.pem");
     let pem = spec

@@ -15,14 +15,15 @@ mod common;
 use std::time::Duration;
 
 use base64::prelude::*;
-use common::client::{chain_body, http_client, parse_sct, submission_url, Submission};
-use common::hostile::{
-    break_signature, extension, poison, raw_request, replace_last, replace_once, tlv, HostilePki,
-    EKU,
+use common::CT_LOG;
+use ct_testkit::client::{chain_body, http_client, parse_sct, submission_url, Submission};
+use ct_testkit::der::tlv;
+use ct_testkit::hostile::{
+    break_signature, extension, poison, raw_request, replace_last, replace_once, HostilePki, EKU,
 };
-use common::pki::ts;
-use common::server::{LogSpec, Server};
-use common::verify::verify_log;
+use ct_testkit::pki::ts;
+use ct_testkit::server::{LogSpec, Server};
+use ct_testkit::verify::verify_log;
 use rcgen::ExtendedKeyUsagePurpose;
 
 const START: &str = "2026-01-01T00:00:00Z";
@@ -172,9 +173,9 @@ async fn bad_submission_catalogue() {
         LIMIT,
     );
     spec.period_ms = 150;
-    let config = common::server::write_config(dir.path(), &[&spec]);
+    let config = ct_testkit::server::write_config(dir.path(), &[&spec]);
     let log = spec.handle(dir.path());
-    let server = Server::start(&config, "server");
+    let server = Server::start(CT_LOG, &config, "server");
     let base = server.base_url.clone();
 
     let good_na = ts("2026-06-01T00:00:00Z");
@@ -332,7 +333,7 @@ async fn bad_submission_catalogue() {
         pki.leaf_with(150, good_na, |p| p.extended_key_usages = vec![]),
         int.clone(),
     ]);
-    let r = common::client::post(&http, &submission_url(&base, &log, ADD_CHAIN), no_eku).await;
+    let r = ct_testkit::client::post(&http, &submission_url(&base, &log, ADD_CHAIN), no_eku).await;
     let mut accepted = 0u64;
     if r.status == 200 {
         let sct = parse_sct(&r.body).expect("SCT for the leaf without EKU");
@@ -372,7 +373,7 @@ async fn bad_submission_catalogue() {
         sct: parse_sct(&body).expect("SCT"),
     };
     assert_eq!(s1.sct.id, log.log_id);
-    let s2 = common::client::add(
+    let s2 = ct_testkit::client::add(
         &http,
         &base,
         &log,

@@ -6,10 +6,11 @@ mod common;
 
 use std::fs;
 
-use common::client::{add, http_client, Submission};
-use common::pki::{ts, LeafKind, TestPki};
-use common::server::{write_config, LogSpec, Server};
-use common::verify::verify_log;
+use common::CT_LOG;
+use ct_testkit::client::{add, http_client, Submission};
+use ct_testkit::pki::{ts, LeafKind, TestPki};
+use ct_testkit::server::{write_config, LogSpec, Server};
+use ct_testkit::verify::verify_log;
 
 const START: &str = "2026-01-01T00:00:00Z";
 const LIMIT: &str = "2027-01-01T00:00:00Z";
@@ -36,7 +37,7 @@ fn chain(pki: &TestPki, serial: u64) -> Vec<Vec<u8>> {
 async fn a_thousand_identical_submissions_get_one_entry_and_one_sct() {
     let (dir, config, spec, pki) = setup("dup");
     let log = spec.handle(dir.path());
-    let mut server = Server::start(&config, "first");
+    let mut server = Server::start(CT_LOG, &config, "first");
     let http = http_client();
     let same = chain(&pki, 7);
     let requests: Vec<_> = (0..1000)
@@ -69,7 +70,7 @@ async fn a_thousand_identical_submissions_get_one_entry_and_one_sct() {
 
     // After a restart (empty memory), the persistent layer answers.
     server.kill();
-    let server = Server::start(&config, "second");
+    let server = Server::start(CT_LOG, &config, "second");
     let again = add(&http, &server.base_url, &log, &same, false)
         .await
         .unwrap();
@@ -82,7 +83,7 @@ async fn a_thousand_identical_submissions_get_one_entry_and_one_sct() {
 async fn a_failed_issuer_upload_fails_only_that_request() {
     let (dir, config, spec, pki) = setup("iss");
     let log = spec.handle(dir.path());
-    let server = Server::start(&config, "serve");
+    let server = Server::start(CT_LOG, &config, "serve");
     let http = http_client();
     let first: Submission = add(&http, &server.base_url, &log, &chain(&pki, 1), false)
         .await
@@ -98,7 +99,7 @@ async fn a_failed_issuer_upload_fails_only_that_request() {
     .unwrap();
     let log = spec.handle(dir.path());
     drop(server);
-    let server = Server::start(&config, "restarted");
+    let server = Server::start(CT_LOG, &config, "restarted");
     let issuers = dir.path().join("iss-data/issuer");
     let saved = dir.path().join("issuer-saved");
     fs::rename(&issuers, &saved).unwrap();

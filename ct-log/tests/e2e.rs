@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::prelude::*;
-use common::client::{
+use common::CT_LOG;
+use ct_testkit::client::{
     self, add_endpoint, chain_body, get, http_client, post, submission_url, submit_all,
     submit_all_results, Submission,
 };
-use common::pki::{ts, LeafKind, TestPki};
-use common::server::{KeyFormat, LogHandle, LogSpec, Server};
-use common::verify::{self, fetch_checkpoint, verify_log, verify_sct};
+use ct_testkit::pki::{ts, LeafKind, TestPki};
+use ct_testkit::server::{KeyFormat, LogHandle, LogSpec, Server};
+use ct_testkit::verify::{self, fetch_checkpoint, verify_log, verify_sct};
 
 const START: &str = "2026-01-01T00:00:00Z";
 const LIMIT: &str = "2027-01-01T00:00:00Z";
@@ -96,7 +97,7 @@ fn single_log_setup(
     );
     spec.period_ms = period_ms;
     spec.storage = storage;
-    let config = common::server::write_config(dir.path(), &[&spec]);
+    let config = ct_testkit::server::write_config(dir.path(), &[&spec]);
     let handle = spec.handle(dir.path());
     (dir, config, handle)
 }
@@ -203,13 +204,13 @@ async fn end_to_end_many_entries_on_s3() {
     let Some(weed) = ct_testkit::Weed::start().await else {
         return;
     };
-    many_entries(Some(common::server::s3_storage(&weed, "many"))).await;
+    many_entries(Some(ct_testkit::server::s3_storage(&weed, "many"))).await;
 }
 
 async fn many_entries(storage: Option<String>) {
     let pki = TestPki::new("Many");
     let (dir, config, log) = single_log_setup(&pki, 200, storage);
-    let server = Server::start(&config, "server");
+    let server = Server::start(CT_LOG, &config, "server");
     let http = http_client();
     let base = server.base_url.clone();
 
@@ -275,7 +276,7 @@ async fn restart_continues_tree_on_s3() {
     let Some(weed) = ct_testkit::Weed::start().await else {
         return;
     };
-    restart_continues(Some(common::server::s3_storage(&weed, "restart"))).await;
+    restart_continues(Some(ct_testkit::server::s3_storage(&weed, "restart"))).await;
 }
 
 async fn restart_continues(storage: Option<String>) {
@@ -284,7 +285,7 @@ async fn restart_continues(storage: Option<String>) {
     let http = http_client();
 
     // Phase A: 300 entries, all confirmed, then SIGKILL.
-    let mut server = Server::start(&config, "server-1");
+    let mut server = Server::start(CT_LOG, &config, "server-1");
     let subs_a = submit_all(
         &http,
         &server.base_url,
@@ -299,7 +300,7 @@ async fn restart_continues(storage: Option<String>) {
 
     // Phase B: restart; the same tree is served; more entries; then kill
     // while 120 submissions are in flight.
-    let mut server = Server::start(&config, "server-2");
+    let mut server = Server::start(CT_LOG, &config, "server-2");
     let again = verify_log(&http, &server.base_url, &log, &subs_a).await;
     assert_eq!(
         again.checkpoint.size, 300,
@@ -361,7 +362,7 @@ async fn restart_continues(storage: Option<String>) {
     );
 
     // Phase C: restart again, submit more, verify everything.
-    let server = Server::start(&config, "server-3");
+    let server = Server::start(CT_LOG, &config, "server-3");
     let cp_restart = fetch_checkpoint(&http, &server.base_url, &log).await;
     assert!(
         cp_restart.size >= 450 + subs_c.len() as u64,
@@ -464,9 +465,9 @@ async fn real_mmd_monitor_submissions() {
         "2026-01-01T00:00:00Z",
     );
     spec.period_ms = 150;
-    let config = common::server::write_config(dir.path(), &[&spec]);
+    let config = ct_testkit::server::write_config(dir.path(), &[&spec]);
     let log = spec.handle(dir.path());
-    let server = Server::start(&config, "server");
+    let server = Server::start(CT_LOG, &config, "server");
     let http = http_client();
     let base = server.base_url.clone();
 
@@ -557,7 +558,7 @@ async fn two_logs_are_independent() {
     );
     spec_b.key_format = KeyFormat::Sec1;
     spec_b.period_ms = 100;
-    let config = common::server::write_config(dir.path(), &[&spec_a, &spec_b]);
+    let config = ct_testkit::server::write_config(dir.path(), &[&spec_a, &spec_b]);
     let (log_a, log_b) = (spec_a.handle(dir.path()), spec_b.handle(dir.path()));
     assert_eq!(log_a.origin, "ct.test/alpha");
     assert_eq!(
@@ -568,7 +569,7 @@ async fn two_logs_are_independent() {
         ),
         ("ct.test/sub2", "/sub2", "/mon2")
     );
-    let server = Server::start(&config, "server");
+    let server = Server::start(CT_LOG, &config, "server");
     let http = http_client();
     let base = server.base_url.clone();
 

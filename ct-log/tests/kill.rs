@@ -1,7 +1,7 @@
 //! Crash test of the `ct-log` binary: the real server under concurrent load
 //! is SIGKILLed at random moments, many times, and restarted on the same
 //! config, lock and storage each time. Afterwards the whole log is verified
-//! with the independent oracle crates (through `common::verify`), and
+//! with the independent oracle crates (through `ct_testkit::verify`), and
 //! everything any client was served before a crash is checked against it.
 //!
 //! The random delays and tile choices come from a seeded xorshift; the seed
@@ -17,10 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::client::{add, add_error_status, http_client, monitoring_url, try_get, Submission};
-use common::pki::TestPki;
-use common::server::{stderr_tail_of, LogHandle, LogSpec, Server};
-use common::verify::{
+use common::CT_LOG;
+use ct_testkit::client::{add, add_error_status, http_client, monitoring_url, try_get, Submission};
+use ct_testkit::pki::TestPki;
+use ct_testkit::server::{stderr_tail_of, LogHandle, LogSpec, Server};
+use ct_testkit::verify::{
     decoded_body, fetch_checkpoint, parse_checkpoint, path_of, tiles_for, verify_log,
     CheckpointInfo,
 };
@@ -348,7 +349,7 @@ async fn kill_nine_under_load_loses_nothing() {
         limit,
     );
     spec.period_ms = PERIOD_MS;
-    let config = common::server::write_config(dir.path(), &[&spec]);
+    let config = ct_testkit::server::write_config(dir.path(), &[&spec]);
     let log = spec.handle(dir.path());
     let mut guard = OnFailure {
         seed,
@@ -365,7 +366,7 @@ async fn kill_nine_under_load_loses_nothing() {
     for run in 0..KILLS {
         guard.run = format!("run {run}");
         let t_start = Instant::now();
-        let mut server = Server::start(&config, &format!("run-{run:02}"));
+        let mut server = Server::start(CT_LOG, &config, &format!("run-{run:02}"));
         guard.stderr_files.push(server.stderr_path().to_path_buf());
         let startup = t_start.elapsed();
         let base = server.base_url.clone();
@@ -433,7 +434,7 @@ async fn kill_nine_under_load_loses_nothing() {
     // Final run: verify everything that was served before.
     guard.run = "final verification".into();
     let t_verify = Instant::now();
-    let server = Server::start(&config, "final");
+    let server = Server::start(CT_LOG, &config, "final");
     guard.stderr_files.push(server.stderr_path().to_path_buf());
     let base = server.base_url.clone();
     let obs = std::mem::take(&mut *obs.lock().unwrap());
@@ -549,7 +550,7 @@ async fn kill_nine_under_load_loses_nothing() {
                 s.for_size
             );
         }
-        let r = common::client::get(&http, &monitoring_url(&base, &log, &path)).await;
+        let r = ct_testkit::client::get(&http, &monitoring_url(&base, &log, &path)).await;
         if r.status == 404 && w < 256 && full_exists(l, n) {
             continue;
         }

@@ -14,16 +14,17 @@ use std::process::{Command, Output};
 use base64::prelude::*;
 use std::time::{Duration, Instant};
 
-use common::client::{add, add_error_status, get, http_client, monitoring_url, submission_url};
-use common::pki::{LeafKind, TestPki};
-use common::server::{write_config, LogSpec, Server};
-use common::verify::fetch_checkpoint;
+use common::CT_LOG;
+use ct_testkit::client::{add, add_error_status, get, http_client, monitoring_url, submission_url};
+use ct_testkit::pki::{LeafKind, TestPki};
+use ct_testkit::server::{write_config, LogSpec, Server};
+use ct_testkit::verify::fetch_checkpoint;
 use p256::pkcs8::DecodePrivateKey;
 use sha2::{Digest, Sha256};
 
 /// Runs `ct-log` with the test S3 server's credentials in its environment.
 fn ct_log(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ct-log"))
+    Command::new(CT_LOG)
         .args(args)
         .env("AWS_ACCESS_KEY_ID", ct_testkit::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", ct_testkit::SECRET_KEY)
@@ -56,7 +57,7 @@ fn chain(pki: &TestPki, serial: u64) -> Vec<Vec<u8>> {
     let leaf = pki.leaf(
         serial,
         LeafKind::Final,
-        common::pki::ts("2026-06-01T00:00:00Z"),
+        ct_testkit::pki::ts("2026-06-01T00:00:00Z"),
     );
     vec![leaf, pki.intermediate_der.clone()]
 }
@@ -126,7 +127,7 @@ async fn keygen_writes_a_private_key_that_serves() {
     log.key = key;
     let config = write_config(dir.path(), &[&log]);
     fs::copy(&key_path, dir.path().join("ops.pem")).unwrap();
-    let server = Server::start(&config, "serve");
+    let server = Server::start(CT_LOG, &config, "serve");
     let checkpoint =
         fetch_checkpoint(&http_client(), &server.base_url, &log.handle(dir.path())).await;
     assert_eq!(checkpoint.size, 0);
@@ -202,11 +203,11 @@ async fn check_config_reports_each_mistake() {
     }
 
     // A key that does not match the existing log.
-    let server = Server::start(&config, "serve");
+    let server = Server::start(CT_LOG, &config, "serve");
     fetch_checkpoint(&http_client(), &server.base_url, &log.handle(dir.path())).await;
     drop(server);
     let mut other = spec(dir.path(), "chk");
-    other.key = common::server::fresh_key("another key");
+    other.key = ct_testkit::server::fresh_key("another key");
     let other_config = write_config(dir.path(), &[&other]);
     let out = ct_log(&["check-config", "--config", other_config.to_str().unwrap()]);
     assert!(!out.status.success());
@@ -222,8 +223,8 @@ async fn a_second_process_on_the_same_log_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let log = spec(dir.path(), "twice");
     let config = write_config(dir.path(), &[&log]);
-    let _first = Server::start(&config, "first");
-    let second = Command::new(env!("CARGO_BIN_EXE_ct-log"))
+    let _first = Server::start(CT_LOG, &config, "first");
+    let second = Command::new(CT_LOG)
         .args(["serve", "--config", config.to_str().unwrap()])
         .output()
         .expect("run ct-log");
@@ -240,7 +241,7 @@ async fn metrics_count_requests_rounds_dedup_and_rejections() {
     let dir = tempfile::tempdir().unwrap();
     let (log, pki) = spec_with_pki(dir.path(), "met");
     let config = write_config(dir.path(), &[&log]);
-    let server = Server::start(&config, "serve");
+    let server = Server::start(CT_LOG, &config, "serve");
     let (http, handle) = (http_client(), log.handle(dir.path()));
     let good = chain(&pki, 1);
     add(&http, &server.base_url, &handle, &good, false)
@@ -314,7 +315,7 @@ async fn health_turns_503_when_sequencing_stalls() {
     let mut log = spec(dir.path(), "hlth");
     log.period_ms = 100;
     let config = write_config(dir.path(), &[&log]);
-    let server = Server::start(&config, "serve");
+    let server = Server::start(CT_LOG, &config, "serve");
     let (http, health) = (http_client(), format!("{}/health", server.base_url));
     let ok = get(&http, &health).await;
     assert_eq!((ok.status, ok.text()), (200, "ok\n".to_string()));
@@ -341,7 +342,7 @@ async fn after_sunset_submissions_get_410_and_reads_still_work() {
     log.not_after_limit = "2025-01-01T00:00:00Z".into();
     log.sunset_grace_days = 7;
     let config = write_config(dir.path(), &[&log]);
-    let server = Server::start(&config, "serve");
+    let server = Server::start(CT_LOG, &config, "serve");
     let (http, handle) = (http_client(), log.handle(dir.path()));
     let refused = add(&http, &server.base_url, &handle, &chain(&pki, 1), false)
         .await
@@ -373,7 +374,7 @@ async fn sighup_adds_roots_and_never_drops_one() {
     let dir = tempfile::tempdir().unwrap();
     let (log, first) = spec_with_pki(dir.path(), "hup");
     let config = write_config(dir.path(), &[&log]);
-    let server = Server::start(&config, "serve");
+    let server = Server::start(CT_LOG, &config, "serve");
     let (http, handle) = (http_client(), log.handle(dir.path()));
     let second = TestPki::new("hup-second");
     assert!(
@@ -423,12 +424,25 @@ async fn sighup_adds_roots_and_never_drops_one() {
     add(&http, &server.base_url, &handle, &chain(&first, 3), false)
         .await
         .unwrap();
-    let stored = fs::read_to_string(dir.path().join("hup-data/_roots.pem")).unwrap();
+    let stored_roots = dir.path().join("hup-data/_roots.pem");
+    let stored = fs::read_to_string(&stored_roots).unwrap();
     assert_eq!(
         stored.matches("BEGIN CERTIFICATE").count(),
         2,
         "effective roots kept beside the log"
     );
+
+    // Another process reloading at the same moment stored a set without the
+    // first root: this process still accepts it, and stores it back.
+    fs::write(&stored_roots, &second.root_pem).unwrap();
+    hangup();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(roots_count().await, 2);
+    add(&http, &server.base_url, &handle, &chain(&first, 4), false)
+        .await
+        .unwrap();
+    let stored = fs::read_to_string(&stored_roots).unwrap();
+    assert_eq!(stored.matches("BEGIN CERTIFICATE").count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -437,7 +451,7 @@ async fn sigterm_answers_waiting_requests_then_exits() {
     let (mut log, pki) = spec_with_pki(dir.path(), "term");
     log.period_ms = 1000;
     let config = write_config(dir.path(), &[&log]);
-    let mut server = Server::start_with(&config, "serve", &["--log-format", "json"]);
+    let mut server = Server::start_with(CT_LOG, &config, "serve", &["--log-format", "json"]);
     let (http, handle) = (http_client(), log.handle(dir.path()));
     // Wait for a round to pass, so the requests below wait for the next one.
     add(&http, &server.base_url, &handle, &chain(&pki, 0), false)
@@ -484,7 +498,7 @@ async fn metadata_and_home_page_describe_each_log() {
     let dir = tempfile::tempdir().unwrap();
     let log = spec(dir.path(), "meta");
     let config = write_config(dir.path(), &[&log]);
-    let server = Server::start(&config, "serve");
+    let server = Server::start(CT_LOG, &config, "serve");
     let (http, handle) = (http_client(), log.handle(dir.path()));
     let body = get(
         &http,
@@ -532,12 +546,12 @@ async fn serve_on_shared_lock(name: &str, lock_table: String) {
     let checked = ct_log(&["check-config", "--config", config.to_str().unwrap()]);
     assert!(checked.status.success(), "{}", stdout(&checked));
     let (http, handle) = (http_client(), log.handle(dir.path()));
-    let mut server = Server::start(&config, "first");
+    let mut server = Server::start(CT_LOG, &config, "first");
     add(&http, &server.base_url, &handle, &chain(&pki, 1), false)
         .await
         .unwrap();
     server.kill();
-    let server = Server::start(&config, "second");
+    let server = Server::start(CT_LOG, &config, "second");
     let mut second = Err(String::new());
     for _ in 0..40 {
         second = add(&http, &server.base_url, &handle, &chain(&pki, 2), false).await;

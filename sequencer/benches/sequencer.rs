@@ -45,6 +45,7 @@ fn benches(c: &mut Criterion) {
         period: Duration::from_millis(1),
         pool_size: ROUND * 4,
         claim_wait: Some(Duration::ZERO),
+        create: true,
     };
     let (handle, _task) = rt
         .block_on(ct_sequencer::start(

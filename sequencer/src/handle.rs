@@ -55,6 +55,9 @@ pub struct LogConfig {
     /// a restart must outwait it; an OS-lock claim (SQLite) is released at
     /// the holder's death and needs no wait.
     pub claim_wait: Option<Duration>,
+    /// Whether `start` may create the log when neither the lock nor storage
+    /// knows it (otherwise it refuses: creation is an explicit act).
+    pub create: bool,
 }
 
 /// The sending side of a running sequencer.
@@ -63,6 +66,7 @@ pub struct SequencerHandle {
     pub(crate) batches: mpsc::Sender<Batch>,
     pub(crate) published: watch::Receiver<SignedCheckpoint>,
     pub(crate) active: watch::Receiver<bool>,
+    pub(crate) trouble: watch::Receiver<Option<String>>,
 }
 
 impl SequencerHandle {
@@ -81,5 +85,12 @@ impl SequencerHandle {
     /// it and while it waits to claim it again.
     pub fn is_active(&self) -> bool {
         *self.active.borrow()
+    }
+
+    /// Why rounds fail now for a reason an operator must fix (this
+    /// machine's clock is behind the log), for `/health`; `None` once a
+    /// round succeeds again.
+    pub fn trouble(&self) -> Option<String> {
+        self.trouble.borrow().clone()
     }
 }

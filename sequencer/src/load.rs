@@ -19,6 +19,7 @@ use ct_storage::{LockError, StorageError};
 use crate::clock::now_millis;
 use crate::edge::{level_count, RightEdge};
 use crate::log::{Log, Tree};
+use crate::publish::{publish, PublishError};
 use crate::staging::{self, staging_key, ApplyError};
 
 /// Why a log could not be opened. Each is a one-line operator message.
@@ -32,8 +33,12 @@ pub enum LoadError {
     BadCheckpoint(&'static str, FormatError),
     #[error("storage holds a checkpoint but the lock database has none for this log; refusing to start a new log over existing data (wrong lock_db or storage path?)")]
     StorageWithoutLock,
-    #[error("the lock database has no checkpoint for this log (was it replaced?)")]
-    LockMissing,
+    #[error("this log does not exist: neither the lock nor storage holds a checkpoint for it; create it with `ct-log create` (or its inception date), or check lock_db/lock and storage if it should exist")]
+    Missing,
+    #[error("this log already exists: the lock holds its checkpoint")]
+    AlreadyExists,
+    #[error("storage already holds objects under {0} but no log: refusing to create a log over them (wrong bucket, prefix or path?)")]
+    NotEmpty(&'static str),
     #[error("storage checkpoint (size {stored}) is ahead of the lock's (size {locked}); refusing to start (wrong lock_db?)")]
     StorageAhead { stored: u64, locked: u64 },
     #[error("storage and lock hold different trees of size {0}; refusing to start")]
@@ -48,9 +53,13 @@ pub enum LoadError {
     BadTile(String, String),
     #[error("the right-edge tiles hash to a root other than the lock checkpoint's")]
     RootMismatch,
+    #[error("publishing the checkpoint: {0}")]
+    Publish(#[from] PublishError),
 }
 
-/// Whether opening may create a new, empty log.
+/// Whether opening may create a new, empty log. Creation is an explicit
+/// act: an unmounted volume or a wrong bucket must never look like a new
+/// log and start a second tree under a live log's key.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Create {
     IfEmpty,
@@ -66,7 +75,7 @@ pub(crate) async fn open(log: &Log, create: Create) -> Result<Tree, LoadError> {
     let Some(locked) = locked else {
         return match (stored, create) {
             (Some(_), _) => Err(LoadError::StorageWithoutLock),
-            (None, Create::Never) => Err(LoadError::LockMissing),
+            (None, Create::Never) => Err(LoadError::Missing),
             (None, Create::IfEmpty) => create_log(log).await,
         };
     };
@@ -88,18 +97,25 @@ fn verify(log: &Log, what: &'static str, note: &[u8]) -> Result<SignedCheckpoint
 }
 
 /// A new log: an empty tree, committed to the lock first (so a concurrent
-/// creator loses the race), then published.
-async fn create_log(log: &Log) -> Result<Tree, LoadError> {
+/// creator loses the race), then published. Refused over storage that
+/// holds any tile, issuer or staged round: that is some log's data.
+pub(crate) async fn create_log(log: &Log) -> Result<Tree, LoadError> {
+    for prefix in ["tile/", "issuer/", "staging/"] {
+        if log.store.any_under(prefix).await? {
+            return Err(LoadError::NotEmpty(prefix));
+        }
+    }
     let checkpoint = Checkpoint {
         origin: log.origin.clone(),
         size: 0,
         root: empty_root(),
     };
     let signed = checkpoint.sign(&log.key, now_millis());
-    log.lock.create(&log.lock_id, &signed.note).await?;
-    log.store
-        .put("checkpoint", Bytes::from(signed.note.clone()))
-        .await?;
+    match log.lock.create(&log.lock_id, &signed.note).await {
+        Err(LockError::Lost) => return Err(LoadError::AlreadyExists),
+        other => other?,
+    }
+    publish(log, &signed).await?;
     tracing::info!("created a new, empty log");
     Ok(Tree {
         edge: RightEdge::default(),
@@ -134,9 +150,10 @@ async fn reconcile(
         match apply_staging(log, lsize, &lroot).await {
             // Its holder deletes a bundle only after publishing the round,
             // so storage lags by more than that round: an older checkpoint
-            // was published late (a sequencer that lost its lease mid-PUT)
-            // over a newer one. The tiles are all there; the right edge
-            // must hash to the lock's root before it is published again.
+            // was published late over a newer one (possible before
+            // publishing was conditional, and left by those versions). The
+            // tiles are all there; the right edge must hash to the lock's
+            // root before it is published again.
             Err(LoadError::MissingStaging(key)) => {
                 if read_edge(log, &locked.checkpoint).await.is_err() {
                     return Err(LoadError::MissingStaging(key));
@@ -145,9 +162,7 @@ async fn reconcile(
             other => other?,
         }
     }
-    log.store
-        .put("checkpoint", Bytes::from(locked.note.clone()))
-        .await?;
+    publish(log, locked).await?;
     tracing::warn!(
         size = lsize,
         "recovered: storage lagged the lock; re-applied the staged round"

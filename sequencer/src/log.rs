@@ -7,6 +7,7 @@ use ct_formats::{LogKey, SignedCheckpoint};
 use ct_storage::{LockBackend, ObjectStore};
 
 use crate::edge::RightEdge;
+use crate::handle::LogConfig;
 
 /// A log's fixed parts and its backends.
 pub(crate) struct Log {
@@ -17,6 +18,19 @@ pub(crate) struct Log {
     pub lock: Arc<dyn LockBackend>,
     /// The log's row in the lock backend: its log ID in hex.
     pub lock_id: String,
+}
+
+impl Log {
+    pub fn new(config: &LogConfig, store: Arc<dyn ObjectStore>, lock: Arc<dyn LockBackend>) -> Log {
+        Log {
+            name: config.name.clone(),
+            origin: config.origin.clone(),
+            key: config.key.clone(),
+            store,
+            lock,
+            lock_id: hex::encode(config.key.log_id()),
+        }
+    }
 }
 
 /// The committed tree: its right edge and the checkpoint the lock holds.

@@ -30,6 +30,7 @@ use crate::edge::{NewTile, RightEdge};
 use crate::gzip::gzip;
 use crate::handle::SequencingError;
 use crate::log::{Log, Tree};
+use crate::publish::{self, PublishError};
 use crate::staging::{self, staging_key};
 use crate::upload::put_counted;
 
@@ -294,20 +295,21 @@ async fn upload(log: &Log, round: &Round) -> Result<(), RoundError> {
         .map_err(|e| RoundError::new(Phase::Upload, true, e))
 }
 
-/// Publish, within the lease. Not fatal: the tiles are in place and the
-/// next round's checkpoint covers these entries, but nobody may hold an
-/// SCT for an entry no published checkpoint covers yet.
+/// Publish, within the lease, never over a newer checkpoint. Not fatal:
+/// the tiles are in place and the next round's checkpoint covers these
+/// entries, but nobody may hold an SCT for an entry no published
+/// checkpoint covers yet. Finding a newer checkpoint is fatal, though:
+/// another sequencer has moved the log.
 async fn publish(log: &Log, claim: &Claim, round: &Round) -> Result<(), RoundError> {
     let deadline = claim
-        .expiry()
-        .map_or(PUBLISH_DEADLINE, |expiry| {
-            expiry.saturating_duration_since(tokio::time::Instant::now())
-        })
-        .min(PUBLISH_DEADLINE);
-    let note = Bytes::from(round.checkpoint.note.clone());
-    let put = put_counted(&log.store, &log.name, "checkpoint", note);
-    match tokio::time::timeout(deadline, put).await {
-        Ok(written) => written.map_err(|e| RoundError::new(Phase::Publish, false, e)),
+        .remaining()
+        .map_or(PUBLISH_DEADLINE, |left| left.min(PUBLISH_DEADLINE));
+    match tokio::time::timeout(deadline, publish::publish(log, &round.checkpoint)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            let fatal = matches!(e, PublishError::Newer { .. });
+            Err(RoundError::new(Phase::Publish, fatal, e))
+        }
         Err(_) => Err(RoundError::new(
             Phase::Publish,
             false,

@@ -32,33 +32,29 @@ pub async fn start(
     lock: Arc<dyn LockBackend>,
 ) -> Result<(SequencerHandle, JoinHandle<()>), LoadError> {
     let span = tracing::info_span!("sequencer", log = %config.origin);
-    let lock_id = hex::encode(config.key.log_id());
-    let log = Log {
-        name: config.name.clone(),
-        origin: config.origin.clone(),
-        key: config.key.clone(),
-        store,
-        lock,
-        lock_id,
-    };
+    let log = Log::new(&config, store, lock);
     // Refuse before any work if another process sequences this log; the
     // lock's compare-and-swap would only stop it at its first commit.
     let claim = claim_within(&log, config.claim_wait)
         .instrument(span.clone())
         .await?;
-    let tree = load::open(&log, load::Create::IfEmpty)
-        .instrument(span.clone())
-        .await?;
+    let create = match config.create {
+        true => load::Create::IfEmpty,
+        false => load::Create::Never,
+    };
+    let tree = load::open(&log, create).instrument(span.clone()).await?;
     tracing::info!(parent: &span, size = tree.checkpoint.checkpoint.size, "log opened");
     let (tx, rx) = mpsc::channel(BATCH_QUEUE);
     let (published, published_rx) = watch::channel(tree.checkpoint.clone());
     let (active, active_rx) = watch::channel(false);
+    let (trouble, trouble_rx) = watch::channel(None);
     let sequencer = Sequencer {
         log,
         tree,
         batches: rx,
         published,
         active,
+        trouble,
         claim,
     };
     sequencer.set_active(true);
@@ -67,8 +63,27 @@ pub async fn start(
         batches: tx,
         published: published_rx,
         active: active_rx,
+        trouble: trouble_rx,
     };
     Ok((handle, task))
+}
+
+/// Creates a new, empty log: its first checkpoint (size 0), committed to
+/// the lock and published. Refuses when the lock already holds the log, or
+/// storage holds a checkpoint, a tile, an issuer or a staged round.
+pub async fn create(
+    config: &LogConfig,
+    store: Arc<dyn ObjectStore>,
+    lock: Arc<dyn LockBackend>,
+) -> Result<SignedCheckpoint, LoadError> {
+    let log = Log::new(config, store, lock);
+    if log.lock.fetch(&log.lock_id).await?.is_some() {
+        return Err(LoadError::AlreadyExists);
+    }
+    if log.store.get("checkpoint").await?.is_some() {
+        return Err(LoadError::StorageWithoutLock);
+    }
+    Ok(load::create_log(&log).await?.checkpoint)
 }
 
 /// Claims the log, retrying while another holder's claim may still lapse
@@ -89,8 +104,9 @@ async fn claim_within(log: &Log, wait: Option<Duration>) -> Result<Claim, LoadEr
                 tracing::debug!(%holder, "the log's claim is still held");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            // A standby outlives lock backend outages.
-            Err(LockError::Backend(e)) if deadline.is_none() => {
+            // A standby outlives lock backend outages, and waits for its
+            // clock to be corrected (it says so on /health meanwhile).
+            Err(LockError::Backend(e) | LockError::ClockSkew(e)) if deadline.is_none() => {
                 tracing::warn!(error = %e, "claiming the log failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -113,6 +129,8 @@ struct Sequencer {
     published: watch::Sender<SignedCheckpoint>,
     /// Whether `claim` is held; shown to handles and in metrics.
     active: watch::Sender<bool>,
+    /// Why rounds keep failing, when an operator must act.
+    trouble: watch::Sender<Option<String>>,
     /// The right to sequence this log; a lease that can be lost for some
     /// lock backends, and then this sequencer must stand down.
     claim: Claim,
@@ -174,6 +192,10 @@ impl Sequencer {
             pool.into_iter().map(|b| (b.entries, b.reply)).unzip();
         match round::sequence(&self.log, &mut self.tree, &self.claim, entries).await {
             Ok(published) => {
+                // Known published before anyone hears of its entries: their
+                // locations must fall inside it (see the batchers' check).
+                self.published.send_replace(published.checkpoint.clone());
+                self.trouble.send_if_modified(|t| t.take().is_some());
                 let timestamp = published.checkpoint.timestamp;
                 for (reply, &first_index) in replies.into_iter().zip(&published.first_indexes) {
                     let _ = reply.send(Ok(Sequenced {
@@ -181,7 +203,6 @@ impl Sequencer {
                         timestamp,
                     }));
                 }
-                self.published.send_replace(published.checkpoint.clone());
                 round::drop_staging(&self.log, &published).await;
                 ControlFlow::Continue(())
             }
@@ -200,6 +221,9 @@ impl Sequencer {
     /// reloading would only race the new holder) or reloads.
     async fn recover(&mut self, error: RoundError) -> ControlFlow<()> {
         round::count_failure(&self.log.name, &error);
+        if error.phase == round::Phase::Clock {
+            self.trouble.send_replace(Some(error.to_string()));
+        }
         if !error.fatal {
             tracing::warn!(%error, "round failed; its requests got no index");
             return ControlFlow::Continue(());
@@ -213,16 +237,23 @@ impl Sequencer {
     }
 
     /// Reloads until it succeeds, backing off up to 30 s between tries.
-    /// Batches arriving meanwhile are refused at once rather than left
-    /// waiting for a recovery that may need an operator. Breaks, without
-    /// reloading, once every handle is gone: nobody can send work again.
+    /// A reload may republish the lock's checkpoint, so it first claims
+    /// the lease again if it is lost. Batches arriving meanwhile are
+    /// refused at once rather than left waiting for a recovery that may
+    /// need an operator. Breaks, without reloading, once every handle is
+    /// gone: nobody can send work again.
     async fn reload(&mut self) -> ControlFlow<()> {
         let mut delay = Duration::from_millis(100);
         loop {
+            if self.claim.is_lost() {
+                self.set_active(false);
+                self.reclaim().await?;
+            }
             match load::open(&self.log, load::Create::Never).await {
                 Ok(tree) => {
                     tracing::info!(size = tree.checkpoint.checkpoint.size, "log reloaded");
                     self.tree = tree;
+                    self.set_active(true);
                     return ControlFlow::Continue(());
                 }
                 Err(e) => {
@@ -249,6 +280,11 @@ impl Sequencer {
         for batch in pool {
             let _ = batch.reply.send(Err(SequencingError::StandingBy));
         }
+        self.reload().await
+    }
+
+    /// Claims the lease again, refusing queued batches while it waits.
+    async fn reclaim(&mut self) -> ControlFlow<()> {
         // Drop the old claim first: lost by our clock, it may still have a
         // renewal task running, and its lease must not block our new claim.
         let (_, released) = tokio::sync::watch::channel(true);
@@ -266,8 +302,6 @@ impl Sequencer {
             delay = (delay * 2).min(Duration::from_secs(5));
         };
         tracing::info!("claimed the sequencing lease again");
-        self.reload().await?;
-        self.set_active(true);
         ControlFlow::Continue(())
     }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use ct_formats::{Entry, EntryKind, LogKey};
 use ct_sequencer::{Batch, LoadError, LogConfig, Sequenced, SequencerHandle, SequencingError};
 use ct_storage::{
-    Claim, Fault, LockBackend, LockError, MemoryLock, MemoryStore, ObjectStore, SqliteLock,
+    BootInstant, Claim, Fault, LockBackend, LockError, MemoryLock, MemoryStore, ObjectStore,
+    SqliteLock,
 };
 use p256::ecdsa::SigningKey;
 use static_ct_api::{LogEntry, RFC6962Verifier, TileIterator};
@@ -37,6 +38,7 @@ fn config(key: &Arc<LogKey>) -> LogConfig {
         period: Duration::from_millis(50),
         pool_size: 100_000,
         claim_wait: Some(Duration::ZERO),
+        create: true,
     }
 }
 
@@ -488,6 +490,55 @@ async fn a_checkpoint_published_late_is_repaired_from_the_tiles() {
     assert!(matches!(err, LoadError::MissingStaging(_)), "{err}");
 }
 
+/// The published checkpoint's size and timestamp.
+fn size_and_time(note: &[u8]) -> (u64, u64) {
+    let signed = ct_formats::open_checkpoint(note, ORIGIN, key().verifying_key()).unwrap();
+    (signed.checkpoint.size, signed.timestamp)
+}
+
+/// A checkpoint write that lands long after it was sent (its round gave up
+/// on it; a sequencer paused or cut off mid-PUT) never replaces the newer
+/// checkpoints published meanwhile: what monitors see never goes back.
+#[tokio::test(start_paused = true)]
+async fn a_late_checkpoint_write_never_rolls_the_log_back() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(MemoryLock::new());
+    let log = start(&store, lock.clone()).await.unwrap();
+    log.submit(0..5).await.unwrap();
+    // Off the rounds' 50 ms beat, so that it lands between two of them.
+    store.inject("checkpoint", Fault::Late(Duration::from_millis(12_025)), 1);
+    let refused = log.submit(5..10).await.unwrap_err();
+    assert!(refused.to_string().contains("publish"), "{refused}");
+    // Watch what monitors would see every 10 ms for 15 s, adding an entry
+    // each second: the late write lands 12 s after it was sent, after the
+    // round gave up on it (10 s).
+    let mut note = store.get("checkpoint").await.unwrap().unwrap();
+    let mut seen = size_and_time(&note);
+    for tick in 0..1_500u64 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if tick % 100 == 0 {
+            let i = 10 + tick / 100;
+            log.submit(i..i + 1).await.unwrap();
+        }
+        let now = store.get("checkpoint").await.unwrap().unwrap();
+        if now == note {
+            continue;
+        }
+        let (was, is) = (seen, size_and_time(&now));
+        assert!(
+            is.0 >= was.0 && is.1 > was.1,
+            "the published checkpoint went from {was:?} back to {is:?}"
+        );
+        (note, seen) = (now, is);
+    }
+    assert_eq!(seen.0, 25);
+    log.stop().await;
+    assert_entries(
+        &verify_log(&snapshot(&store).await),
+        &(0..25).collect::<Vec<_>>(),
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_second_sequencer_is_refused_while_the_first_runs() {
     let store = Arc::new(MemoryStore::new());
@@ -576,7 +627,7 @@ struct RevocableLock {
     available: std::sync::atomic::AtomicBool,
     revoke: std::sync::Mutex<Option<tokio::sync::watch::Sender<bool>>>,
     /// The lease's expiry by the holder's clock, as a renewal task keeps it.
-    expiry: std::sync::Mutex<Option<tokio::sync::watch::Sender<tokio::time::Instant>>>,
+    expiry: std::sync::Mutex<Option<tokio::sync::watch::Sender<BootInstant>>>,
 }
 
 impl RevocableLock {
@@ -586,7 +637,7 @@ impl RevocableLock {
         self.available
             .store(false, std::sync::atomic::Ordering::SeqCst);
         if let Some(expiry) = self.expiry.lock().unwrap().as_ref() {
-            expiry.send_replace(tokio::time::Instant::now());
+            expiry.send_replace(BootInstant::now());
         }
     }
 
@@ -616,7 +667,7 @@ impl LockBackend for RevocableLock {
         }
         let (lost, watch) = tokio::sync::watch::channel(false);
         *self.revoke.lock().unwrap() = Some(lost);
-        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        let far = BootInstant::now() + Duration::from_secs(3600);
         let (expiry, expires) = tokio::sync::watch::channel(far);
         *self.expiry.lock().unwrap() = Some(expiry);
         Ok(Claim::revocable((), watch).with_expiry(expires))

@@ -47,3 +47,9 @@ pub struct DedupError(String);
 fn db_err(e: impl std::fmt::Display) -> DedupError {
     DedupError(e.to_string())
 }
+
+impl From<ct_db::DbError> for DedupError {
+    fn from(e: ct_db::DbError) -> DedupError {
+        db_err(e)
+    }
+}

@@ -17,27 +17,18 @@
 //! same moment may both log it; the table then keeps whichever location was
 //! recorded first. That is a duplicate entry, never a wrong SCT.
 //!
-//! **No TLS**: the connection is plain TCP (`NoTls`), fine on loopback and
-//! in the tests. In production reach the server over a trusted network or
-//! through a TLS-terminating proxy (stunnel, PgBouncer with TLS to the
-//! server); TLS support in this crate is future work.
-//!
-//! A dropped connection, or one a statement failed on, is replaced on the
-//! next call. Connecting and every statement are bounded by
-//! [`STATEMENT_TIMEOUT`]; a failed call only costs dedup hits (the batcher
-//! treats its keys as new), never correctness.
+//! The connection is a [`ct_db::PgClient`]: plain TCP without TLS, replaced
+//! after a failure, connecting and every statement bounded by
+//! [`ct_db::STATEMENT_TIMEOUT`]. A failed call only costs dedup hits (the
+//! batcher treats its keys as new), never correctness.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use ct_db::{column, PgClient};
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, Config, NoTls, Row};
+use tokio_postgres::Row;
 
 use crate::{DedupError, Key, Location};
-
-/// Bound on connecting and on each statement.
-const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The advisory key differs from the storage crate's, so creating this
 /// table never waits on (or for) creating the lock tables.
@@ -59,62 +50,10 @@ const APPLICATION_NAME: &str = "ct-log-dedup";
 
 /// The persistent dedup store of one log in a PostgreSQL database; cheap to
 /// clone (clones share the connection).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PostgresDedup {
-    config: Arc<Config>,
-    /// The live connection; `None` after a failed statement.
-    client: Arc<Mutex<Option<Arc<Client>>>>,
+    db: PgClient,
     log: String,
-}
-
-impl std::fmt::Debug for PostgresDedup {
-    // The config holds the password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresDedup")
-            .field("hosts", &self.config.get_hosts())
-            .field("dbname", &self.config.get_dbname())
-            .field("log", &self.log)
-            .finish_non_exhaustive()
-    }
-}
-
-/// `e` and its causes on one line: tokio-postgres's own message names only
-/// the kind of failure ("db error"); the server's words are in the source.
-fn pg_err(e: &(dyn std::error::Error + 'static)) -> DedupError {
-    let mut parts = vec![e.to_string()];
-    let mut next = e.source();
-    while let Some(cause) = next {
-        parts.push(cause.to_string());
-        next = cause.source();
-    }
-    let text = parts.join(": ");
-    DedupError(format!(
-        "postgres: {}",
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    ))
-}
-
-/// Runs `future` within [`STATEMENT_TIMEOUT`].
-async fn bounded<T>(
-    future: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<T, DedupError> {
-    match tokio::time::timeout(STATEMENT_TIMEOUT, future).await {
-        Ok(result) => result.map_err(|e| pg_err(&e)),
-        Err(_) => Err(DedupError(format!(
-            "postgres: no answer within {} s",
-            STATEMENT_TIMEOUT.as_secs()
-        ))),
-    }
-}
-
-async fn connect(config: &Config) -> Result<Client, DedupError> {
-    let (client, connection) = bounded(config.connect(NoTls)).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %pg_err(&e), "PostgreSQL dedup connection closed");
-        }
-    });
-    Ok(client)
 }
 
 /// The first record of each key, in their order: which of two locations
@@ -130,11 +69,11 @@ fn first_of_each_key(mut records: Vec<(Key, Location)>) -> Vec<(Key, Location)> 
 
 /// A `(key, location)` row of `ct_dedup`.
 fn record(row: &Row) -> Result<(Key, Location), DedupError> {
-    let key: &[u8] = row.try_get(0).map_err(|e| pg_err(&e))?;
+    let key: &[u8] = column(row, 0)?;
     let key = Key::try_from(key)
         .map_err(|_| DedupError(format!("a {}-byte key in ct_dedup", key.len())))?;
-    let leaf_index: i64 = row.try_get(1).map_err(|e| pg_err(&e))?;
-    let timestamp: i64 = row.try_get(2).map_err(|e| pg_err(&e))?;
+    let leaf_index: i64 = column(row, 1)?;
+    let timestamp: i64 = column(row, 2)?;
     let location = Location {
         leaf_index: leaf_index as u64,
         timestamp: timestamp as u64,
@@ -147,60 +86,12 @@ impl PostgresDedup {
     /// `host=… port=… user=… dbname=…`) as the store of `log`, and creates
     /// the table if missing.
     pub async fn connect(url: &str, log: &str) -> Result<PostgresDedup, DedupError> {
-        let mut config: Config = url.parse().map_err(|e| pg_err(&e))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(STATEMENT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name(APPLICATION_NAME);
-        }
-        let client = connect(&config).await?;
-        bounded(client.batch_execute(SCHEMA)).await?;
+        let db = PgClient::connect(url, APPLICATION_NAME).await?;
+        db.batch_execute(SCHEMA).await?;
         Ok(PostgresDedup {
-            config: Arc::new(config),
-            client: Arc::new(Mutex::new(Some(Arc::new(client)))),
+            db,
             log: log.to_owned(),
         })
-    }
-
-    /// The live connection, connecting if there is none or it closed.
-    async fn client(&self) -> Result<Arc<Client>, DedupError> {
-        let current = self.client.lock().unwrap().clone();
-        if let Some(client) = current.filter(|client| !client.is_closed()) {
-            return Ok(client);
-        }
-        let fresh = Arc::new(connect(&self.config).await?);
-        *self.client.lock().unwrap() = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// Drops `failed` as the live connection, unless another call has
-    /// already replaced it.
-    fn forget(&self, failed: &Arc<Client>) {
-        let mut current = self.client.lock().unwrap();
-        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
-            *current = None;
-        }
-    }
-
-    /// Runs one statement with explicitly typed parameters: no separate
-    /// prepare, so one round trip.
-    ///
-    /// After a failure the next call starts on a fresh connection: the
-    /// failure may have ended the session (a FATAL error, a closed socket)
-    /// before the connection task noticed, or left a timed-out statement
-    /// running on it. Waiting for `is_closed` alone would fail one more call.
-    async fn query(
-        &self,
-        sql: &str,
-        params: &[(&(dyn ToSql + Sync), Type)],
-    ) -> Result<Vec<Row>, DedupError> {
-        let client = self.client().await?;
-        let result = bounded(client.query_typed(sql, params)).await;
-        if result.is_err() {
-            self.forget(&client);
-        }
-        result
     }
 
     /// Looks up every key in one statement; one answer per key, in order.
@@ -212,7 +103,8 @@ impl PostgresDedup {
                    WHERE log = $1 AND key = ANY($2)";
         let wanted: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
         let rows = self
-            .query(
+            .db
+            .query_typed(
                 sql,
                 &[(&self.log, Type::TEXT), (&wanted, Type::BYTEA_ARRAY)],
             )
@@ -241,7 +133,7 @@ impl PostgresDedup {
             (&indexes, Type::INT8_ARRAY),
             (&timestamps, Type::INT8_ARRAY),
         ];
-        self.query(sql, &params).await?;
+        self.db.query_typed(sql, &params).await?;
         Ok(())
     }
 }

@@ -3,11 +3,16 @@
 //! All SQLite work runs on the blocking pool. Durability is relaxed
 //! (`synchronous = NORMAL`): a record lost in a power cut only means a later
 //! resubmission becomes a new entry, which is allowed.
+//!
+//! The database is bound to one log ID, stored in it when it is created:
+//! opened for another log (a log re-created under the same name with a new
+//! key, a copied file) it refuses, since its locations belong to another
+//! tree and an SCT signed from them would name the wrong certificate.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use ct_db::{open_sqlite, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{db_err, DedupError, Key, Location};
@@ -19,25 +24,18 @@ pub struct SqliteDedup {
 }
 
 impl SqliteDedup {
-    /// Opens (creating if missing) the database at `path`.
-    pub fn open(path: &Path) -> Result<SqliteDedup, DedupError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(db_err)?;
-        }
-        let conn = Connection::open(path).map_err(db_err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS dedup (
-                 key BLOB PRIMARY KEY,
-                 leaf_index INTEGER NOT NULL,
-                 timestamp INTEGER NOT NULL
-             ) WITHOUT ROWID",
-        )
-        .map_err(db_err)?;
+    /// Opens (creating if missing) the database at `path` as the store of
+    /// the log `log_id` (hex), with relaxed durability (`synchronous =
+    /// NORMAL`, see above). Refuses a database of another log.
+    pub fn open(path: &Path, log_id: &str) -> Result<SqliteDedup, DedupError> {
+        let schema = "CREATE TABLE IF NOT EXISTS dedup (
+                          key BLOB PRIMARY KEY,
+                          leaf_index INTEGER NOT NULL,
+                          timestamp INTEGER NOT NULL
+                      ) WITHOUT ROWID;
+                      CREATE TABLE IF NOT EXISTS bound_to (log_id TEXT NOT NULL)";
+        let mut conn = open_sqlite(path, Synchronous::Normal, schema)?;
+        bind(&mut conn, log_id).map_err(|e| DedupError(format!("{}: {e}", path.display())))?;
         Ok(SqliteDedup {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -98,6 +96,38 @@ impl SqliteDedup {
     }
 }
 
+/// Binds a new database to `log_id`, or checks that an existing one is
+/// bound to it.
+fn bind(conn: &mut Connection, log_id: &str) -> Result<(), String> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    let bound: Option<String> = tx
+        .query_row("SELECT log_id FROM bound_to", [], |row| row.get(0))
+        .optional()
+        .map_err(|e| e.to_string())?;
+    match bound {
+        Some(bound) if bound == log_id => return Ok(()),
+        Some(bound) => {
+            return Err(format!(
+                "this dedup database belongs to log {bound}, not to this log ({log_id}); point dedup_db at this log's own database (or a new path)"
+            ))
+        }
+        None => {}
+    }
+    let records: i64 = tx
+        .query_row("SELECT count(*) FROM dedup", [], |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if records > 0 {
+        return Err(format!(
+            "this dedup database holds {records} records but names no log, so they cannot be trusted for this one; move it aside to start a fresh one (resubmissions of older entries then become new entries, never wrong SCTs)"
+        ));
+    }
+    tx.execute("INSERT INTO bound_to (log_id) VALUES (?1)", [log_id])
+        .map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,7 +146,7 @@ mod tests {
             timestamp: 1000,
         };
         {
-            let db = SqliteDedup::open(&path).unwrap();
+            let db = SqliteDedup::open(&path, "aa").unwrap();
             let (writer, task) = spawn_writer(PersistentDedup::Sqlite(db));
             writer.record(vec![(key(1), first)]);
             writer.record(vec![
@@ -132,8 +162,37 @@ mod tests {
             drop(writer);
             task.await.unwrap();
         }
-        let db = SqliteDedup::open(&path).unwrap();
+        let db = SqliteDedup::open(&path, "aa").unwrap();
         let found = db.lookup(vec![key(1), key(3), key(2)]).await.unwrap();
         assert_eq!(found, vec![Some(first), None, Some(first)]);
+    }
+
+    #[tokio::test]
+    async fn a_database_answers_only_for_the_log_it_was_made_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dedup.db");
+        let db = SqliteDedup::open(&path, "aa").unwrap();
+        let at = Location {
+            leaf_index: 1,
+            timestamp: 2,
+        };
+        db.insert(vec![(key(1), at)]).await.unwrap();
+        drop(db);
+        SqliteDedup::open(&path, "aa").expect("its own log");
+        let err = SqliteDedup::open(&path, "bb").unwrap_err().to_string();
+        assert!(
+            err.contains("belongs to log aa, not to this log (bb)"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
+
+        // A database from before the binding, with records: refused.
+        let old = dir.path().join("old.db");
+        let conn = open_sqlite(&old, Synchronous::Normal, "CREATE TABLE dedup (key BLOB PRIMARY KEY, leaf_index INTEGER NOT NULL, timestamp INTEGER NOT NULL) WITHOUT ROWID").unwrap();
+        conn.execute("INSERT INTO dedup VALUES (x'00', 1, 2)", [])
+            .unwrap();
+        drop(conn);
+        let err = SqliteDedup::open(&old, "aa").unwrap_err().to_string();
+        assert!(err.contains("names no log"), "{err}");
     }
 }

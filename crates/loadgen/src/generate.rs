@@ -8,14 +8,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use ct_testkit::pki::{ca_params_with_organization, POISON_OID};
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber,
 };
 
 use crate::chains;
 
-const POISON_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 3];
+/// The subject organization of the generated CAs, saying what they are.
+const ORGANIZATION: &str = "ct-loadgen NOT FOR PRODUCTION";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,23 +41,6 @@ pub struct Args {
     precert_percent: u64,
 }
 
-fn ca_params(cn: &str) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name
-        .push(DnType::OrganizationName, "ct-loadgen NOT FOR PRODUCTION");
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    p.not_before = rcgen::date_time_ymd(2024, 1, 1);
-    p.not_after = rcgen::date_time_ymd(2035, 1, 1);
-    p
-}
-
 struct Pki {
     /// (issuer, its DER)
     intermediates: Vec<(Issuer<'static, KeyPair>, Vec<u8>)>,
@@ -71,7 +56,10 @@ impl Pki {
     fn new(rsa_pem: &str, not_after_year: i32, precert_percent: u64) -> anyhow::Result<Pki> {
         let run_id = fastrand::u64(..);
         let root_key = KeyPair::generate()?;
-        let root_params = ca_params(&format!("ct-loadgen Root {run_id:016x}"));
+        let mut root_params =
+            ca_params_with_organization(ORGANIZATION, &format!("ct-loadgen Root {run_id:016x}"));
+        // A self-signed root has no issuer to name.
+        root_params.use_authority_key_identifier_extension = false;
         let root = root_params.self_signed(&root_key)?;
         let root_issuer = Issuer::new(root_params, root_key);
         let mut intermediates = Vec::new();
@@ -79,8 +67,10 @@ impl Pki {
         let rsa_key = KeyPair::from_pem_and_sign_algo(rsa_pem, &rcgen::PKCS_RSA_SHA256)
             .context("loading the RSA intermediate key")?;
         for (name, key) in [("ECDSA P-256", ec_key), ("RSA-2048", rsa_key)] {
-            let mut params = ca_params(&format!("ct-loadgen {name} Intermediate {run_id:016x}"));
-            params.use_authority_key_identifier_extension = true;
+            let params = ca_params_with_organization(
+                ORGANIZATION,
+                &format!("ct-loadgen {name} Intermediate {run_id:016x}"),
+            );
             let cert = params.signed_by(&key, &root_issuer)?;
             intermediates.push((Issuer::new(params, key), cert.der().to_vec()));
         }

@@ -59,10 +59,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         period: Duration::from_millis(args.period_ms),
         pool_size,
         claim_wait: Some(Duration::ZERO),
+        create: true,
     };
+    let log_id = hex::encode(config.key.log_id());
     let (sequencer, task) = ct_sequencer::start(config, store, lock).await?;
     let start_size = sequencer.published().borrow().checkpoint.size;
-    let dedup = ct_dedup::PersistentDedup::Sqlite(ct_dedup::SqliteDedup::open(&args.dedup_db)?);
+    let dedup = ct_dedup::SqliteDedup::open(&args.dedup_db, &log_id)?;
+    let dedup = ct_dedup::PersistentDedup::Sqlite(dedup);
     let (writer, writer_task) = ct_dedup::spawn_writer(dedup.clone());
     let batchers = Batchers::spawn(
         BatcherConfig {

@@ -130,18 +130,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.offset >= chains.len() {
         bail!("offset {} is past the {} chains", args.offset, chains.len());
     }
-    let verifier = match (&args.log_key, &args.roots) {
-        (Some(key), Some(roots)) => {
-            let key = ct_client::load_verifying_key(&std::fs::read_to_string(key)?)?;
-            let spki = key.to_public_key_der()?;
-            Some(Verifier {
-                key,
-                log_id: log_id_of(spki.as_bytes()),
-                roots: Roots::from_pem(&std::fs::read(roots)?)?,
-            })
-        }
-        _ => None,
-    };
+    let verifier = load_verifier(&args)?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(usize::MAX)
@@ -166,26 +155,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         not_started: AtomicUsize::new(0),
     });
     let sampler = tokio::spawn(sample_server(args.server_pid, measure_from, end));
-    let mode = match (args.concurrency, args.rate) {
-        (Some(c), _) => {
-            let workers: Vec<_> = (0..c)
-                .map(|_| tokio::spawn(closed_loop(shared.clone())))
-                .collect();
-            tokio::time::sleep_until(measure_from.into()).await;
-            let cpu_start = cpu_now(args.server_pid);
-            for w in workers {
-                w.await?;
-            }
-            (format!("concurrency {c}"), cpu_start)
-        }
-        (None, Some(rate)) => {
-            let cpu_start =
-                open_loop(shared.clone(), rate, args.max_in_flight, args.server_pid).await;
-            (format!("rate {rate}/s"), cpu_start)
-        }
-        (None, None) => bail!("give --concurrency or --rate"),
-    };
-    let (mode, cpu_start) = mode;
+    let (mode, cpu_start) = drive(&shared, &args).await?;
     let cpu_end = cpu_now(args.server_pid);
     // Let the requests still in flight finish (bounded), and count them apart.
     let drain_until = Instant::now() + Duration::from_secs(15);
@@ -193,22 +163,56 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (rss_peak, rss_samples) = sampler.await?;
-    let hwm = args
-        .server_pid
-        .and_then(|pid| procstat::status_mib(pid, "VmHWM:"));
-    let loadgen_cpu = procstat::cpu_seconds(std::process::id());
-    let stats = std::mem::take(&mut *shared.stats.lock().unwrap());
-    report(
-        &args,
-        &mode,
-        &shared,
-        stats,
-        cpu_start.zip(cpu_end).map(|(a, b)| b - a),
+    let figures = ProcessFigures {
+        server_cpu: cpu_start.zip(cpu_end).map(|(a, b)| b - a),
         rss_peak,
         rss_samples,
-        hwm,
-        loadgen_cpu,
-    )
+        hwm: args
+            .server_pid
+            .and_then(|pid| procstat::status_mib(pid, "VmHWM:")),
+        loadgen_cpu: procstat::cpu_seconds(std::process::id()),
+    };
+    let stats = std::mem::take(&mut *shared.stats.lock().unwrap());
+    report(&args, &mode, &shared, stats, &figures)
+}
+
+/// The SCT checker, when the log's key and roots are given.
+fn load_verifier(args: &Args) -> anyhow::Result<Option<Verifier>> {
+    let (Some(key), Some(roots)) = (&args.log_key, &args.roots) else {
+        return Ok(None);
+    };
+    let key = ct_client::load_verifying_key(&std::fs::read_to_string(key)?)?;
+    let spki = key.to_public_key_der()?;
+    Ok(Some(Verifier {
+        key,
+        log_id: log_id_of(spki.as_bytes()),
+        roots: Roots::from_pem(&std::fs::read(roots)?)?,
+    }))
+}
+
+/// Runs the load in the mode `args` asks for until the end of the window;
+/// returns the mode's name and the server's CPU seconds when measuring
+/// started.
+async fn drive(shared: &Arc<Shared>, args: &Args) -> anyhow::Result<(String, Option<f64>)> {
+    match (args.concurrency, args.rate) {
+        (Some(c), _) => {
+            let workers: Vec<_> = (0..c)
+                .map(|_| tokio::spawn(closed_loop(shared.clone())))
+                .collect();
+            tokio::time::sleep_until(shared.measure_from.into()).await;
+            let cpu_start = cpu_now(args.server_pid);
+            for w in workers {
+                w.await?;
+            }
+            Ok((format!("concurrency {c}"), cpu_start))
+        }
+        (None, Some(rate)) => {
+            let cpu_start =
+                open_loop(shared.clone(), rate, args.max_in_flight, args.server_pid).await;
+            Ok((format!("rate {rate}/s"), cpu_start))
+        }
+        (None, None) => bail!("give --concurrency or --rate"),
+    }
 }
 
 fn cpu_now(pid: Option<u32>) -> Option<f64> {
@@ -396,86 +400,52 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What was measured of the processes, beside the answers.
+struct ProcessFigures {
+    /// The server's CPU seconds inside the window.
+    server_cpu: Option<f64>,
+    /// The server's peak VmRSS (MiB) sampled inside the window, and the
+    /// number of samples.
+    rss_peak: Option<f64>,
+    rss_samples: usize,
+    /// The server's VmHWM (MiB) at the end.
+    hwm: Option<f64>,
+    /// The load generator's own CPU seconds, in all.
+    loadgen_cpu: Option<f64>,
+}
+
+/// Latency percentiles in seconds, from latencies (µs) sorted ascending.
+struct Latency {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Latency {
+    fn of(sorted: &[u32]) -> Latency {
+        Latency {
+            p50: percentile(sorted, 50.0),
+            p90: percentile(sorted, 90.0),
+            p99: percentile(sorted, 99.0),
+            max: sorted.last().map_or(0.0, |m| *m as f64 / 1e6),
+        }
+    }
+}
+
+/// Prints the result (and writes it as JSON if asked); an error if an SCT
+/// did not verify or nothing was accepted.
 fn report(
     args: &Args,
     mode: &str,
     shared: &Shared,
     mut stats: Stats,
-    server_cpu: Option<f64>,
-    rss_peak: Option<f64>,
-    rss_samples: usize,
-    hwm: Option<f64>,
-    loadgen_cpu: Option<f64>,
+    figures: &ProcessFigures,
 ) -> anyhow::Result<()> {
     stats.latencies.sort_unstable();
-    let window = args.duration;
-    let requests: u64 = stats.statuses.values().sum();
-    let errors: BTreeMap<&String, &u64> = stats
-        .statuses
-        .iter()
-        .filter(|(s, _)| s.as_str() != "200")
-        .collect();
-    let lat = &stats.latencies;
-    let result = json!({
-        "label": args.label,
-        "mode": mode,
-        "duration_s": window,
-        "warmup_s": args.warmup,
-        "requests": requests,
-        "accepted": stats.accepted,
-        "accepted_per_s": stats.accepted as f64 / window,
-        "statuses": stats.statuses,
-        "drained_after_window": stats.drained,
-        "not_started_client_saturated": shared.not_started.load(Ordering::Relaxed),
-        "chains_exhausted": shared.exhausted.load(Ordering::Acquire),
-        "latency_s": {
-            "p50": percentile(lat, 50.0),
-            "p90": percentile(lat, 90.0),
-            "p99": percentile(lat, 99.0),
-            "max": lat.last().map_or(0.0, |m| *m as f64 / 1e6),
-        },
-        "server_cpu_s": server_cpu,
-        "server_cpu_utilization": server_cpu.map(|c| c / window),
-        "server_cpu_per_accepted_us": server_cpu.map(|c| if stats.accepted > 0 { c * 1e6 / stats.accepted as f64 } else { 0.0 }),
-        "server_rss_peak_mib": rss_peak,
-        "server_rss_samples": rss_samples,
-        "server_vmhwm_mib": hwm,
-        "loadgen_cpu_s_total": loadgen_cpu,
-        "sct_checked": stats.sct_checked,
-        "sct_bad": stats.sct_bad.len(),
-    });
-    println!(
-        "{}: {mode}, {window:.0} s measured: {} requests, accepted {:.0}/s; errors {:?}",
-        args.label,
-        requests,
-        stats.accepted as f64 / window,
-        errors
-    );
-    println!(
-        "  latency p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s",
-        percentile(lat, 50.0),
-        percentile(lat, 90.0),
-        percentile(lat, 99.0),
-        lat.last().map_or(0.0, |m| *m as f64 / 1e6)
-    );
-    if let Some(cpu) = server_cpu {
-        println!(
-            "  server CPU {cpu:.1} s ({:.0} µs per accepted entry), peak RSS {:.1} MiB (VmHWM {:.1} MiB)",
-            cpu * 1e6 / stats.accepted.max(1) as f64,
-            rss_peak.unwrap_or(0.0),
-            hwm.unwrap_or(0.0)
-        );
-    }
-    println!(
-        "  SCTs verified: {} ({} bad); drained after the window: {:?}",
-        stats.sct_checked,
-        stats.sct_bad.len(),
-        stats.drained
-    );
-    for bad in stats.sct_bad.iter().take(5) {
-        println!("  BAD SCT: {bad}");
-    }
+    let latency = Latency::of(&stats.latencies);
+    let result = result_json(args, mode, shared, &stats, &latency, figures);
+    print_summary(args, mode, &stats, &latency, figures);
     println!("RESULT-JSON {result}");
     if let Some(path) = &args.json_out {
         std::fs::write(path, serde_json::to_vec_pretty(&result)?)?;
@@ -487,6 +457,96 @@ fn report(
         bail!("no submission was accepted");
     }
     Ok(())
+}
+
+/// Requests completed inside the measured window.
+fn requests(stats: &Stats) -> u64 {
+    stats.statuses.values().sum()
+}
+
+/// The result line's JSON (`RESULT-JSON`, and `--json-out`).
+fn result_json(
+    args: &Args,
+    mode: &str,
+    shared: &Shared,
+    stats: &Stats,
+    latency: &Latency,
+    figures: &ProcessFigures,
+) -> serde_json::Value {
+    let window = args.duration;
+    let server_cpu = figures.server_cpu;
+    json!({
+        "label": args.label,
+        "mode": mode,
+        "duration_s": window,
+        "warmup_s": args.warmup,
+        "requests": requests(stats),
+        "accepted": stats.accepted,
+        "accepted_per_s": stats.accepted as f64 / window,
+        "statuses": stats.statuses,
+        "drained_after_window": stats.drained,
+        "not_started_client_saturated": shared.not_started.load(Ordering::Relaxed),
+        "chains_exhausted": shared.exhausted.load(Ordering::Acquire),
+        "latency_s": {
+            "p50": latency.p50,
+            "p90": latency.p90,
+            "p99": latency.p99,
+            "max": latency.max,
+        },
+        "server_cpu_s": server_cpu,
+        "server_cpu_utilization": server_cpu.map(|c| c / window),
+        "server_cpu_per_accepted_us": server_cpu.map(|c| if stats.accepted > 0 { c * 1e6 / stats.accepted as f64 } else { 0.0 }),
+        "server_rss_peak_mib": figures.rss_peak,
+        "server_rss_samples": figures.rss_samples,
+        "server_vmhwm_mib": figures.hwm,
+        "loadgen_cpu_s_total": figures.loadgen_cpu,
+        "sct_checked": stats.sct_checked,
+        "sct_bad": stats.sct_bad.len(),
+    })
+}
+
+/// The human-readable lines of the result.
+fn print_summary(
+    args: &Args,
+    mode: &str,
+    stats: &Stats,
+    latency: &Latency,
+    figures: &ProcessFigures,
+) {
+    let window = args.duration;
+    let errors: BTreeMap<&String, &u64> = stats
+        .statuses
+        .iter()
+        .filter(|(s, _)| s.as_str() != "200")
+        .collect();
+    println!(
+        "{}: {mode}, {window:.0} s measured: {} requests, accepted {:.0}/s; errors {:?}",
+        args.label,
+        requests(stats),
+        stats.accepted as f64 / window,
+        errors
+    );
+    println!(
+        "  latency p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s",
+        latency.p50, latency.p90, latency.p99, latency.max
+    );
+    if let Some(cpu) = figures.server_cpu {
+        println!(
+            "  server CPU {cpu:.1} s ({:.0} µs per accepted entry), peak RSS {:.1} MiB (VmHWM {:.1} MiB)",
+            cpu * 1e6 / stats.accepted.max(1) as f64,
+            figures.rss_peak.unwrap_or(0.0),
+            figures.hwm.unwrap_or(0.0)
+        );
+    }
+    println!(
+        "  SCTs verified: {} ({} bad); drained after the window: {:?}",
+        stats.sct_checked,
+        stats.sct_bad.len(),
+        stats.drained
+    );
+    for bad in stats.sct_bad.iter().take(5) {
+        println!("  BAD SCT: {bad}");
+    }
 }
 
 #[cfg(test)]

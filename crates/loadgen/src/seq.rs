@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ct_formats::{Entry, LogKey};
 use ct_sequencer::{Batch, LogConfig, SequencerHandle};
-use ct_storage::{MemoryLock, MemoryStore, ObjectStore, StorageError};
+use ct_storage::{MemoryLock, MemoryStore, ObjectStore, PutIf, StorageError, WriteCondition};
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -53,6 +53,19 @@ pub struct Args {
     /// Also write the result as JSON here.
     #[arg(long)]
     json_out: Option<PathBuf>,
+}
+
+/// The mean size of the entries' TileLeaf encodings, in bytes.
+fn mean_tile_leaf(entries: &[Entry]) -> usize {
+    entries
+        .iter()
+        .map(|e| {
+            let mut out = Vec::new();
+            e.write_tile_leaf(0, 0, &mut out);
+            out.len()
+        })
+        .sum::<usize>()
+        / entries.len()
 }
 
 /// Entries as the frontend builds them, from validating `chains`.
@@ -109,6 +122,23 @@ impl ObjectStore for DropTiles {
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.0.delete(key).await
     }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, String)>, StorageError> {
+        self.0.get_versioned(key).await
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition<'_>,
+    ) -> Result<PutIf, StorageError> {
+        self.0.put_if(key, data, condition).await
+    }
+
+    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError> {
+        self.0.any_under(prefix).await
+    }
 }
 
 /// Progress through the run: (entries answered, seconds, CPU seconds).
@@ -161,15 +191,7 @@ fn per_cpu_second(a: &Mark, b: &Mark) -> Option<f64> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let key = Arc::new(LogKey::from_pem(&std::fs::read_to_string(&args.log_key)?)?);
     let samples = entries_from_chains(&args.chains, &args.roots, 2000)?;
-    let mean_leaf: usize = samples
-        .iter()
-        .map(|e| {
-            let mut out = Vec::new();
-            e.write_tile_leaf(0, 0, &mut out);
-            out.len()
-        })
-        .sum::<usize>()
-        / samples.len();
+    let mean_leaf = mean_tile_leaf(&samples);
     let config = LogConfig {
         name: "seqbench".into(),
         origin: "127.0.0.1/seqbench".into(),
@@ -177,6 +199,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         period: Duration::from_millis(args.period_ms),
         pool_size: args.pool_size,
         claim_wait: Some(Duration::ZERO),
+        create: true,
     };
     let store = Arc::new(DropTiles(MemoryStore::new()));
     let (handle, task) = ct_sequencer::start(config, store, Arc::new(MemoryLock::new())).await?;

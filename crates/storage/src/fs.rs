@@ -9,6 +9,10 @@
 //! those that would wait go to the blocking pool. Handing every read to the
 //! blocking pool cost two thread switches per tile served, most of the CPU
 //! of a monitor's sweep over the tiles (BENCHMARKS.md, read path).
+//!
+//! Conditional writes compare and rename under an exclusive OS lock on a
+//! file in the root (`.conditional.lock`), so they exclude each other across
+//! processes; an object's version is the SHA-256 of its bytes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{check_key, ObjectStore, StorageError};
+use crate::{check_key, content_version, ObjectStore, PutIf, StorageError, WriteCondition};
 
 /// Object store rooted at a local directory.
 #[derive(Debug)]
@@ -146,6 +150,50 @@ fn read_if_cached(_path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     Ok(None)
 }
 
+/// Writes `data` to `path` if the file there still fits `condition`
+/// (`expected` is its version, `None` for absent), holding the root's
+/// conditional-write lock throughout.
+fn write_if(
+    lock: &Path,
+    path: &Path,
+    temp_name: &str,
+    data: &[u8],
+    expected: Option<&str>,
+) -> std::io::Result<PutIf> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)?;
+    lock.lock()?; // released when `lock` is dropped
+    let current = match std::fs::read(path) {
+        Ok(bytes) => Some(content_version(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    if current.as_deref() != expected {
+        return Ok(PutIf::ConditionFailed { after_retry: false });
+    }
+    write_atomically(path, temp_name, data)?;
+    Ok(PutIf::Written(content_version(data)))
+}
+
+/// Whether `path` is a file, or a folder holding a file at any depth,
+/// other than the store's own dot-files.
+fn holds_any_file(path: &Path) -> std::io::Result<bool> {
+    if !path.is_dir() {
+        return Ok(path.is_file());
+    }
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && holds_any_file(&entry.path())? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 #[async_trait]
 impl ObjectStore for FsStore {
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
@@ -182,6 +230,41 @@ impl ObjectStore for FsStore {
             Err(e) => Err(io_err("delete", &key)(e)),
         })
         .await
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, String)>, StorageError> {
+        let found = self.get(key).await?;
+        Ok(found.map(|data| {
+            let version = content_version(&data);
+            (data, version)
+        }))
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition<'_>,
+    ) -> Result<PutIf, StorageError> {
+        let path = self.path_of(key)?;
+        let lock = self.root.join(".conditional.lock");
+        let temp_name = self.temp_name();
+        let expected = match condition {
+            WriteCondition::Absent => None,
+            WriteCondition::Matches(version) => Some(version.to_string()),
+        };
+        let key = key.to_string();
+        blocking(move || {
+            write_if(&lock, &path, &temp_name, &data, expected.as_deref())
+                .map_err(io_err("conditional write", &key))
+        })
+        .await
+    }
+
+    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError> {
+        let path = self.root.join(prefix.trim_end_matches('/'));
+        let prefix = prefix.to_string();
+        blocking(move || holds_any_file(&path).map_err(io_err("list", &prefix))).await
     }
 }
 
@@ -238,6 +321,62 @@ mod tests {
         }
         let missing = read_if_cached(&dir.path().join("missing")).unwrap_err();
         assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    /// Two stores on one folder (two processes, say) racing conditional
+    /// writes of one key: exactly one wins each round.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conditional_writes_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            FsStore::open(dir.path()).unwrap(),
+            FsStore::open(dir.path()).unwrap(),
+        );
+        let first = a.put_if(
+            "checkpoint",
+            Bytes::from_static(b"0"),
+            WriteCondition::Absent,
+        );
+        assert!(matches!(first.await.unwrap(), PutIf::Written(_)));
+        let again = b.put_if(
+            "checkpoint",
+            Bytes::from_static(b"x"),
+            WriteCondition::Absent,
+        );
+        assert_eq!(
+            again.await.unwrap(),
+            PutIf::ConditionFailed { after_retry: false }
+        );
+        for round in 0..50 {
+            let (_, version) = a.get_versioned("checkpoint").await.unwrap().unwrap();
+            let (new_a, new_b) = (format!("a{round}"), format!("b{round}"));
+            let (won_a, won_b) = tokio::join!(
+                a.put_if(
+                    "checkpoint",
+                    Bytes::from(new_a.clone()),
+                    WriteCondition::Matches(&version)
+                ),
+                b.put_if(
+                    "checkpoint",
+                    Bytes::from(new_b.clone()),
+                    WriteCondition::Matches(&version)
+                ),
+            );
+            let (won_a, won_b) = (won_a.unwrap(), won_b.unwrap());
+            let winner = match (&won_a, &won_b) {
+                (PutIf::Written(_), PutIf::ConditionFailed { .. }) => new_a,
+                (PutIf::ConditionFailed { .. }, PutIf::Written(_)) => new_b,
+                other => panic!("round {round}: exactly one must win: {other:?}"),
+            };
+            assert_eq!(
+                a.get("checkpoint").await.unwrap().unwrap(),
+                winner.as_bytes()
+            );
+        }
+        assert!(!a.any_under("tile/").await.unwrap());
+        a.put("tile/0/000", Bytes::from_static(b"t")).await.unwrap();
+        assert!(b.any_under("tile/").await.unwrap());
+        assert!(!b.any_under("issuer/").await.unwrap());
     }
 
     #[tokio::test]

@@ -12,10 +12,16 @@
 //! The holder reports its claim lost ([`Claim::is_lost`]) when a renewal
 //! finds the record changed (someone else took it), or when its own clock
 //! says the lease has run out without a successful renewal. The expiry is
-//! measured from the moment the last successful renewal was *sent*, so the
-//! holder gives up no later than a standby may take over, as long as the
-//! clocks that judge expiry agree (see each backend). The checkpoint
-//! compare-and-swap still stops a sequencer that misses the news.
+//! measured on the boot-time clock from the moment the last successful
+//! renewal was *sent*, so the holder gives up no later than a standby may
+//! take over: a standby judges expiry by the store's clock (PostgreSQL) or
+//! by seeing the same record unchanged for a whole TTL on its own clock
+//! (S3), never by comparing another machine's wall clock with its own. The
+//! checkpoint compare-and-swap still stops a sequencer that misses the news.
+//!
+//! A machine whose wall clock is more than [`crate::MAX_CLOCK_SKEW`] from the lock
+//! store's neither claims a lease nor keeps one: it checks before claiming
+//! and after every renewal, and says why in [`ClockStatus`] for `/health`.
 //!
 //! Holder ids are fresh per claim (`host/pid/random`), so two claims in one
 //! process exclude each other like claims in two processes do.
@@ -23,13 +29,13 @@
 //! [`LockBackend::claim`]: crate::LockBackend::claim
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::{oneshot, watch};
-use tokio::time::Instant;
 
+use crate::clock::{BootInstant, ClockReading, ClockStatus};
 use crate::lock::{Claim, LockError};
 
 /// How long a lease lasts and how often its holder renews it.
@@ -92,6 +98,31 @@ pub(crate) trait LeaseRecords: Send + Sync + 'static {
         holder: &str,
         version: &Self::Version,
     ) -> Result<(), LockError>;
+
+    /// This machine's clock against the store's, from one exchange.
+    async fn clock_reading(&self) -> Result<ClockReading, LockError>;
+
+    /// Where the last verdict on this machine's clock is kept.
+    fn clock_status(&self) -> &ClockStatus;
+}
+
+/// Measures this machine's clock against the store's and records the
+/// verdict; `ClockSkew` if the clock is unfit to sequence. A failed
+/// measurement proves nothing either way: it is logged and passes.
+async fn check_clock<R: LeaseRecords>(records: &R) -> Result<(), LockError> {
+    let reading = match records.clock_reading().await {
+        Ok(reading) => reading,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not compare the clock with the lock store's");
+            return Ok(());
+        }
+    };
+    let problem = reading.problem();
+    records.clock_status().set(problem.clone());
+    match problem {
+        Some(problem) => Err(LockError::ClockSkew(problem)),
+        None => Ok(()),
+    }
 }
 
 /// Takes the lease of `log` and starts renewing it; see the module doc.
@@ -100,8 +131,9 @@ pub(crate) async fn claim<R: LeaseRecords>(
     log: &str,
     options: LeaseOptions,
 ) -> Result<Claim, LockError> {
+    check_clock(&*records).await?;
     let holder = holder_id();
-    let sent = Instant::now();
+    let sent = BootInstant::now();
     let version = records.take(log, &holder, options.ttl).await?;
     let (lost_tx, lost_rx) = watch::channel(false);
     let (expires_tx, expires_rx) = watch::channel(sent + options.ttl);
@@ -128,11 +160,13 @@ struct Lease<R> {
 impl<R: LeaseRecords> Lease<R> {
     /// Renews until the claim is dropped (then releases) or the lease is
     /// lost (then says so on `lost`). `expires` holds when the lease runs
-    /// out by this process's clock; each renewal moves it.
+    /// out by this machine's boot-time clock; each renewal moves it. After
+    /// each renewal the clock is checked again: one that drifted away from
+    /// the store's gives the lease up.
     async fn keep(
         self,
         mut version: R::Version,
-        expires: watch::Sender<Instant>,
+        expires: watch::Sender<BootInstant>,
         lost: watch::Sender<bool>,
         mut stopped: oneshot::Receiver<()>,
     ) {
@@ -142,13 +176,24 @@ impl<R: LeaseRecords> Lease<R> {
         loop {
             tokio::select! {
                 _ = &mut stopped => return self.release(&version).await,
-                _ = tokio::time::sleep_until(deadline.min(Instant::now() + pause)) => {}
+                _ = tokio::time::sleep(deadline.remaining().min(pause)) => {}
             }
-            let sent = Instant::now();
-            let renewal = self.records.renew(&self.log, &self.holder, &version, ttl);
-            let result = tokio::time::timeout_at(deadline, renewal)
-                .await
-                .unwrap_or_else(|_| Err(LockError::Backend("no renewal before expiry".into())));
+            let sent = BootInstant::now();
+            // A renewal sent after the lease ran out could only land after a
+            // standby may have started counting: give up instead.
+            let left = deadline.remaining();
+            let result = if left.is_zero() {
+                Err(LockError::Lost)
+            } else {
+                let renewal = self.records.renew(&self.log, &self.holder, &version, ttl);
+                tokio::time::timeout(left, renewal)
+                    .await
+                    .unwrap_or_else(|_| Err(LockError::Backend("no renewal before expiry".into())))
+            };
+            let result = match result {
+                Ok(renewed) => check_clock(&*self.records).await.map(|()| renewed),
+                Err(e) => Err(e),
+            };
             match result {
                 Ok(renewed) => {
                     version = renewed;
@@ -157,13 +202,16 @@ impl<R: LeaseRecords> Lease<R> {
                     pause = renew_every;
                 }
                 // A backend hiccup: try again soon while the lease lasts.
-                Err(LockError::Backend(e)) if Instant::now() < deadline => {
+                Err(LockError::Backend(e)) if deadline.remaining() > Duration::ZERO => {
                     tracing::warn!(log = %self.log, error = %e, "lease renewal failed, retrying");
                     pause = (ttl / 10).min(renew_every);
                 }
                 Err(e) => {
                     tracing::error!(log = %self.log, holder = %self.holder, error = %e, "lease lost");
                     let _ = lost.send(true);
+                    if matches!(e, LockError::ClockSkew(_)) {
+                        self.release(&version).await;
+                    }
                     return;
                 }
             }
@@ -191,14 +239,8 @@ fn holder_id() -> String {
     format!("{host}/{}/{:016x}", std::process::id(), fastrand::u64(..))
 }
 
-/// Milliseconds since the Unix epoch, by this machine's clock.
-pub(crate) fn unix_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The refusal for a lease that `holder` keeps until `until` (Unix ms).
+/// The refusal for a lease that `holder` keeps until `until` (Unix ms, by
+/// the store's clock).
 pub(crate) fn held_by(holder: &str, until: i64) -> LockError {
     let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(until) * 1_000_000)
         .ok()

@@ -18,28 +18,30 @@
 //! standby takes over when the holder stops renewing ([`LeaseOptions`]), and
 //! [`MemoryLock`] (tests).
 
+mod clock;
 mod fs;
 mod headers;
 mod lease;
 mod lock;
 mod memory;
 mod postgres;
+mod probe;
 mod s3;
+mod s3clock;
 mod s3lock;
 mod sqlite;
 
 /// Fixed S3 credentials, for [`S3Options::credentials`].
 pub use aws_credential_types::Credentials as S3Credentials;
+pub use clock::{BootInstant, ClockReading, ClockStatus, MAX_CLOCK_SKEW};
 pub use fs::FsStore;
 pub use headers::{is_immutable, ObjectHeaders};
 pub use lease::LeaseOptions;
 pub use lock::{Claim, LockBackend, LockError, MemoryLock};
 pub use memory::{Fault, MemoryStore};
 pub use postgres::PostgresLock;
-pub use s3::{
-    CredentialsLookupError, PutIf, S3Config, S3Options, S3Store, StandardCredentials,
-    WriteCondition,
-};
+pub use probe::probe_conditional_writes;
+pub use s3::{CredentialsLookupError, S3Config, S3Options, S3Store, StandardCredentials};
 pub use s3lock::S3Lock;
 pub use sqlite::SqliteLock;
 
@@ -62,6 +64,9 @@ pub enum StorageError {
     },
     #[error("storage task failed: {0}")]
     Task(String),
+    /// The store cannot be trusted with the log (one line saying why).
+    #[error("{0}")]
+    Unsafe(String),
     /// An S3 call failed for good (after any retries); `message` is one line.
     #[error("s3 {op} {key}: {message}")]
     S3 {
@@ -69,6 +74,26 @@ pub enum StorageError {
         key: String,
         message: String,
     },
+}
+
+/// The condition of an [`ObjectStore::put_if`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteCondition<'a> {
+    /// Only if no object has the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object is at this version (`If-Match` its ETag).
+    Matches(&'a str),
+}
+
+/// What an [`ObjectStore::put_if`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutIf {
+    /// Written; the new object's version.
+    Written(String),
+    /// Not written: the condition did not hold. With `after_retry`, an
+    /// earlier attempt whose answer was lost may have written the object
+    /// (then its bytes are the ones given).
+    ConditionFailed { after_retry: bool },
 }
 
 /// A flat key → bytes store. Keys are relative paths such as `checkpoint`,
@@ -86,6 +111,27 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError>;
     /// Removes `key`; removing a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// Reads `key` with its version, for a later [`ObjectStore::put_if`];
+    /// `Ok(None)` when it does not exist.
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, String)>, StorageError>;
+    /// Writes `data` under `key` only if `condition` holds, atomically with
+    /// respect to every other conditional write of the key, from any
+    /// process. This is what keeps the mutable `checkpoint` from going
+    /// backwards.
+    async fn put_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition<'_>,
+    ) -> Result<PutIf, StorageError>;
+    /// Whether any object's key starts with `prefix`.
+    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError>;
+}
+
+/// The version of `data` for stores that have no native one: its SHA-256.
+pub(crate) fn content_version(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(data))
 }
 
 /// Rejects keys that could escape the store's root or name a directory.

@@ -4,6 +4,8 @@
 
 use async_trait::async_trait;
 
+use crate::clock::BootInstant;
+
 /// Errors from a lock backend.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -14,8 +16,17 @@ pub enum LockError {
     /// Another live process is the sequencer of this log.
     #[error("another process is already sequencing this log ({0})")]
     Claimed(String),
+    /// This machine's clock is too far from the lock store's to sequence.
+    #[error("{0}")]
+    ClockSkew(String),
     #[error("lock backend: {0}")]
     Backend(String),
+}
+
+impl From<ct_db::DbError> for LockError {
+    fn from(e: ct_db::DbError) -> LockError {
+        LockError::Backend(e.to_string())
+    }
 }
 
 /// Proof that this process is the only sequencer of one log. Dropping it
@@ -30,9 +41,9 @@ pub struct Claim {
     _held: Box<dyn Send + Sync>,
     /// `true` once lost; `None` for claims that cannot be lost.
     lost: Option<tokio::sync::watch::Receiver<bool>>,
-    /// When a lease runs out unless renewed, by this process's monotonic
+    /// When a lease runs out unless renewed, by this machine's boot-time
     /// clock ([`Claim::with_expiry`]).
-    expires: Option<tokio::sync::watch::Receiver<tokio::time::Instant>>,
+    expires: Option<tokio::sync::watch::Receiver<BootInstant>>,
 }
 
 impl Claim {
@@ -59,14 +70,11 @@ impl Claim {
         }
     }
 
-    /// Also counts the claim lost once the monotonic clock passes the
+    /// Also counts the claim lost once the boot-time clock passes the
     /// latest instant sent on `expires`. A process that was paused (SIGSTOP,
-    /// a host stalled on I/O or swap) learns it at once this way, before
-    /// its renewal task has even run again.
-    pub fn with_expiry(
-        mut self,
-        expires: tokio::sync::watch::Receiver<tokio::time::Instant>,
-    ) -> Claim {
+    /// a host stalled on I/O or swap, a suspended VM) learns it at once this
+    /// way, before its renewal task has even run again.
+    pub fn with_expiry(mut self, expires: tokio::sync::watch::Receiver<BootInstant>) -> Claim {
         self.expires = Some(expires);
         self
     }
@@ -80,14 +88,14 @@ impl Claim {
         let expired = self
             .expires
             .as_ref()
-            .is_some_and(|rx| tokio::time::Instant::now() >= *rx.borrow());
+            .is_some_and(|rx| BootInstant::now() >= *rx.borrow());
         flagged || expired
     }
 
-    /// When the lease runs out unless renewed, by this process's monotonic
-    /// clock; `None` for claims that do not expire.
-    pub fn expiry(&self) -> Option<tokio::time::Instant> {
-        self.expires.as_ref().map(|rx| *rx.borrow())
+    /// How long until the lease runs out unless renewed; `None` for claims
+    /// that do not expire.
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        self.expires.as_ref().map(|rx| rx.borrow().remaining())
     }
 
     /// Resolves once the claim is lost; never, for [`Claim::new`] claims.
@@ -116,6 +124,12 @@ pub trait LockBackend: Send + Sync + 'static {
     /// only catch a second sequencer at its first commit. Remote backends
     /// return a lease ([`Claim::revocable`]) that the holder must watch.
     async fn claim(&self, log: &str) -> Result<Claim, LockError>;
+    /// Why this machine's clock is unfit to sequence, as last measured
+    /// against the lock store's; `None` when it is fine, or when the lock
+    /// is local and this machine's clock is the only one (SQLite).
+    fn clock_problem(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An in-memory lock backend for tests, with injectable swap failures.

@@ -62,8 +62,11 @@ use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
+use ct_db::{error_chain, one_line};
 
-use crate::{check_key, ObjectHeaders, ObjectStore, StorageError};
+use crate::clock::ClockReading;
+use crate::s3clock::ServerDates;
+use crate::{check_key, ObjectHeaders, ObjectStore, PutIf, StorageError, WriteCondition};
 
 /// Where a log's objects live in S3.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,6 +164,8 @@ pub struct S3Store {
     prefix: String,
     options: S3Options,
     retries: AtomicU64,
+    /// The server's clock, as its answers tell it.
+    dates: ServerDates,
 }
 
 impl fmt::Debug for S3Store {
@@ -171,26 +176,6 @@ impl fmt::Debug for S3Store {
             .field("retries", &self.retries())
             .finish_non_exhaustive()
     }
-}
-
-/// The condition of an [`S3Store::put_if`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteCondition<'a> {
-    /// Only if no object has the key (`If-None-Match: *`).
-    Absent,
-    /// Only if the object's ETag is this one (`If-Match`).
-    Matches(&'a str),
-}
-
-/// What an [`S3Store::put_if`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PutIf {
-    /// Written; the new object's ETag.
-    Written(String),
-    /// Not written: the condition did not hold. With `after_retry`, an
-    /// earlier attempt whose answer was lost may have written the object
-    /// (then its bytes are the ones given).
-    ConditionFailed { after_retry: bool },
 }
 
 /// `logs//2026h1/` → `logs/2026h1/`; `/` or `` → ``.
@@ -222,24 +207,6 @@ impl Failure {
             message: message.into(),
         }
     }
-}
-
-/// An error and its sources on one line, without repeats.
-pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    one_line(&parts.join(": "))
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// S3 error codes that mean "try again later", whatever the HTTP status.
@@ -300,17 +267,21 @@ where
                 status >= 500 || status == 408 || status == 429 || TRANSIENT_CODES.contains(&code);
             Failure { transient, message }
         }
-        SdkError::TimeoutError(_) => Failure::transient(format!("timed out: {}", chain(&err))),
+        SdkError::TimeoutError(_) => {
+            Failure::transient(format!("timed out: {}", error_chain(&err)))
+        }
         SdkError::DispatchFailure(dispatch) => {
-            let message = format!("request not sent: {}", chain(&err));
+            let message = format!("request not sent: {}", error_chain(&err));
             if dispatch.is_user() {
                 Failure::permanent(message)
             } else {
                 Failure::transient(message)
             }
         }
-        SdkError::ResponseError(_) => Failure::transient(format!("bad response: {}", chain(&err))),
-        _ => Failure::permanent(chain(&err)),
+        SdkError::ResponseError(_) => {
+            Failure::transient(format!("bad response: {}", error_chain(&err)))
+        }
+        _ => Failure::permanent(error_chain(&err)),
     }
 }
 
@@ -357,12 +328,14 @@ impl S3Store {
                 builder.credentials_provider(StandardCredentials)
             }
         };
+        let dates = ServerDates::default();
         let store = S3Store {
-            client: Client::from_conf(builder.build()),
+            client: Client::from_conf(builder.interceptor(dates.clone()).build()),
             bucket: config.bucket.clone(),
             prefix: normalise_prefix(&config.prefix),
             options,
             retries: AtomicU64::new(0),
+            dates,
         };
         store
             .call("open", "", || async {
@@ -397,6 +370,28 @@ impl S3Store {
         Ok(store)
     }
 
+    /// This machine's clock against the server's, from a HeadBucket.
+    pub async fn clock_reading(&self) -> Result<ClockReading, StorageError> {
+        let sent = std::time::SystemTime::now();
+        self.call("clock", "", || async {
+            self.client
+                .head_bucket()
+                .bucket(&self.bucket)
+                .send()
+                .await
+                .map(drop)
+                .map_err(classify)
+        })
+        .await?;
+        self.dates
+            .reading_since(sent)
+            .ok_or_else(|| StorageError::S3 {
+                op: "clock",
+                key: String::new(),
+                message: "the server's answer had no Date header".into(),
+            })
+    }
+
     /// Retries so far, over all calls (for metrics).
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
@@ -420,56 +415,6 @@ impl S3Store {
     fn s3_key(&self, key: &str) -> Result<String, StorageError> {
         check_key(key)?;
         Ok(self.object_key(key))
-    }
-
-    /// Reads `key` with its ETag (quoted, as the server sent it), for a
-    /// later [`S3Store::put_if`]; `Ok(None)` when it does not exist.
-    pub async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, String)>, StorageError> {
-        match self.get_object(key).await? {
-            None => Ok(None),
-            Some((data, Some(etag))) => Ok(Some((data, etag))),
-            Some((_, None)) => Err(StorageError::S3 {
-                op: "get",
-                key: key.to_string(),
-                message: "the server sent no ETag".into(),
-            }),
-        }
-    }
-
-    /// Writes `data` under `key` only if `condition` holds, atomically on
-    /// the server.
-    pub async fn put_if(
-        &self,
-        key: &str,
-        data: Bytes,
-        condition: WriteCondition<'_>,
-    ) -> Result<PutIf, StorageError> {
-        let s3_key = self.s3_key(key)?;
-        let (if_match, if_none_match) = match condition {
-            WriteCondition::Absent => (None, Some("*".to_string())),
-            WriteCondition::Matches(etag) => (Some(etag.to_string()), None),
-        };
-        let attempts = AtomicU32::new(0);
-        self.call("put_if", key, || async {
-            let after_retry = attempts.fetch_add(1, Ordering::Relaxed) > 0;
-            let sent = self
-                .put_request(key, &s3_key, data.clone())
-                .set_if_match(if_match.clone())
-                .set_if_none_match(if_none_match.clone())
-                .send()
-                .await;
-            match sent {
-                Ok(output) => match output.e_tag() {
-                    Some(etag) => Ok(PutIf::Written(etag.to_string())),
-                    None => Err(Failure::permanent("the server sent no ETag")),
-                },
-                Err(err) if condition_lost(&err, condition) => {
-                    Ok(PutIf::ConditionFailed { after_retry })
-                }
-                Err(err) => Err(classify(err)),
-            }
-        })
-        .await
     }
 
     /// A PutObject of `data` with the headers of `key` (stored as `s3_key`).
@@ -515,7 +460,7 @@ impl S3Store {
                 Ok(body) => Ok(Some((body.into_bytes(), etag))),
                 Err(err) => Err(Failure::transient(format!(
                     "reading the body: {}",
-                    chain(&err)
+                    error_chain(&err)
                 ))),
             }
         })
@@ -607,6 +552,54 @@ fn describe(config: &S3Config) -> String {
 
 #[async_trait]
 impl ObjectStore for S3Store {
+    /// The version is the ETag, quoted as the server sent it.
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, String)>, StorageError> {
+        match self.get_object(key).await? {
+            None => Ok(None),
+            Some((data, Some(etag))) => Ok(Some((data, etag))),
+            Some((_, None)) => Err(StorageError::S3 {
+                op: "get",
+                key: key.to_string(),
+                message: "the server sent no ETag".into(),
+            }),
+        }
+    }
+
+    /// Atomic on the server (`If-Match`, `If-None-Match: *`).
+    async fn put_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition<'_>,
+    ) -> Result<PutIf, StorageError> {
+        let s3_key = self.s3_key(key)?;
+        let (if_match, if_none_match) = match condition {
+            WriteCondition::Absent => (None, Some("*".to_string())),
+            WriteCondition::Matches(etag) => (Some(etag.to_string()), None),
+        };
+        let attempts = AtomicU32::new(0);
+        self.call("put_if", key, || async {
+            let after_retry = attempts.fetch_add(1, Ordering::Relaxed) > 0;
+            let sent = self
+                .put_request(key, &s3_key, data.clone())
+                .set_if_match(if_match.clone())
+                .set_if_none_match(if_none_match.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(output) => match output.e_tag() {
+                    Some(etag) => Ok(PutIf::Written(etag.to_string())),
+                    None => Err(Failure::permanent("the server sent no ETag")),
+                },
+                Err(err) if condition_lost(&err, condition) => {
+                    Ok(PutIf::ConditionFailed { after_retry })
+                }
+                Err(err) => Err(classify(err)),
+            }
+        })
+        .await
+    }
+
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
         let s3_key = self.s3_key(key)?;
         self.call("put", key, || async {
@@ -640,6 +633,22 @@ impl ObjectStore for S3Store {
                 Err(err) if status_of(&err) == Some(404) => Ok(()),
                 Err(err) => Err(classify(err)),
             }
+        })
+        .await
+    }
+
+    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError> {
+        let s3_prefix = self.object_key(prefix);
+        self.call("list", prefix, || async {
+            self.client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&s3_prefix)
+                .max_keys(1)
+                .send()
+                .await
+                .map(|listed| listed.key_count().unwrap_or(0) > 0 || !listed.contents().is_empty())
+                .map_err(classify)
         })
         .await
     }
@@ -682,35 +691,49 @@ impl ProvideCredentials for StandardCredentials {
 #[error("{0}")]
 pub struct CredentialsLookupError(String);
 
+/// The credentials of [`StandardCredentials`], with `env` and `read` for the
+/// environment and the files.
 fn resolve_credentials(
     env: impl Fn(&str) -> Option<String>,
     read: impl Fn(&PathBuf) -> Option<String>,
 ) -> Result<Credentials, CredentialsLookupError> {
+    // A variable set to blanks counts as unset.
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let id = var("AWS_ACCESS_KEY_ID");
-    let secret = var("AWS_SECRET_ACCESS_KEY");
-    match (id, secret) {
-        (Some(id), Some(secret)) => {
-            return Ok(Credentials::new(
-                id.trim(),
-                secret.trim(),
-                var("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
-                None,
-                "environment",
-            ))
-        }
-        (Some(_), None) => {
-            return Err(CredentialsLookupError(
-                "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(CredentialsLookupError(
-                "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
-            ))
-        }
-        (None, None) => {}
+    match environment_credentials(&var)? {
+        Some(credentials) => Ok(credentials),
+        None => profile_credentials(&var, read),
     }
+}
+
+/// The credentials in `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
+/// `AWS_SESSION_TOKEN`); none if neither is set, an error if only one is.
+fn environment_credentials(
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Credentials>, CredentialsLookupError> {
+    match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        (Some(id), Some(secret)) => Ok(Some(Credentials::new(
+            id.trim(),
+            secret.trim(),
+            var("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
+            None,
+            "environment",
+        ))),
+        (Some(_), None) => Err(CredentialsLookupError(
+            "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
+        )),
+        (None, Some(_)) => Err(CredentialsLookupError(
+            "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The credentials of the chosen profile, from the shared credentials file
+/// or else the config file.
+fn profile_credentials(
+    var: &impl Fn(&str) -> Option<String>,
+    read: impl Fn(&PathBuf) -> Option<String>,
+) -> Result<Credentials, CredentialsLookupError> {
     let profile = var("AWS_PROFILE")
         .or_else(|| var("AWS_DEFAULT_PROFILE"))
         .unwrap_or_else(|| "default".to_string());
@@ -896,6 +919,7 @@ mod tests {
             prefix: String::new(),
             options,
             retries: AtomicU64::new(0),
+            dates: ServerDates::default(),
         };
         for _ in 0..50 {
             let first = store.backoff(1);

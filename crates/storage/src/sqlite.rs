@@ -11,9 +11,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
+use ct_db::{open_sqlite, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::lock::{Claim, LockBackend, LockError};
@@ -30,24 +30,15 @@ fn backend(e: impl std::fmt::Display) -> LockError {
 }
 
 impl SqliteLock {
-    /// Opens (creating if missing) the database at `path`.
+    /// Opens (creating if missing) the database at `path`. Every commit is
+    /// durable (`synchronous = FULL`): a committed checkpoint must survive a
+    /// power cut.
     pub fn open(path: &Path) -> Result<SqliteLock, LockError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(backend)?;
-        }
-        let conn = Connection::open(path).map_err(backend)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(backend)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS checkpoints (
-                 log_id TEXT PRIMARY KEY,
-                 body BLOB NOT NULL
-             )",
-        )
-        .map_err(backend)?;
+        let schema = "CREATE TABLE IF NOT EXISTS checkpoints (
+                          log_id TEXT PRIMARY KEY,
+                          body BLOB NOT NULL
+                      )";
+        let conn = open_sqlite(path, Synchronous::Full, schema)?;
         Ok(SqliteLock {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),

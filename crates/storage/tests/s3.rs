@@ -62,6 +62,37 @@ async fn s3_store_keeps_the_contract_under_a_prefix() {
     assert_eq!(store.retries() + root.retries(), 0);
 }
 
+/// SeaweedFS honours conditional writes, so the probe the server runs
+/// before trusting a bucket passes, and its clock agrees with ours; a
+/// server that ignores the conditions is refused.
+#[tokio::test]
+async fn the_conditional_write_probe_tells_honest_servers_from_careless_ones() {
+    let Some(weed) = Weed::start().await else {
+        return;
+    };
+    let store = weed.store("probe").await;
+    ct_storage::probe_conditional_writes(&store, "_probe/x")
+        .await
+        .unwrap();
+    assert_eq!(store.get("_probe/x").await.unwrap(), None, "cleaned up");
+    let reading = store.clock_reading().await.unwrap();
+    assert_eq!(reading.problem(), None, "{reading:?}");
+
+    let careless = ct_testkit::careless_s3::CarelessS3::start().await;
+    let config = S3Config {
+        bucket: "careless".into(),
+        endpoint: Some(careless.endpoint.clone()),
+        region: "us-east-1".into(),
+        prefix: String::new(),
+        force_path_style: true,
+    };
+    let store = S3Store::open_with(config, fast_options(2)).await.unwrap();
+    let err = ct_storage::probe_conditional_writes(&store, "_probe/x")
+        .await
+        .unwrap_err();
+    assert!(message(&err).contains("ignores If-None-Match"), "{err}");
+}
+
 #[tokio::test]
 async fn objects_carry_the_headers_monitors_need() {
     let Some(weed) = Weed::start().await else {

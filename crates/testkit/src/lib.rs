@@ -1,12 +1,31 @@
-//! Test-only helpers shared by the workspace's integration tests: a real
-//! S3-compatible server (SeaweedFS `weed mini`) and a real PostgreSQL
-//! ([`Postgres`]) per test, on free loopback ports, killed on drop; and the
-//! contract every lock backend must keep ([`locks`]). Never a dependency of
-//! production code.
+//! Test-only helpers shared by the workspace's tests, its benchmarks and
+//! ct-loadgen. Never a dependency of production code.
+//!
+//! - Backends: a real S3-compatible server (SeaweedFS `weed mini`, [`Weed`])
+//!   and a real PostgreSQL ([`Postgres`]) per test, on free loopback ports,
+//!   killed on drop; and the contract every lock backend must keep
+//!   ([`locks`]).
+//! - Certificates: hand-made DER ([`der`]) and rcgen PKIs ([`pki`]: the one
+//!   CA template, and a root and intermediate issuing leaves).
+//! - The `ct-log` binary from outside: config files and launching it
+//!   ([`server`]), HTTP submission ([`client`]), hostile input
+//!   ([`hostile`]), and verification of SCTs and of the whole published log
+//!   ([`verify`]). They judge the log with the Azul crates as the oracle,
+//!   never with the project's own code. The binary's path is a parameter,
+//!   since only the `ct-log` package's own tests know it.
+//! - A cluster of `ct-log` processes on shared backends, under load, with
+//!   the checks after a run ([`cluster`]); its final audit uses `ct_client`.
 
+pub mod careless_s3;
+pub mod client;
+pub mod cluster;
 pub mod der;
+pub mod hostile;
 pub mod locks;
+pub mod pki;
 mod postgres;
+pub mod server;
+pub mod verify;
 
 pub use postgres::Postgres;
 
@@ -63,6 +82,41 @@ pub(crate) fn missing(what: &str) {
         panic!("{what}");
     }
     eprintln!("SKIPPED: {what}");
+}
+
+/// A third-party command the tests run against (faketime, certspotter, …):
+/// `$<env>` if set, else `command` if on the PATH. Missing, it fails the
+/// test under CI and says SKIPPED elsewhere (`scripts/apt-tool.sh`
+/// installs it).
+pub fn tool(env: &str, command: &str) -> Option<String> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(path.to_string_lossy().into_owned());
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(command))
+            .find(|path| path.is_file())
+    });
+    if on_path.is_none() {
+        missing(&format!(
+            "{command} is not installed (scripts/apt-tool.sh installs it; or set {env})"
+        ));
+    }
+    on_path.map(|path| path.to_string_lossy().into_owned())
+}
+
+/// libfaketime, to run one process with its clock off: `$FAKETIME_LIB`, or
+/// where Debian's `libfaketime` puts it. Preload it through `env`, which
+/// execs the program (the `faketime` wrapper forks, and killing it would
+/// leave the process running). Missing, as [`tool`].
+pub fn faketime_lib() -> Option<String> {
+    let path = std::env::var("FAKETIME_LIB")
+        .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".into());
+    if std::path::Path::new(&path).is_file() {
+        return Some(path);
+    }
+    missing("libfaketime is not installed (scripts/apt-tool.sh faketime installs it; or set FAKETIME_LIB)");
+    None
 }
 
 /// The last lines of a server's log file.

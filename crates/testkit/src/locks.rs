@@ -193,10 +193,7 @@ where
 async fn check_renewal(a: &dyn LockBackend, b: &dyn LockBackend, ttl: Duration) {
     let claim = a.claim("leased").await.unwrap();
     let message = refusal(b.claim("leased").await);
-    assert!(
-        message.starts_with("held by ") && message.contains(" until "),
-        "{message}"
-    );
+    assert!(message.starts_with("held by "), "{message}");
     tokio::time::sleep(ttl * 2).await;
     refusal(b.claim("leased").await);
     assert!(!claim.is_lost(), "renewals keep the lease");

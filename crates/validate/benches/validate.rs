@@ -12,26 +12,14 @@
 use aws_lc_rs::signature as aws;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ct_formats::{Entry, EntryKind, LogKey, Sct};
+use ct_testkit::pki::ca_params;
 use ct_validate::{validate_chain, Endpoint, Policy, Roots};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, Issuer, KeyPair};
 use ring::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 const RSA_KEY: &str = include_str!("../tests/data/rsa2048-test-key.pem");
 const LOG_KEY: &str = include_str!("../../../testdata/dev/log-key.pem");
-
-fn ca(cn: &str) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-    p.not_before = rcgen::date_time_ymd(2024, 1, 1);
-    p.not_after = rcgen::date_time_ymd(2035, 1, 1);
-    p
-}
 
 struct Fixture {
     roots: Roots,
@@ -41,7 +29,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let root_key = KeyPair::generate().unwrap();
-    let root_params = ca("bench root");
+    let root_params = ca_params("bench root");
     let root = root_params.self_signed(&root_key).unwrap();
     let root_issuer = Issuer::new(root_params, root_key);
     let leaf_key = KeyPair::generate().unwrap();
@@ -54,7 +42,7 @@ fn fixture() -> Fixture {
         ),
     ];
     for (name, key) in keys {
-        let params = ca(&format!("bench {name} intermediate"));
+        let params = ca_params(&format!("bench {name} intermediate"));
         let der = params.signed_by(&key, &root_issuer).unwrap().der().to_vec();
         let issuer = Issuer::new(params, key);
         let list = (0..64u64)

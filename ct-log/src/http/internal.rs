@@ -15,21 +15,33 @@ use axum::{Json, Router};
 use super::error::{method_not_allowed, ApiError};
 use super::limits::bounded;
 use crate::internal_api::{
-    decode_entry, entries_path, parse_priority, Located, Secret, MAX_ENTRY_BYTES, PRIORITY_HEADER,
+    decode_entry, entries_path, parse_priority, Secret, MAX_ENTRY_BYTES, PRIORITY_HEADER,
 };
 use crate::log::Log;
 use crate::refused::Refused;
 
+/// The logs the internal API serves, and the secret its calls and answers
+/// are authenticated with.
+struct Internal {
+    logs: Vec<Arc<Log>>,
+    secret: Secret,
+}
+
 /// The internal API behind the shared secret; without a fallback, so that
 /// it merges into the public router.
 pub fn router(logs: Vec<Arc<Log>>, secret: &str) -> Router {
+    let secret = Secret::new(secret);
+    let state = Arc::new(Internal {
+        logs,
+        secret: secret.clone(),
+    });
     Router::new()
         .route(&entries_path("{log}"), post(sequence_entry))
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(Arc::new(logs))
+        .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_ENTRY_BYTES))
         .layer(from_fn(bounded))
-        .layer(from_fn_with_state(Secret::new(secret), authenticate))
+        .layer(from_fn_with_state(secret, authenticate))
 }
 
 /// Refuses internal requests without the shared secret (401).
@@ -49,12 +61,13 @@ async fn authenticate(State(secret): State<Secret>, request: Request, next: Next
 /// `POST /internal/v1/<log>/entries`: locates one entry with this
 /// process's own batchers and sequencer.
 async fn sequence_entry(
-    State(logs): State<Arc<Vec<Arc<Log>>>>,
+    State(internal): State<Arc<Internal>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let log = logs
+    let log = internal
+        .logs
         .iter()
         .find(|log| log.info.name == name)
         .ok_or_else(|| ApiError::NotFound(format!("no log named {name:?} here")))?;
@@ -66,13 +79,12 @@ async fn sequence_entry(
     };
     let entry = decode_entry(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let priority = parse_priority(headers.get(PRIORITY_HEADER).map(|v| v.as_bytes()));
+    let key = entry.dedup_key();
     match log.sequencing.locate_here(entry, priority).await {
-        Ok(location) => Ok(Json(Located {
-            log_id: hex::encode(log.key.log_id()),
-            leaf_index: location.leaf_index,
-            timestamp: location.timestamp,
-        })
-        .into_response()),
+        Ok(location) => {
+            let log_id = hex::encode(log.key.log_id());
+            Ok(Json(internal.secret.answer(&log_id, &key, location)).into_response())
+        }
         Err(Refused::StandingBy) => Ok((
             StatusCode::MISDIRECTED_REQUEST,
             "this process is standing by for the log's sequencing lease\n",

@@ -17,6 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
+use ct_storage::LockBackend;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use error::method_not_allowed;
@@ -51,10 +52,16 @@ impl Mounted {
 /// Builds the router serving every log, plus the operator endpoints
 /// (`/`, `/health`, `/metrics`) at the root. A `sequencer` process takes no
 /// public submissions.
-pub fn router(logs: &[Mounted], metrics: PrometheusHandle, role: Role) -> Router {
+pub fn router(
+    logs: &[Mounted],
+    metrics: PrometheusHandle,
+    role: Role,
+    lock: Option<Arc<dyn LockBackend>>,
+) -> Router {
     let ops = Arc::new(ops::Ops {
         logs: logs.iter().map(|m| m.log.clone()).collect(),
         metrics,
+        lock,
     });
     let mut app = Router::new()
         .route("/", get(ops::home))

@@ -20,6 +20,8 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use ct_storage::LockBackend;
+
 use crate::log::Log;
 
 /// The maximum merge delay log.v3.json announces. SCTs are only handed out
@@ -31,6 +33,9 @@ const MMD_SECONDS: u64 = 60;
 pub struct Ops {
     pub logs: Vec<Arc<Log>>,
     pub metrics: PrometheusHandle,
+    /// The lock backend, when this process may sequence: it knows whether
+    /// this machine's clock is fit to.
+    pub lock: Option<Arc<dyn LockBackend>>,
 }
 
 fn now_millis() -> u64 {
@@ -72,7 +77,8 @@ pub async fn metrics(State(ops): State<Arc<Ops>>) -> Response {
 }
 
 /// `GET /health`: 200 when every log published a checkpoint within a few
-/// periods, else 503 naming the stale logs.
+/// periods and nothing needs an operator; else 503 naming each problem (a
+/// stale log, a clock unfit to sign with).
 pub async fn health(State(ops): State<Arc<Ops>>) -> Response {
     let stale: Vec<String> = ops
         .logs
@@ -83,12 +89,24 @@ pub async fn health(State(ops): State<Arc<Ops>>) -> Response {
             age => format!("{} (checkpoint {}s old)", log.info.name, age.as_secs()),
         })
         .collect();
-    if stale.is_empty() {
+    let mut problems: Vec<String> = ops
+        .logs
+        .iter()
+        .filter_map(|log| {
+            let trouble = log.sequencing.active_here()?.sequencer.trouble()?;
+            Some(format!("{}: {trouble}", log.info.name))
+        })
+        .collect();
+    problems.extend(ops.lock.as_ref().and_then(|lock| lock.clock_problem()));
+    if !stale.is_empty() {
+        problems.insert(0, format!("stale: {}", stale.join(", ")));
+    }
+    if problems.is_empty() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("stale: {}\n", stale.join(", ")),
+            format!("{}\n", problems.join("; ")),
         )
             .into_response()
     }

@@ -113,6 +113,7 @@ async fn submit(
         chain_fingerprints,
     };
     let location = log.sequencing.locate(entry.clone(), priority).await?;
+    refuse_future(&log, location.timestamp)?;
     // For a known entry this signs the same bytes as the first time (the
     // full-hash dedup key pins the leaf), so the SCT is byte-identical.
     let sct = Sct::sign(&log.key, &entry, location.timestamp, location.leaf_index);
@@ -123,6 +124,24 @@ async fn submit(
         extensions: B64.encode(&sct.extensions),
         signature: B64.encode(&sct.signature),
     }))
+}
+
+/// Never sign an SCT for a timestamp further ahead of this machine's clock
+/// than a sequencer may sign (its clock, or this one, is wrong): CAs and
+/// browsers judge SCTs by their clocks, and a log whose SCTs come from the
+/// future is distrusted.
+fn refuse_future(log: &Log, timestamp: u64) -> Result<(), ApiError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    if timestamp <= now + ct_sequencer::MAX_AHEAD_MS {
+        return Ok(());
+    }
+    let ahead = (timestamp - now) as f64 / 1000.0;
+    tracing::error!(log = %log.info.name, ahead_s = ahead, "refusing to sign an SCT ahead of this machine's clock");
+    Err(ApiError::Busy(format!(
+        "the entry's timestamp is {ahead:.1} s ahead of this server's clock; retry later"
+    )))
 }
 
 fn unix_now() -> u64 {

@@ -1,18 +1,6 @@
-//! Shared helpers of the `ct-log` end-to-end tests (tests/e2e.rs, tests/kill.rs).
-//!
-//! - [`pki`]: a throw-away rcgen PKI (root, intermediate, leaves/precerts);
-//! - [`server`]: config and key files, launching `ct-log serve`, port
-//!   discovery, SIGKILL on drop;
-//! - [`client`]: HTTP helpers, add-(pre-)chain submission, SCT parsing;
-//! - [`verify`]: SCT and full-log verification against the Azul oracle.
-//!
-//! These helpers deliberately use none of the project's own crates.
-//! Each test binary uses only some of them, hence `dead_code` is allowed.
+//! What the `ct-log` tests add to `ct_testkit` (whose `client`, `pki`,
+//! `server`, `verify`, `hostile` and `cluster` modules they use): the path
+//! of the binary under test, which only this package's tests know.
 
-#![allow(dead_code)]
-
-pub mod client;
-pub mod hostile;
-pub mod pki;
-pub mod server;
-pub mod verify;
+/// The `ct-log` binary built for these tests.
+pub const CT_LOG: &str = env!("CARGO_BIN_EXE_ct-log");

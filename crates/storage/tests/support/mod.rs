@@ -1,13 +1,16 @@
 //! Test support shared by the storage integration tests: the trait contract
-//! every `ObjectStore` must keep, a real SeaweedFS (`weed mini`) per test, and
-//! a scripted fake S3 endpoint for retry and timeout tests.
+//! every `ObjectStore` must keep, and a scripted fake S3 endpoint (with fast
+//! retry options) for retry and timeout tests. The real SeaweedFS (`weed
+//! mini`) the tests also run against comes from `ct_testkit::Weed`.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ct_storage::{ObjectStore, S3Config, S3Credentials, S3Options, StorageError};
+use ct_storage::{
+    ObjectStore, PutIf, S3Config, S3Credentials, S3Options, StorageError, WriteCondition,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---------------------------------------------------------------------------
@@ -18,6 +21,51 @@ pub const GZIP_TILE: &[u8] = &[
     31, 139, 8, 0, 0, 0, 0, 0, 2, 255, 75, 73, 44, 73, 84, 40, 201, 204, 73, 85, 72, 170, 44, 73,
     45, 86, 72, 161, 51, 31, 0, 12, 232, 143, 206, 128, 0, 0, 0,
 ];
+
+/// Conditional writes (what keeps the checkpoint from going backwards) and
+/// prefix listing, on a store that holds tiles but no `cond/` object.
+async fn exercise_conditional_writes(store: &dyn ObjectStore) {
+    let key = "cond/checkpoint";
+    assert_eq!(store.get_versioned(key).await.unwrap(), None);
+    let absent = WriteCondition::Absent;
+    let PutIf::Written(v1) = store
+        .put_if(key, Bytes::from_static(b"1"), absent)
+        .await
+        .unwrap()
+    else {
+        panic!("a conditional create of a missing key succeeds");
+    };
+    let refused = store
+        .put_if(key, Bytes::from_static(b"x"), absent)
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, PutIf::ConditionFailed { .. }),
+        "{refused:?}"
+    );
+    let (data, version) = store.get_versioned(key).await.unwrap().unwrap();
+    assert_eq!((data, &version), (Bytes::from_static(b"1"), &v1));
+    let next = WriteCondition::Matches(&version);
+    let PutIf::Written(v2) = store
+        .put_if(key, Bytes::from_static(b"2"), next)
+        .await
+        .unwrap()
+    else {
+        panic!("a replace at the current version succeeds");
+    };
+    assert_ne!(v1, v2);
+    let stale = store
+        .put_if(key, Bytes::from_static(b"y"), next)
+        .await
+        .unwrap();
+    assert!(matches!(stale, PutIf::ConditionFailed { .. }), "{stale:?}");
+    assert_eq!(store.get(key).await.unwrap().unwrap(), "2");
+    assert!(store.any_under("cond/").await.unwrap());
+    assert!(store.any_under("tile/").await.unwrap());
+    assert!(!store.any_under("nothing/").await.unwrap());
+    store.delete(key).await.unwrap();
+    assert!(!store.any_under("cond/").await.unwrap());
+}
 
 /// Checks the behaviour every object store must have. `store` must be empty.
 pub async fn exercise_store(store: &dyn ObjectStore) {
@@ -83,6 +131,8 @@ pub async fn exercise_store(store: &dyn ObjectStore) {
     b.unwrap();
     c.unwrap();
     assert_eq!(store.get("tile/1/001.p/1").await.unwrap().unwrap(), "b");
+
+    exercise_conditional_writes(store).await;
 
     // Delete, twice.
     store.delete("staging/1-big").await.unwrap();

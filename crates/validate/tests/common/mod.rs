@@ -4,11 +4,12 @@
 #![allow(dead_code)]
 
 use ct_testkit::der::header;
+pub use ct_testkit::pki::{ca_params, Ca};
 use ct_validate::{Policy, Roots};
 use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, PublicKeyData, SerialNumber, SignatureAlgorithm,
-    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519,
+    date_time_ymd, CertificateParams, CertifiedIssuer, CustomExtension, ExtendedKeyUsagePurpose,
+    KeyPair, PublicKeyData, SerialNumber, SignatureAlgorithm, PKCS_ECDSA_P256_SHA256,
+    PKCS_ECDSA_P384_SHA384, PKCS_ED25519,
 };
 use sha2::{Digest, Sha256};
 
@@ -26,19 +27,6 @@ pub fn policy() -> Policy {
         not_after_limit: LIMIT,
         max_chain_length: 10,
     }
-}
-
-/// A CA: its certificate and the key it signs with.
-pub type Ca = CertifiedIssuer<'static, KeyPair>;
-
-pub fn ca_params(name: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.not_before = date_time_ymd(2020, 1, 1);
-    params.not_after = date_time_ymd(2040, 1, 1);
-    params
 }
 
 pub fn key(alg: &'static SignatureAlgorithm) -> KeyPair {

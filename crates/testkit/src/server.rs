@@ -100,8 +100,8 @@ impl LogSpec {
             log_id: Sha256::digest(spki.as_bytes()).into(),
             roots_pem: fs::read(&roots_path)
                 .unwrap_or_else(|e| panic!("reading roots {}: {e}", roots_path.display())),
-            not_after_start_ms: super::pki::unix_ms(&self.not_after_start),
-            not_after_limit_ms: super::pki::unix_ms(&self.not_after_limit),
+            not_after_start_ms: crate::pki::unix_ms(&self.not_after_start),
+            not_after_limit_ms: crate::pki::unix_ms(&self.not_after_limit),
         }
     }
 }
@@ -165,10 +165,10 @@ fn toml_str(s: &str) -> String {
 
 /// The `storage` table of a log keeping its objects under `prefix` in the
 /// test S3 server's bucket.
-pub fn s3_storage(weed: &ct_testkit::Weed, prefix: &str) -> String {
+pub fn s3_storage(weed: &crate::Weed, prefix: &str) -> String {
     format!(
         "{{ type = \"s3\", bucket = {}, endpoint = {}, prefix = {} }}",
-        toml_str(ct_testkit::BUCKET),
+        toml_str(crate::BUCKET),
         toml_str(&weed.endpoint),
         toml_str(prefix)
     )
@@ -321,30 +321,54 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `ct-log serve --config <config>` and waits (at most 60 s) for
+    /// Starts `<bin> serve --config <config>` and waits (at most 60 s) for
     /// its `listening on http://127.0.0.1:PORT` line. Panics with the
     /// server's stderr if it exits or prints something else first.
-    /// `tag` names the stderr file (`<config dir>/<tag>.stderr`).
-    pub fn start(config: &Path, tag: &str) -> Server {
-        Server::start_with(config, tag, &[])
+    /// `bin` is the `ct-log` binary (`env!("CARGO_BIN_EXE_ct-log")`, which
+    /// only the `ct-log` package's tests know); `tag` names the stderr file
+    /// (`<config dir>/<tag>.stderr`).
+    pub fn start(bin: impl AsRef<Path>, config: &Path, tag: &str) -> Server {
+        Server::start_with(bin, config, tag, &[])
     }
 
     /// [`Server::start`] with global flags before `serve` (e.g.
     /// `--log-format json`).
-    pub fn start_with(config: &Path, tag: &str, flags: &[&str]) -> Server {
-        Server::spawn(config, tag, flags, &[])
+    pub fn start_with(bin: impl AsRef<Path>, config: &Path, tag: &str, flags: &[&str]) -> Server {
+        let bin = bin.as_ref().to_str().expect("utf-8 path");
+        Server::spawn(&[bin], config, tag, flags, &[])
     }
 
-    /// `ct-log serve --config <config> --role <role> --listen <listen>`
+    /// `<bin> serve --config <config> --role <role> --listen <listen>`
     /// (role `all`, `frontend` or `sequencer`; `listen` e.g.
     /// `127.0.0.1:0`), waiting for its `listening on` line as
     /// [`Server::start`] does.
-    pub fn start_role(config: &Path, tag: &str, role: &str, listen: &str) -> Server {
-        Server::start_role_with(config, tag, role, listen, &[])
+    pub fn start_role(
+        bin: impl AsRef<Path>,
+        config: &Path,
+        tag: &str,
+        role: &str,
+        listen: &str,
+    ) -> Server {
+        Server::start_role_with(bin, config, tag, role, listen, &[])
     }
 
     /// [`Server::start_role`] with more `serve` arguments after `--listen`.
     pub fn start_role_with(
+        bin: impl AsRef<Path>,
+        config: &Path,
+        tag: &str,
+        role: &str,
+        listen: &str,
+        more: &[&str],
+    ) -> Server {
+        Server::start_role_under(&[], bin, config, tag, role, listen, more)
+    }
+
+    /// [`Server::start_role_with`], run by the command `wrapper` (e.g.
+    /// `["faketime", "-f", "+30s"]`: a process whose clock is off).
+    pub fn start_role_under(
+        wrapper: &[&str],
+        bin: impl AsRef<Path>,
         config: &Path,
         tag: &str,
         role: &str,
@@ -352,19 +376,30 @@ impl Server {
         more: &[&str],
     ) -> Server {
         let args = [&["--role", role, "--listen", listen], more].concat();
-        Server::spawn(config, tag, &[], &args)
+        let command = [wrapper, &[bin.as_ref().to_str().expect("utf-8 path")]].concat();
+        Server::spawn(&command, config, tag, &[], &args)
     }
 
-    /// Runs `ct-log <flags> serve --config <config> <serve_args>`.
-    fn spawn(config: &Path, tag: &str, flags: &[&str], serve_args: &[&str]) -> Server {
+    /// Runs `<command> <flags> serve --config <config> --create-missing
+    /// <serve_args>`: test logs start empty, and creating one is explicit.
+    /// (Tests of that refusal run the binary themselves.)
+    fn spawn(
+        command: &[&str],
+        config: &Path,
+        tag: &str,
+        flags: &[&str],
+        serve_args: &[&str],
+    ) -> Server {
         let dir = config.parent().expect("config dir");
         let stderr_path = dir.join(format!("{tag}.stderr"));
         let stderr = fs::File::create(&stderr_path).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ct-log"));
-        cmd.args(flags)
+        let mut cmd = Command::new(command[0]);
+        cmd.args(&command[1..])
+            .args(flags)
             .arg("serve")
             .arg("--config")
             .arg(config)
+            .arg("--create-missing")
             .args(serve_args)
             .current_dir(dir)
             .stdin(Stdio::null())
@@ -374,9 +409,11 @@ impl Server {
             cmd.env("RUST_LOG", "info");
         }
         // The credentials of the test S3 server, used only by S3 logs.
-        cmd.env("AWS_ACCESS_KEY_ID", ct_testkit::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", ct_testkit::SECRET_KEY);
-        let mut child = cmd.spawn().expect("spawn ct-log");
+        cmd.env("AWS_ACCESS_KEY_ID", crate::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", crate::SECRET_KEY);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {command:?}: {e}"));
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::spawn(move || {
@@ -393,40 +430,46 @@ impl Server {
             base_url: String::new(),
             stderr_path,
         };
+        server.base_url = server.wait_listening(&rx);
+        server
+    }
+
+    /// Waits (at most [`STARTUP_TIMEOUT`]) for the `listening on
+    /// http://127.0.0.1:PORT` line among `lines`; the base URL it names.
+    fn wait_listening(&mut self, lines: &mpsc::Receiver<String>) -> String {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
+            match lines.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
                     let rest = line.strip_prefix("listening on http://127.0.0.1:").unwrap_or_else(|| {
-                        panic!("first stdout line of ct-log is {line:?}, expected `listening on http://127.0.0.1:PORT`\n{}", server.stderr_tail(80))
+                        panic!("first stdout line of ct-log is {line:?}, expected `listening on http://127.0.0.1:PORT`\n{}", self.stderr_tail(80))
                     });
                     let port: u16 = rest
                         .parse()
                         .unwrap_or_else(|_| panic!("bad port in {line:?}"));
                     assert_ne!(port, 0, "server announced port 0");
-                    server.base_url = format!("http://127.0.0.1:{port}");
-                    return server;
+                    return format!("http://127.0.0.1:{port}");
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     std::thread::sleep(Duration::from_millis(200));
-                    let status = server.child.as_mut().unwrap().try_wait().ok().flatten();
+                    let status = self.child.as_mut().unwrap().try_wait().ok().flatten();
                     panic!(
                         "ct-log closed stdout before `listening on` (exit status {status:?})\n{}",
-                        server.stderr_tail(80)
+                        self.stderr_tail(80)
                     );
                 }
             }
-            if let Some(status) = server.child.as_mut().unwrap().try_wait().expect("try_wait") {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("try_wait") {
                 panic!(
                     "ct-log exited with {status} before `listening on`\n{}",
-                    server.stderr_tail(80)
+                    self.stderr_tail(80)
                 );
             }
             if Instant::now() > deadline {
                 panic!(
                     "ct-log printed no `listening on` line within {STARTUP_TIMEOUT:?}\n{}",
-                    server.stderr_tail(80)
+                    self.stderr_tail(80)
                 );
             }
         }

@@ -9,13 +9,14 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use rcgen::{
-    CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber,
+    CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose,
+    SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 
-/// OID of the CT precertificate poison extension.
-pub const POISON: &[u64] = &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 3];
+use crate::der::{children, content_of, tlv};
+use crate::pki::{ca_params, root_and_intermediate, Ca, POISON_OID};
+
 /// OID of the ExtendedKeyUsage extension.
 pub const EKU: &[u64] = &[2, 5, 29, 37];
 /// EKU purpose of a precertificate signing certificate.
@@ -28,11 +29,11 @@ pub struct HostilePki {
     pub root_der: Vec<u8>,
     pub root_pem: String,
     pub intermediate_der: Vec<u8>,
-    intermediate: Issuer<'static, KeyPair>,
+    intermediate: Ca,
     /// A precertificate signing certificate (EKU 1.3.6.1.4.1.11129.2.4.4)
     /// issued by the intermediate; its issuer is `precert_signer`.
     pub precert_signer_der: Vec<u8>,
-    precert_signer: Issuer<'static, KeyPair>,
+    precert_signer: Ca,
     /// The intermediate's key again (PKCS#8), to sign hand-made TBSs.
     intermediate_key_der: Vec<u8>,
     leaf_key: KeyPair,
@@ -41,34 +42,23 @@ pub struct HostilePki {
 
 impl HostilePki {
     pub fn new(name: &str) -> HostilePki {
-        let root_key = KeyPair::generate().expect("root key");
-        let root_params = super::pki::ca_params(&format!("{name} Root CA"));
-        let root = root_params.self_signed(&root_key).expect("self-sign root");
-        let root_issuer = Issuer::new(root_params, root_key);
-
         let int_key = KeyPair::generate().expect("intermediate key");
-        let int_params = super::pki::ca_params(&format!("{name} Intermediate CA"));
-        let int_cert = int_params
-            .signed_by(&int_key, &root_issuer)
-            .expect("sign intermediate");
         let intermediate_key_der = int_key.serialize_der();
-        let intermediate = Issuer::new(int_params, int_key);
+        let (root, intermediate) = root_and_intermediate(name, int_key);
 
-        let pss_key = KeyPair::generate().expect("precert signer key");
-        let mut pss_params = super::pki::ca_params(&format!("{name} Precertificate Signing"));
+        let mut pss_params = ca_params(&format!("{name} Precertificate Signing"));
         pss_params.extended_key_usages =
             vec![ExtendedKeyUsagePurpose::Other(PRECERT_SIGNING.to_vec())];
-        let pss_cert = pss_params
-            .signed_by(&pss_key, &intermediate)
-            .expect("sign precert signer");
-        let precert_signer = Issuer::new(pss_params, pss_key);
+        let pss_key = KeyPair::generate().expect("precert signer key");
+        let precert_signer =
+            Ca::signed_by(pss_params, pss_key, &intermediate).expect("sign precert signer");
 
         HostilePki {
             root_der: root.der().to_vec(),
             root_pem: root.pem(),
-            intermediate_der: int_cert.der().to_vec(),
+            intermediate_der: intermediate.der().to_vec(),
             intermediate,
-            precert_signer_der: pss_cert.der().to_vec(),
+            precert_signer_der: precert_signer.der().to_vec(),
             precert_signer,
             intermediate_key_der,
             leaf_key: KeyPair::generate().expect("leaf key"),
@@ -161,13 +151,9 @@ impl HostilePki {
 /// DER of OID 1.2.840.10045.4.3.2 (ecdsa-with-SHA256), contents only.
 const ECDSA_SHA256_OID: [u8; 8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
 
-pub use ct_testkit::der::{children, content_of, tlv};
-
 /// The poison extension with a chosen criticality and value.
 pub fn poison(critical: bool, value: Vec<u8>) -> CustomExtension {
-    let mut e = CustomExtension::from_oid_content(POISON, value);
-    e.set_criticality(critical);
-    e
+    extension(POISON_OID, critical, value)
 }
 
 /// Any extension with raw contents.
@@ -179,23 +165,20 @@ pub fn extension(oid: &[u64], critical: bool, value: Vec<u8>) -> CustomExtension
 
 /// Replaces the first occurrence of `from` in `der` with `to` (same length).
 pub fn replace_once(der: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    assert_eq!(from.len(), to.len(), "replace_once keeps lengths");
-    let at = der
-        .windows(from.len())
-        .position(|w| w == from)
-        .unwrap_or_else(|| panic!("pattern {from:02x?} not in the certificate"));
-    let mut out = der.to_vec();
-    out[at..at + to.len()].copy_from_slice(to);
-    out
+    let at = der.windows(from.len()).position(|w| w == from);
+    replace_at(der, at, from, to)
 }
 
 /// Replaces the last occurrence of `from` in `der` with `to` (same length).
 pub fn replace_last(der: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    assert_eq!(from.len(), to.len(), "replace_last keeps lengths");
-    let at = der
-        .windows(from.len())
-        .rposition(|w| w == from)
-        .unwrap_or_else(|| panic!("pattern {from:02x?} not in the certificate"));
+    let at = der.windows(from.len()).rposition(|w| w == from);
+    replace_at(der, at, from, to)
+}
+
+/// `der` with `to` written at `at`, where `from` was found.
+fn replace_at(der: &[u8], at: Option<usize>, from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len(), "a replacement keeps lengths");
+    let at = at.unwrap_or_else(|| panic!("pattern {from:02x?} not in the certificate"));
     let mut out = der.to_vec();
     out[at..at + to.len()].copy_from_slice(to);
     out

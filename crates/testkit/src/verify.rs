@@ -13,8 +13,8 @@ use static_ct_api::{
 };
 use tlog_tiles::{record_hash, Hash, Tile, TileHashReader, TileReader};
 
-use super::client::{get, monitoring_url, Resp, Submission};
-use super::server::LogHandle;
+use crate::client::{get, monitoring_url, Resp, Submission};
+use crate::server::LogHandle;
 
 /// `Cache-Control` every object but the checkpoint must carry (SPEC.md).
 pub const IMMUTABLE: &str = "public, max-age=604800, immutable";
@@ -441,8 +441,38 @@ pub async fn verify_log(
 ) -> VerifiedTree {
     let cp = fetch_checkpoint(http, base, log).await;
     let size = cp.size;
+    let hash_tiles = fetch_hash_tiles(http, base, log, size).await;
+    let leaf_hashes = level_zero_hashes(&hash_tiles, size);
+    assert_no_full_tile_yet(http, base, log, size).await;
+    let (entries, gzipped) = fetch_data_tiles(http, base, log, size, &leaf_hashes).await;
+    let reader = MemTiles(hash_tiles.clone());
+    assert_root(&cp, &leaf_hashes, &reader);
+    let issuers = check_chains_and_issuers(http, base, log, &cp, &entries).await;
+    assert_scts(log, &cp, &entries, &reader, subs);
+    eprintln!(
+        "verified {}: size {size}, {} hash tiles, {} data tiles ({gzipped} gzip), {issuers} issuers, {} SCTs",
+        log.origin,
+        hash_tiles.len(),
+        size.div_ceil(256),
+        subs.len()
+    );
+    VerifiedTree {
+        checkpoint: cp,
+        leaf_hashes,
+        entries,
+        hash_tiles,
+    }
+}
 
-    // Hash tiles.
+/// Every hash tile of a tree of `size`, by (level, n), each checked on its
+/// own (status, headers, length) and each level-≥1 hash against the tile
+/// below.
+async fn fetch_hash_tiles(
+    http: &reqwest::Client,
+    base: &str,
+    log: &LogHandle,
+    size: u64,
+) -> HashMap<(u8, u64), Vec<u8>> {
     let mut hash_tiles: HashMap<(u8, u64), Vec<u8>> = HashMap::new();
     for (l, n, w) in tiles_for(size) {
         let path = path_of(l, n, w, false);
@@ -477,6 +507,11 @@ pub async fn verify_log(
             );
         }
     }
+    hash_tiles
+}
+
+/// The level-0 hashes of the tree of `size`, index = leaf index.
+fn level_zero_hashes(hash_tiles: &HashMap<(u8, u64), Vec<u8>>, size: u64) -> Vec<[u8; 32]> {
     let mut leaf_hashes: Vec<[u8; 32]> = Vec::with_capacity(size as usize);
     for n in 0..size.div_ceil(256) {
         leaf_hashes.extend(
@@ -486,9 +521,12 @@ pub async fn verify_log(
         );
     }
     assert_eq!(leaf_hashes.len() as u64, size);
+    leaf_hashes
+}
 
-    // A full tile that does not exist yet must not be served.
-    if size % 256 != 0 {
+/// A full tile that does not exist yet must not be served.
+async fn assert_no_full_tile_yet(http: &reqwest::Client, base: &str, log: &LogHandle, size: u64) {
+    if !size.is_multiple_of(256) {
         for data in [false, true] {
             let path = path_of(0, size / 256, 256, data);
             let r = get(http, &monitoring_url(base, log, &path)).await;
@@ -498,8 +536,18 @@ pub async fn verify_log(
             );
         }
     }
+}
 
-    // Data tiles.
+/// Every entry of the tree of `size` from its data tiles, each carrying its
+/// own index and hashing to its level-0 hash, and each tile re-encoding byte
+/// for byte; with the number of tiles served gzipped.
+async fn fetch_data_tiles(
+    http: &reqwest::Client,
+    base: &str,
+    log: &LogHandle,
+    size: u64,
+    leaf_hashes: &[[u8; 32]],
+) -> (Vec<LogEntry>, usize) {
     let mut gzipped = 0usize;
     let mut entries: Vec<LogEntry> = Vec::with_capacity(size as usize);
     for (l, n, w) in tiles_for(size).into_iter().filter(|t| t.0 == 0) {
@@ -541,28 +589,41 @@ pub async fn verify_log(
         );
     }
     assert_eq!(entries.len() as u64, size);
+    (entries, gzipped)
+}
 
-    // Root.
+/// The root, recomputed from the level-0 hashes and by `tlog_tiles` over
+/// the served tiles, is the checkpoint's.
+fn assert_root(cp: &CheckpointInfo, leaf_hashes: &[[u8; 32]], reader: &MemTiles) {
     assert_eq!(
-        mth(&leaf_hashes),
+        mth(leaf_hashes),
         cp.root,
         "root recomputed from the level-0 tiles differs from the checkpoint"
     );
-    let reader = MemTiles(hash_tiles.clone());
-    if size > 0 {
-        let thr = TileHashReader::new(size, Hash(cp.root), &reader);
-        let th = tlog_tiles::tree_hash(size, &thr)
+    if cp.size > 0 {
+        let thr = TileHashReader::new(cp.size, Hash(cp.root), reader);
+        let th = tlog_tiles::tree_hash(cp.size, &thr)
             .unwrap_or_else(|e| panic!("tlog_tiles::tree_hash over the served tiles: {e}"));
         assert_eq!(
             th.0, cp.root,
             "tlog_tiles::tree_hash differs from the checkpoint root"
         );
     }
+}
 
-    // Timestamps, chains, issuers.
+/// Checks every entry's timestamp and that its chain ends with a configured
+/// root, then fetches and checks every issuer the entries name; returns how
+/// many there are.
+async fn check_chains_and_issuers(
+    http: &reqwest::Client,
+    base: &str,
+    log: &LogHandle,
+    cp: &CheckpointInfo,
+    entries: &[LogEntry],
+) -> usize {
     let roots: BTreeSet<[u8; 32]> = roots_der(log).iter().map(|c| sha256(c)).collect();
-    let mut fps: BTreeMap<[u8; 32], ()> = BTreeMap::new();
-    for e in &entries {
+    let mut fps: BTreeSet<[u8; 32]> = BTreeSet::new();
+    for e in entries {
         assert!(
             e.timestamp <= cp.timestamp,
             "entry {} timestamp {} is after the checkpoint timestamp {}",
@@ -579,11 +640,9 @@ pub async fn verify_log(
             "entry {}: stored chain does not end with a configured root",
             e.leaf_index
         );
-        for fp in &e.chain_fingerprints {
-            fps.insert(*fp, ());
-        }
+        fps.extend(e.chain_fingerprints.iter().copied());
     }
-    for fp in fps.keys() {
+    for fp in &fps {
         let path = format!("issuer/{}", hex(fp));
         let r = get(http, &monitoring_url(base, log, &path)).await;
         assert_eq!(r.status, 200, "GET {path}: {}", r.text());
@@ -595,9 +654,21 @@ pub async fn verify_log(
             "{path}: body does not hash to its name"
         );
     }
+    fps.len()
+}
 
-    // SCTs (no await below: the TileHashReader is not Send).
-    let thr = TileHashReader::new(size, Hash(cp.root), &reader);
+/// Every submission's SCT verifies and points at the entry the oracle
+/// expects, with an inclusion proof over the served tiles; no two share an
+/// index. (Not async: the `TileHashReader` is not `Send`.)
+fn assert_scts(
+    log: &LogHandle,
+    cp: &CheckpointInfo,
+    entries: &[LogEntry],
+    reader: &MemTiles,
+    subs: &[Submission],
+) {
+    let size = cp.size;
+    let thr = TileHashReader::new(size, Hash(cp.root), reader);
     let pool = root_pool(log);
     let mut seen = BTreeMap::new();
     for (k, sub) in subs.iter().enumerate() {
@@ -610,34 +681,7 @@ pub async fn verify_log(
             idx < size,
             "SCT leaf index {idx} is not in the published tree of size {size}"
         );
-        let got = &entries[idx as usize];
-        assert_eq!(got.is_precert, want.is_precert, "entry {idx}: entry type");
-        assert!(
-            got.certificate == want.certificate,
-            "entry {idx}: certificate/TBS differs from the submitted one{}",
-            if want.is_precert {
-                " (poison-free TBS)"
-            } else {
-                ""
-            }
-        );
-        assert_eq!(
-            got.issuer_key_hash, want.issuer_key_hash,
-            "entry {idx}: issuer_key_hash"
-        );
-        assert!(
-            got.pre_certificate == want.pre_certificate,
-            "entry {idx}: pre_certificate"
-        );
-        assert_eq!(
-            got.timestamp, want.timestamp,
-            "entry {idx}: timestamp differs from the SCT's"
-        );
-        assert_eq!(
-            got.chain_fingerprints, want.chain_fingerprints,
-            "entry {idx}: chain fingerprints (submitted issuers + root)"
-        );
-        assert_eq!(got, &want, "entry {idx}");
+        assert_entry(&entries[idx as usize], &want);
         let proof = tlog_tiles::prove_record(size, idx, &thr)
             .unwrap_or_else(|e| panic!("prove_record({idx}): {e}"));
         tlog_tiles::check_record(
@@ -649,21 +693,39 @@ pub async fn verify_log(
         )
         .unwrap_or_else(|e| panic!("inclusion proof for {idx}: {e}"));
     }
+}
 
-    eprintln!(
-        "verified {}: size {size}, {} hash tiles, {} data tiles ({gzipped} gzip), {} issuers, {} SCTs",
-        log.origin,
-        hash_tiles.len(),
-        size.div_ceil(256),
-        fps.len(),
-        subs.len()
+/// The logged entry `got` is the one `want` the oracle expects, field by
+/// field first, so that a failure names the field.
+fn assert_entry(got: &LogEntry, want: &LogEntry) {
+    let idx = want.leaf_index;
+    assert_eq!(got.is_precert, want.is_precert, "entry {idx}: entry type");
+    assert!(
+        got.certificate == want.certificate,
+        "entry {idx}: certificate/TBS differs from the submitted one{}",
+        if want.is_precert {
+            " (poison-free TBS)"
+        } else {
+            ""
+        }
     );
-    VerifiedTree {
-        checkpoint: cp,
-        leaf_hashes,
-        entries,
-        hash_tiles,
-    }
+    assert_eq!(
+        got.issuer_key_hash, want.issuer_key_hash,
+        "entry {idx}: issuer_key_hash"
+    );
+    assert!(
+        got.pre_certificate == want.pre_certificate,
+        "entry {idx}: pre_certificate"
+    );
+    assert_eq!(
+        got.timestamp, want.timestamp,
+        "entry {idx}: timestamp differs from the SCT's"
+    );
+    assert_eq!(
+        got.chain_fingerprints, want.chain_fingerprints,
+        "entry {idx}: chain fingerprints (submitted issuers + root)"
+    );
+    assert_eq!(got, want, "entry {idx}");
 }
 
 /// Checks that the partial tiles (hash and data) of the earlier tree `old`

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::prelude::*;
 use reqwest::header::HeaderMap;
 
-use super::server::LogHandle;
+use crate::server::LogHandle;
 
 /// An HTTP client for 127.0.0.1: no proxy, no decompression, 60 s timeout.
 pub fn http_client() -> reqwest::Client {

@@ -1,10 +1,11 @@
-//! A throw-away PKI for the end-to-end tests, built with rcgen: a root CA, an
-//! intermediate CA, and leaves (final certificates or precertificates) issued
-//! by the intermediate.
+//! Throw-away PKIs built with rcgen: [`ca_params`], the one template of a
+//! test CA certificate (for the tests, the benchmarks and ct-loadgen), and
+//! [`TestPki`], a root CA and an intermediate CA issuing leaves (final
+//! certificates or precertificates) for the end-to-end tests.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 
@@ -48,18 +49,23 @@ pub struct TestPki {
     pub root_pem: String,
     /// DER of the intermediate CA.
     pub intermediate_der: Vec<u8>,
-    intermediate: Issuer<'static, KeyPair>,
+    intermediate: Ca,
     /// One key shared by all leaves (the tests only need distinct certificates).
     leaf_key: KeyPair,
     name: String,
 }
 
-/// Parameters of a CA certificate named `cn` (shared by the test PKIs).
+/// A CA: its certificate and the key it signs with.
+pub type Ca = CertifiedIssuer<'static, KeyPair>;
+
+/// Parameters of a test CA certificate: subject `CN=<cn>`; basicConstraints
+/// cA without a path length; key usages keyCertSign, cRLSign and
+/// digitalSignature; valid from 2024-01-01 to 2035-01-01 (logs check no
+/// CA's dates); and an authority key identifier, as real intermediates have.
+/// A caller changes any field it tests.
 pub fn ca_params(cn: &str) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name
-        .push(DnType::OrganizationName, "ct-log e2e tests");
     p.distinguished_name.push(DnType::CommonName, cn);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![
@@ -73,27 +79,41 @@ pub fn ca_params(cn: &str) -> CertificateParams {
     p
 }
 
+/// [`ca_params`] with subject `O=<organization>, CN=<cn>`: for certificates
+/// that must say what they are wherever they end up.
+pub fn ca_params_with_organization(organization: &str, cn: &str) -> CertificateParams {
+    let mut p = ca_params(cn);
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(DnType::OrganizationName, organization);
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p
+}
+
+/// A self-signed root CA `<name> Root CA` with a fresh key (and no authority
+/// key identifier: it has no issuer), and an intermediate CA `<name>
+/// Intermediate CA` it issued, signing with `intermediate_key`.
+pub fn root_and_intermediate(name: &str, intermediate_key: KeyPair) -> (Ca, Ca) {
+    let mut root_params = ca_params(&format!("{name} Root CA"));
+    root_params.use_authority_key_identifier_extension = false;
+    let root_key = KeyPair::generate().expect("root key");
+    let root = Ca::self_signed(root_params, root_key).expect("self-sign root");
+    let int_params = ca_params(&format!("{name} Intermediate CA"));
+    let intermediate =
+        Ca::signed_by(int_params, intermediate_key, &root).expect("sign intermediate");
+    (root, intermediate)
+}
+
 impl TestPki {
     /// Generates a new root and intermediate whose names contain `name`
     /// (use different names for PKIs that must not chain to each other).
     pub fn new(name: &str) -> TestPki {
-        let root_key = KeyPair::generate().expect("root key");
-        let mut root_params = ca_params(&format!("{name} Root CA"));
-        root_params.use_authority_key_identifier_extension = false;
-        let root = root_params.self_signed(&root_key).expect("self-sign root");
-        let root_issuer = Issuer::new(root_params, root_key);
-
-        let int_key = KeyPair::generate().expect("intermediate key");
-        let int_params = ca_params(&format!("{name} Intermediate CA"));
-        let int_cert = int_params
-            .signed_by(&int_key, &root_issuer)
-            .expect("sign intermediate");
-        let intermediate = Issuer::new(int_params, int_key);
-
+        let intermediate_key = KeyPair::generate().expect("intermediate key");
+        let (root, intermediate) = root_and_intermediate(name, intermediate_key);
         TestPki {
             root_der: root.der().to_vec(),
             root_pem: root.pem(),
-            intermediate_der: int_cert.der().to_vec(),
+            intermediate_der: intermediate.der().to_vec(),
             intermediate,
             leaf_key: KeyPair::generate().expect("leaf key"),
             name: name.to_string(),
@@ -200,4 +220,21 @@ pub fn ts(s: &str) -> OffsetDateTime {
 /// Milliseconds since the Unix epoch of an RFC 3339 time.
 pub fn unix_ms(s: &str) -> u64 {
     (ts(s).unix_timestamp_nanos() / 1_000_000) as u64
+}
+
+/// A TLS server certificate for `127.0.0.1` and `localhost`, issued by a
+/// fresh private CA: `(CA PEM, certificate PEM, private key PEM)`.
+pub fn loopback_tls(name: &str) -> (String, String, String) {
+    let ca = Ca::self_signed(
+        ca_params(&format!("{name} TLS CA")),
+        KeyPair::generate().expect("CA key"),
+    )
+    .expect("self-sign CA");
+    let mut p = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    p.subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().expect("server key");
+    let cert = p.signed_by(&key, &ca).expect("sign server certificate");
+    (ca.pem(), cert.pem(), key.serialize_pem())
 }
