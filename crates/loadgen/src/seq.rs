@@ -183,9 +183,12 @@ async fn drive(
     Ok(marks)
 }
 
-/// Entries per CPU-second between two marks.
+/// Entries per CPU-second between two marks; `None` when too little CPU
+/// time passed to tell (a round answers many batches at once, so a
+/// segment shorter than a round or two has no time of its own).
 fn per_cpu_second(a: &Mark, b: &Mark) -> Option<f64> {
-    Some((b.0 - a.0) as f64 / (b.2? - a.2?))
+    let cpu = b.2? - a.2?;
+    (cpu >= 0.2).then(|| (b.0 - a.0) as f64 / cpu)
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -229,11 +232,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         cpu.unwrap_or(0.0)
     );
     for w in marks.windows(2) {
-        let r = per_cpu_second(&w[0], &w[1]).unwrap_or(0.0);
-        println!(
-            "  entries {:>10} to {:>10}: {r:.0} per CPU-second",
-            w[0].0, w[1].0
-        );
+        let rate = per_cpu_second(&w[0], &w[1]).map_or("too short to time".to_string(), |r| {
+            format!("{r:.0} per CPU-second")
+        });
+        println!("  entries {:>10} to {:>10}: {rate}", w[0].0, w[1].0);
     }
     println!("RESULT-JSON {result}");
     if let Some(path) = &args.json_out {
