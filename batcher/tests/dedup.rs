@@ -67,6 +67,7 @@ impl Backends {
             pool_size: 100_000,
             claim_wait: Some(Duration::ZERO),
             create: true,
+            cleanup: None,
         };
         let (sequencer, sequencer_task) =
             ct_sequencer::start(config, self.store.clone(), self.lock.clone())

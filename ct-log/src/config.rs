@@ -41,6 +41,14 @@ pub struct Config {
     /// a connection gets a quick 503. Default: what the file limit leaves
     /// after a reserve for storage, the lock and the databases.
     pub max_connections: Option<usize>,
+    /// How long a full tile stays published before its partial versions
+    /// are deleted (monitors may still read older checkpoints' right
+    /// edges meanwhile).
+    #[serde(default = "default_partial_tile_grace_s")]
+    pub partial_tile_grace_s: u64,
+    /// Partial tiles deleted per second, at most, per log.
+    #[serde(default = "default_partial_tile_deletes_per_s")]
+    pub partial_tile_deletes_per_s: u32,
     /// Submissions parsed and validated at once, across every log; past
     /// it, 503 before any parsing (default 4 per core, at least 8).
     #[serde(default = "crate::admission::default_working")]
@@ -269,6 +277,14 @@ impl ClusterConfig {
     }
 }
 
+fn default_partial_tile_grace_s() -> u64 {
+    3600
+}
+
+fn default_partial_tile_deletes_per_s() -> u32 {
+    100
+}
+
 fn default_lease_ttl_ms() -> u64 {
     10_000
 }
@@ -342,6 +358,14 @@ impl LogsArgs {
 }
 
 impl Config {
+    /// How full tiles' partial versions are cleaned up.
+    pub fn cleanup(&self) -> ct_sequencer::Cleanup {
+        ct_sequencer::Cleanup {
+            grace: std::time::Duration::from_secs(self.partial_tile_grace_s),
+            deletes_per_s: self.partial_tile_deletes_per_s,
+        }
+    }
+
     /// Reads and checks the file; fails with every problem found.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let config = Config::parse(path)?;
@@ -401,6 +425,9 @@ impl Config {
             }
             (Some(_), Some(_)) => problems.push("set only one of lock_db and lock".into()),
             _ => {}
+        }
+        if self.partial_tile_deletes_per_s == 0 {
+            problems.push("partial_tile_deletes_per_s must be positive".into());
         }
         if self.max_working_submissions == 0 {
             problems.push("max_working_submissions must be positive".into());

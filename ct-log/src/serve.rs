@@ -228,6 +228,7 @@ async fn wiring(config: &Config, args: &Args) -> anyhow::Result<Wiring> {
         cluster,
         create_missing: args.create_missing,
         work: WorkQueue::new(config.max_working_submissions),
+        cleanup: config.cleanup(),
     })
 }
 

@@ -58,6 +58,8 @@ pub struct Wiring {
     pub create_missing: bool,
     /// Submissions being parsed and validated, shared by every log.
     pub work: Arc<WorkQueue>,
+    /// How full tiles' partial versions are cleaned up.
+    pub cleanup: ct_sequencer::Cleanup,
 }
 
 /// Loads the log's key and roots, opens its storage, and (unless this
@@ -281,6 +283,7 @@ impl Starter {
                 pool_size: config.pool_size,
                 claim_wait: None,
                 create: wiring.create_missing || config.is_inception_day(),
+                cleanup: Some(wiring.cleanup),
             },
             batchers: BatcherConfig {
                 log: config.name.clone(),

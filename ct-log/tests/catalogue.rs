@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use base64::prelude::*;
 use common::CT_LOG;
-use ct_testkit::client::{chain_body, http_client, parse_sct, submission_url, Submission};
+use ct_testkit::client::{chain_body, parse_sct, submission_url, unpooled_http_client, Submission};
 use ct_testkit::der::tlv;
 use ct_testkit::hostile::{
     break_signature, extension, poison, raw_request, replace_last, replace_once, HostilePki, EKU,
@@ -306,7 +306,7 @@ async fn bad_submission_catalogue() {
         }
     }
     // A few cases also sent through reqwest, as a CA would.
-    let http = http_client();
+    let http = unpooled_http_client();
     let big = format!("{{\"chain\":[\"{}\"]}}", "A".repeat(140 * 1024)).into_bytes();
     match http
         .post(submission_url(&base, &log, ADD_CHAIN))

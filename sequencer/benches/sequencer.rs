@@ -46,6 +46,7 @@ fn benches(c: &mut Criterion) {
         pool_size: ROUND * 4,
         claim_wait: Some(Duration::ZERO),
         create: true,
+        cleanup: None,
     };
     let (handle, _task) = rt
         .block_on(ct_sequencer::start(

@@ -7,6 +7,8 @@ use std::time::Duration;
 use ct_formats::{Entry, LogKey, SignedCheckpoint};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::cleanup::Cleanup;
+
 /// Where a batch's entries landed: consecutive indexes from `first_index`,
 /// all with the round's `timestamp`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +60,8 @@ pub struct LogConfig {
     /// Whether `start` may create the log when neither the lock nor storage
     /// knows it (otherwise it refuses: creation is an explicit act).
     pub create: bool,
+    /// Whether and how full tiles' partial versions are deleted.
+    pub cleanup: Option<Cleanup>,
 }
 
 /// The sending side of a running sequencer.

@@ -11,6 +11,7 @@
 //! it is published, and never sign a checkpoint that does not extend the one
 //! in the lock.
 
+mod cleanup;
 mod clock;
 mod edge;
 mod gzip;
@@ -23,6 +24,7 @@ mod sequencer;
 mod staging;
 mod upload;
 
+pub use cleanup::{Cleanup, PROGRESS_KEY as CLEANUP_PROGRESS_KEY};
 pub use clock::MAX_AHEAD_MS;
 pub use handle::{Batch, LogConfig, Sequenced, SequencerHandle, SequencingError};
 pub use load::LoadError;

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::cleanup::Cleaner;
 use crate::handle::{Batch, LogConfig, Sequenced, SequencerHandle, SequencingError};
 use crate::load::{self, LoadError};
 use crate::log::{Log, Tree};
@@ -60,6 +61,16 @@ pub async fn start(
         claim,
     };
     sequencer.set_active(true);
+    if let Some(cleanup) = config.cleanup {
+        let cleaner = Cleaner {
+            store: sequencer.log.store.clone(),
+            log: config.name.clone(),
+            config: cleanup,
+            published: published_rx.clone(),
+            active: active_rx.clone(),
+        };
+        tokio::spawn(cleaner.run().instrument(span.clone()));
+    }
     let task = tokio::spawn(sequencer.run(config).instrument(span));
     let handle = SequencerHandle {
         batches: tx,

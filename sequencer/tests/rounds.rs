@@ -39,6 +39,7 @@ fn config(key: &Arc<LogKey>) -> LogConfig {
         pool_size: 100_000,
         claim_wait: Some(Duration::ZERO),
         create: true,
+        cleanup: None,
     }
 }
 
@@ -753,4 +754,79 @@ async fn a_stepped_down_sequencer_stops_when_its_handles_go() {
     tokio::time::timeout(Duration::from_secs(3600), log.stop())
         .await
         .expect("the sequencer stops instead of waiting for the lease forever");
+}
+
+/// The partial tiles in `store`: those of the right edge of the tree of
+/// `size`, and any other.
+fn partial_tiles(store: &MemoryStore, size: u64) -> (Vec<String>, Vec<String>) {
+    let edge: Vec<String> = ct_formats::right_edge_tiles(size)
+        .iter()
+        .filter(|t| !t.is_full())
+        .map(|t| t.path())
+        .collect();
+    store
+        .keys()
+        .into_iter()
+        .filter(|k| k.contains(".p/"))
+        .partition(|k| edge.contains(k))
+}
+
+/// Once a full tile has been published for the grace period, its partial
+/// versions are deleted, at every level; the right edge's partials stay,
+/// the log still verifies, and the cleaner resumes where it stopped.
+#[tokio::test(start_paused = true)]
+async fn full_tiles_partials_are_cleaned_after_the_grace_period() {
+    let store = Arc::new(MemoryStore::new());
+    let lock = Arc::new(MemoryLock::new());
+    let grace = Duration::from_secs(5);
+    let start_cleaning = |store: &Arc<MemoryStore>, lock: &Arc<MemoryLock>| {
+        let config = LogConfig {
+            cleanup: Some(ct_sequencer::Cleanup {
+                grace,
+                deletes_per_s: 1_000,
+            }),
+            ..config(&key())
+        };
+        ct_sequencer::start(config, store.clone(), lock.clone())
+    };
+    let (handle, task) = start_cleaning(&store, &lock).await.unwrap();
+    let log = Running { handle, task };
+    let mut next = 0;
+    for size in [7, 100, 149, 1, 300, 255, 2, 250, 40] {
+        log.submit(next..next + size).await.unwrap();
+        next += size;
+    }
+    let (edge, stale) = partial_tiles(&store, next);
+    assert!(
+        !edge.is_empty() && !stale.is_empty(),
+        "partials of full tiles, before the grace"
+    );
+    tokio::time::sleep(grace * 3).await;
+    let (_, stale) = partial_tiles(&store, next);
+    assert!(stale.is_empty(), "left after the grace: {stale:?}");
+    let progress = store
+        .get(ct_sequencer::CLEANUP_PROGRESS_KEY)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(progress, "data 4\n0 4\n");
+
+    // More rounds, a restart, and the cleaner takes up from its progress.
+    log.submit(next..next + 600).await.unwrap();
+    next += 600;
+    log.stop().await;
+    let (handle, task) = start_cleaning(&store, &lock).await.unwrap();
+    let log = Running { handle, task };
+    log.submit(next..next + 1).await.unwrap();
+    next += 1;
+    tokio::time::sleep(grace * 3).await;
+    log.stop().await;
+    let (edge, stale) = partial_tiles(&store, next);
+    assert!(stale.is_empty(), "left after the restart: {stale:?}");
+    assert_eq!(edge.len(), 3, "{edge:?}");
+    assert_entries(
+        &verify_log(&snapshot(&store).await),
+        &(0..next).collect::<Vec<_>>(),
+    );
+    assert!(store.immutability_violations().is_empty());
 }

@@ -60,6 +60,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         pool_size,
         claim_wait: Some(Duration::ZERO),
         create: true,
+        cleanup: None,
     };
     let log_id = hex::encode(config.key.log_id());
     let (sequencer, task) = ct_sequencer::start(config, store, lock).await?;

@@ -203,6 +203,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         pool_size: args.pool_size,
         claim_wait: Some(Duration::ZERO),
         create: true,
+        cleanup: None,
     };
     let store = Arc::new(DropTiles(MemoryStore::new()));
     let (handle, task) = ct_sequencer::start(config, store, Arc::new(MemoryLock::new())).await?;

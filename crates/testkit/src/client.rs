@@ -25,6 +25,19 @@ pub fn http_client_with_timeout(timeout: Duration) -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// An HTTP client that opens a fresh connection for every request: for
+/// hostile requests after which the server may close the connection it
+/// answered on (a body refused before it was read), which a pooled client
+/// could otherwise reuse as it closes.
+pub fn unpooled_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("reqwest client")
+}
+
 /// The value of one series of a Prometheus text exposition, given exactly as
 /// it is printed before the value, e.g. `ct_tree_size{log="x"}`.
 pub fn series_value(metrics: &str, series: &str) -> Option<f64> {

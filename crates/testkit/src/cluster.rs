@@ -182,6 +182,7 @@ impl Cluster {
             lease_ttl_ms: Some(LEASE_TTL_MS),
             dedup: Some(postgres_dedup(&postgres.url())),
             cluster,
+            extra: Vec::new(),
         };
         let config = write_config_with(dir.path(), &top, &[&spec]);
         Some(Cluster {

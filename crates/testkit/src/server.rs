@@ -191,6 +191,8 @@ pub struct TopLevel {
     /// `key = value` lines of a `[cluster]` table (e.g. [`cluster_table`]);
     /// empty for no such table.
     pub cluster: Vec<String>,
+    /// More top-level `key = value` lines.
+    pub extra: Vec<String>,
 }
 
 /// `lock = …` on a PostgreSQL server.
@@ -244,6 +246,9 @@ pub fn write_config_with(dir: &Path, top: &TopLevel, logs: &[&LogSpec]) -> PathB
     if let Some(table) = &top.dedup {
         writeln!(cfg, "dedup = {table}").unwrap();
     }
+    for line in &top.extra {
+        writeln!(cfg, "{line}").unwrap();
+    }
     if !top.cluster.is_empty() {
         cfg.push_str("\n[cluster]\n");
         for line in &top.cluster {
@@ -251,64 +256,70 @@ pub fn write_config_with(dir: &Path, top: &TopLevel, logs: &[&LogSpec]) -> PathB
         }
     }
     for log in logs {
-        let key_file = format!("{}.pem", log.name);
-        let pem = match log.key_format {
-            KeyFormat::Pkcs8 => log
-                .key
-                .to_pkcs8_pem(LineEnding::LF)
-                .expect("PKCS#8 PEM")
-                .to_string(),
-            KeyFormat::Sec1 => {
-                let sk: p256::SecretKey = log.key.clone().into();
-                sk.to_sec1_pem(LineEnding::LF)
-                    .expect("SEC1 PEM")
-                    .to_string()
-            }
-        };
-        fs::write(dir.join(&key_file), pem).unwrap();
-        writeln!(cfg, "\n[[log]]").unwrap();
-        writeln!(cfg, "name = {}", toml_str(&log.name)).unwrap();
-        writeln!(
-            cfg,
-            "submission_prefix = {}",
-            toml_str(&log.submission_prefix)
-        )
-        .unwrap();
-        writeln!(
-            cfg,
-            "monitoring_prefix = {}",
-            toml_str(&log.monitoring_prefix)
-        )
-        .unwrap();
-        writeln!(cfg, "key = {}", toml_str(&key_file)).unwrap();
-        writeln!(
-            cfg,
-            "roots = {}",
-            toml_str(log.roots.to_str().expect("utf-8 roots path"))
-        )
-        .unwrap();
-        writeln!(cfg, "not_after_start = {}", toml_str(&log.not_after_start)).unwrap();
-        writeln!(cfg, "not_after_limit = {}", toml_str(&log.not_after_limit)).unwrap();
-        writeln!(cfg, "period_ms = {}", log.period_ms).unwrap();
-        writeln!(cfg, "batchers = 1").unwrap();
-        let fs_storage = format!(
-            "{{ type = \"fs\", path = {} }}",
-            toml_str(&format!("{}-data", log.name))
-        );
-        writeln!(
-            cfg,
-            "storage = {}",
-            log.storage.as_deref().unwrap_or(&fs_storage)
-        )
-        .unwrap();
-        writeln!(cfg, "sunset_grace_days = {}", log.sunset_grace_days).unwrap();
-        for line in &log.extra {
-            writeln!(cfg, "{line}").unwrap();
-        }
+        write_log_table(&mut cfg, dir, log);
     }
     let path = dir.join("config.toml");
     fs::write(&path, cfg).unwrap();
     path
+}
+
+/// Appends the `[[log]]` table of `log` to `cfg`, and writes its key file
+/// into `dir`.
+fn write_log_table(cfg: &mut String, dir: &Path, log: &LogSpec) {
+    let key_file = format!("{}.pem", log.name);
+    let pem = match log.key_format {
+        KeyFormat::Pkcs8 => log
+            .key
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("PKCS#8 PEM")
+            .to_string(),
+        KeyFormat::Sec1 => {
+            let sk: p256::SecretKey = log.key.clone().into();
+            sk.to_sec1_pem(LineEnding::LF)
+                .expect("SEC1 PEM")
+                .to_string()
+        }
+    };
+    fs::write(dir.join(&key_file), pem).unwrap();
+    writeln!(cfg, "\n[[log]]").unwrap();
+    writeln!(cfg, "name = {}", toml_str(&log.name)).unwrap();
+    writeln!(
+        cfg,
+        "submission_prefix = {}",
+        toml_str(&log.submission_prefix)
+    )
+    .unwrap();
+    writeln!(
+        cfg,
+        "monitoring_prefix = {}",
+        toml_str(&log.monitoring_prefix)
+    )
+    .unwrap();
+    writeln!(cfg, "key = {}", toml_str(&key_file)).unwrap();
+    writeln!(
+        cfg,
+        "roots = {}",
+        toml_str(log.roots.to_str().expect("utf-8 roots path"))
+    )
+    .unwrap();
+    writeln!(cfg, "not_after_start = {}", toml_str(&log.not_after_start)).unwrap();
+    writeln!(cfg, "not_after_limit = {}", toml_str(&log.not_after_limit)).unwrap();
+    writeln!(cfg, "period_ms = {}", log.period_ms).unwrap();
+    writeln!(cfg, "batchers = 1").unwrap();
+    let fs_storage = format!(
+        "{{ type = \"fs\", path = {} }}",
+        toml_str(&format!("{}-data", log.name))
+    );
+    writeln!(
+        cfg,
+        "storage = {}",
+        log.storage.as_deref().unwrap_or(&fs_storage)
+    )
+    .unwrap();
+    writeln!(cfg, "sunset_grace_days = {}", log.sunset_grace_days).unwrap();
+    for line in &log.extra {
+        writeln!(cfg, "{line}").unwrap();
+    }
 }
 
 /// A running `ct-log serve` process. Dropping it SIGKILLs the process (and,
