@@ -8,7 +8,7 @@ use ct_formats::{open_checkpoint, LogKey};
 use ct_storage::LockBackend;
 
 use crate::config::{Config, LogConfig};
-use crate::roots::load_roots;
+use crate::roots::{download, load_roots};
 use crate::wiring::{open_lock, open_store, shared_dedup};
 
 /// Check a config file without starting the logs.
@@ -75,6 +75,11 @@ async fn check_log(log: &LogConfig, lock: Option<&dyn LockBackend>) -> Vec<Strin
     let mut problems = Vec::new();
     if let Err(e) = load_roots(log) {
         problems.push(format!("{e:#}"));
+    }
+    if let Some(url) = &log.roots_url {
+        if let Err(e) = download(url).await {
+            problems.push(format!("roots_url: {e}"));
+        }
     }
     if let Ok((start, limit)) = log.not_after_window() {
         if limit.saturating_sub(start) > MAX_WINDOW_SECONDS {

@@ -72,6 +72,11 @@ pub struct LogConfig {
     pub key: PathBuf,
     /// PEM bundle of accepted roots.
     pub roots: PathBuf,
+    /// Where more roots come from, fetched at start and every
+    /// `roots_refresh_s`: a PEM bundle, or the CCADB's CSV report.
+    pub roots_url: Option<String>,
+    #[serde(default = "default_roots_refresh_s")]
+    pub roots_refresh_s: u64,
     /// Accepted leaf NotAfter window, `[start, limit)`, RFC 3339.
     pub not_after_start: String,
     pub not_after_limit: String,
@@ -275,6 +280,10 @@ impl ClusterConfig {
         }
         problems
     }
+}
+
+fn default_roots_refresh_s() -> u64 {
+    3600
 }
 
 fn default_partial_tile_grace_s() -> u64 {
@@ -485,6 +494,14 @@ impl LogConfig {
         }
         if let Err(e) = self.inception_date() {
             problems.push(e.to_string());
+        }
+        if let Some(url) = &self.roots_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                problems.push(format!("roots_url {url:?} must be an http(s) URL"));
+            }
+            if self.roots_refresh_s == 0 {
+                problems.push("roots_refresh_s must be positive".into());
+            }
         }
         match self.not_after_window() {
             Ok((start, limit)) if start >= limit => {

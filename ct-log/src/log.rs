@@ -43,7 +43,7 @@ pub struct LogInfo {
 pub struct Log {
     pub info: LogInfo,
     pub key: Arc<LogKey>,
-    pub roots: RootSet,
+    pub roots: Arc<RootSet>,
     pub policy: Arc<Policy>,
     pub store: Arc<dyn ObjectStore>,
     pub sequencing: Sequencing,

@@ -78,7 +78,11 @@ pub async fn start_log(
     );
     let info = log_info(config)?;
     let store = open_store(config).await?;
-    let roots = RootSet::open(config, store.clone()).await?;
+    let roots = Arc::new(RootSet::open(config, store.clone()).await?);
+    if let Some(url) = &config.roots_url {
+        let every = Duration::from_secs(config.roots_refresh_s);
+        tokio::spawn(roots.clone().follow(url.clone(), every));
+    }
     // A connection of its own for the read API's lookups, apart from the
     // batchers' (none at all on a frontend).
     let leaf_hashes = DedupChoice::of(config, wiring.dedup.as_ref())

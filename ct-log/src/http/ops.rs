@@ -98,6 +98,10 @@ pub async fn health(State(ops): State<Arc<Ops>>) -> Response {
         })
         .collect();
     problems.extend(ops.lock.as_ref().and_then(|lock| lock.clock_problem()));
+    problems.extend(ops.logs.iter().filter_map(|log| {
+        let problem = log.roots.fetch_problem()?;
+        Some(format!("{}: {problem}", log.info.name))
+    }));
     if !stale.is_empty() {
         problems.insert(0, format!("stale: {}", stale.join(", ")));
     }
