@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -40,6 +41,10 @@ pub struct Config {
     /// a connection gets a quick 503. Default: what the file limit leaves
     /// after a reserve for storage, the lock and the databases.
     pub max_connections: Option<usize>,
+    /// Submissions parsed and validated at once, across every log; past
+    /// it, 503 before any parsing (default 4 per core, at least 8).
+    #[serde(default = "crate::admission::default_working")]
+    pub max_working_submissions: usize,
     #[serde(rename = "log")]
     pub logs: Vec<LogConfig>,
 }
@@ -73,6 +78,10 @@ pub struct LogConfig {
     /// Submissions one log handles at once; beyond it, 503.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight_submissions: usize,
+    /// The longest a submission should wait for its SCT: when the period
+    /// plus the time rounds take lately exceeds it, submissions get 503
+    /// at once (default: the period plus one second).
+    pub latency_budget_ms: Option<u64>,
     /// Longest chain a submitter may send (leaf included).
     #[serde(default = "default_max_chain_length")]
     pub max_chain_length: usize,
@@ -356,6 +365,9 @@ impl Config {
             (Some(_), Some(_)) => problems.push("set only one of lock_db and lock".into()),
             _ => {}
         }
+        if self.max_working_submissions == 0 {
+            problems.push("max_working_submissions must be positive".into());
+        }
         if self.lease_ttl_ms < 300 {
             problems.push("lease_ttl_ms must be at least 300".into());
         }
@@ -430,6 +442,11 @@ impl LogConfig {
             );
         }
         problems
+    }
+
+    /// The longest a submission should wait for its SCT.
+    pub fn latency_budget(&self) -> Duration {
+        Duration::from_millis(self.latency_budget_ms.unwrap_or(self.period_ms + 1000))
     }
 
     /// Whether today (UTC) is the log's inception day.

@@ -6,13 +6,15 @@
 //!   wire format, the refusal of an entry, the read cache, a log's roots;
 //! - `forward`, `sequencing`: where an entry gets its index, here or on
 //!   another process;
-//! - `log`, `published`: a running log and its newest checkpoint;
+//! - `log`, `published`, `admission`: a running log, its newest checkpoint,
+//!   and whether it can take one more submission in time;
 //! - `wiring`: building each log from the config and the role;
 //! - `http`: every endpoint (it depends on the log, never the reverse);
 //! - `listener`: serving HTTP without letting clients starve the log;
 //! - `serve`, `create`, `audit`, `submit`, `keygen`, `check_config`: the subcommands
 //!   `main.rs` dispatches to.
 
+pub mod admission;
 pub mod audit;
 pub mod check_config;
 pub mod config;

@@ -18,6 +18,7 @@ use ct_validate::{Policy, Roots};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Semaphore};
 
+use crate::admission::Admission;
 use crate::object_cache::ObjectCache;
 use crate::roots::RootSet;
 use crate::sequencing::Sequencing;
@@ -46,6 +47,8 @@ pub struct Log {
     pub sequencing: Sequencing,
     /// Caps the submissions handled at once.
     pub in_flight: Arc<Semaphore>,
+    /// Whether one more submission can be answered in time.
+    pub admission: Admission,
     /// The newest checkpoint known published (none before the log exists).
     pub published: watch::Receiver<Option<SignedCheckpoint>>,
     /// Tiles and issuers served lately.

@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::{Config, Role};
 use crate::forward::Peers;
 use crate::http::{self, Mounted};
+use crate::admission::WorkQueue;
 use crate::listener::{connection_cap, raise_file_limit, serve_http, tls_acceptor, Connections};
 use crate::log::Log;
 use crate::wiring::{open_lock, shared_dedup, start_log, Wiring};
@@ -222,6 +223,7 @@ async fn wiring(config: &Config, args: &Args) -> anyhow::Result<Wiring> {
         dedup: shared_dedup(config),
         cluster,
         create_missing: args.create_missing,
+        work: WorkQueue::new(config.max_working_submissions),
     })
 }
 

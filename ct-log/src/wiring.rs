@@ -20,6 +20,7 @@ use ct_validate::Policy;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::admission::{Admission, WorkQueue};
 use crate::config::{Config, DedupConfig, LockConfig, LogConfig, StorageConfig};
 use crate::forward::{Forwarder, Peers};
 use crate::log::{Log, LogInfo};
@@ -55,6 +56,8 @@ pub struct Wiring {
     /// Create any log that neither its lock nor its storage knows
     /// (`serve --create-missing`, for development).
     pub create_missing: bool,
+    /// Submissions being parsed and validated, shared by every log.
+    pub work: Arc<WorkQueue>,
 }
 
 /// Loads the log's key and roots, opens its storage, and (unless this
@@ -98,6 +101,12 @@ pub async fn start_log(
         roots,
         store,
         in_flight: Arc::new(Semaphore::new(config.max_in_flight_submissions)),
+        admission: Admission::new(
+            wiring.work.clone(),
+            Duration::from_millis(config.period_ms),
+            config.latency_budget(),
+            &config.name,
+        ),
         published,
         sequencing: Sequencing::new(local, remote),
         read_cache: ObjectCache::default(),

@@ -67,6 +67,7 @@ pub struct SequencerHandle {
     pub(crate) published: watch::Receiver<SignedCheckpoint>,
     pub(crate) active: watch::Receiver<bool>,
     pub(crate) trouble: watch::Receiver<Option<String>>,
+    pub(crate) round_time: watch::Receiver<Duration>,
 }
 
 impl SequencerHandle {
@@ -85,6 +86,12 @@ impl SequencerHandle {
     /// it and while it waits to claim it again.
     pub fn is_active(&self) -> bool {
         *self.active.borrow()
+    }
+
+    /// How long rounds take lately (a moving average): part of every
+    /// submission's wait, which admission control keeps within its budget.
+    pub fn round_time(&self) -> Duration {
+        *self.round_time.borrow()
     }
 
     /// Why rounds fail now for a reason an operator must fix (this

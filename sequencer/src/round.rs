@@ -107,6 +107,8 @@ pub(crate) struct Published {
     pub first_indexes: Vec<u64>,
     /// The staging bundle, no longer needed.
     pub staged: Option<String>,
+    /// How long the round took, from its timestamp to its publication.
+    pub took: Duration,
 }
 
 /// Everything a round produces before any of it is written.
@@ -149,11 +151,13 @@ pub(crate) async fn sequence(
     lease_held(claim, "publishing")?;
     publish(log, claim, &round).await?;
     clock.lap(Phase::Publish);
-    log_round(log, &round, clock.total());
+    let took = clock.total();
+    log_round(log, &round, took);
     Ok(Published {
         staged: round.staging_key(),
         checkpoint: round.checkpoint,
         first_indexes: round.first_indexes,
+        took,
     })
 }
 

@@ -48,6 +48,7 @@ pub async fn start(
     let (published, published_rx) = watch::channel(tree.checkpoint.clone());
     let (active, active_rx) = watch::channel(false);
     let (trouble, trouble_rx) = watch::channel(None);
+    let (round_time, round_time_rx) = watch::channel(Duration::ZERO);
     let sequencer = Sequencer {
         log,
         tree,
@@ -55,6 +56,7 @@ pub async fn start(
         published,
         active,
         trouble,
+        round_time,
         claim,
     };
     sequencer.set_active(true);
@@ -64,6 +66,7 @@ pub async fn start(
         published: published_rx,
         active: active_rx,
         trouble: trouble_rx,
+        round_time: round_time_rx,
     };
     Ok((handle, task))
 }
@@ -131,6 +134,8 @@ struct Sequencer {
     active: watch::Sender<bool>,
     /// Why rounds keep failing, when an operator must act.
     trouble: watch::Sender<Option<String>>,
+    /// How long rounds take lately (a moving average).
+    round_time: watch::Sender<Duration>,
     /// The right to sequence this log; a lease that can be lost for some
     /// lock backends, and then this sequencer must stand down.
     claim: Claim,
@@ -196,6 +201,10 @@ impl Sequencer {
                 // locations must fall inside it (see the batchers' check).
                 self.published.send_replace(published.checkpoint.clone());
                 self.trouble.send_if_modified(|t| t.take().is_some());
+                // A moving average over the last few rounds: one slow round
+                // is noise, several are a trend worth refusing work for.
+                self.round_time
+                    .send_modify(|average| *average = (*average * 3 + published.took) / 4);
                 let timestamp = published.checkpoint.timestamp;
                 for (reply, &first_index) in replies.into_iter().zip(&published.first_indexes) {
                     let _ = reply.send(Ok(Sequenced {

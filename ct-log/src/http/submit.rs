@@ -84,6 +84,7 @@ async fn submit(
             (log.info.read_only_after - log.info.not_after_limit) / 86_400
         )));
     }
+    let working = log.admission.admit(&log.sequencing).await?;
     let chain = parse_chain(&body).inspect_err(|_| count_rejection(&log, "bad_request_body"))?;
     let (roots, policy) = (log.roots(), log.policy.clone());
     // A usual chain (leaf, intermediate, maybe the root) validates in tens
@@ -112,6 +113,8 @@ async fn submit(
         kind: validated.leaf.into(),
         chain_fingerprints,
     };
+    // The CPU work is done; what remains is waiting for the round.
+    drop(working);
     let location = log.sequencing.locate(entry.clone(), priority).await?;
     refuse_future(&log, location.timestamp)?;
     // For a known entry this signs the same bytes as the first time (the
