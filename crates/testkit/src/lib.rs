@@ -5,6 +5,8 @@
 //!   and a real PostgreSQL ([`Postgres`]) per test, on free loopback ports,
 //!   killed on drop; and the contract every lock backend must keep
 //!   ([`locks`]).
+//! - A real browser ([`browser`]): headless Chromium renders a page and
+//!   the test reads what a reader would see.
 //! - AWS credentials: a fake instance metadata service ([`imds`]), a real
 //!   STS ([`moto`]), and a gate in front of an S3 server that admits only
 //!   the temporary credentials they issued, until they expire ([`gate`]).
@@ -19,6 +21,7 @@
 //! - A cluster of `ct-log` processes on shared backends, under load, with
 //!   the checks after a run ([`cluster`]); its final audit uses `ct_client`.
 
+pub mod browser;
 pub mod careless_s3;
 pub mod client;
 pub mod cluster;
