@@ -100,12 +100,12 @@ impl Drop for Working {
     fn drop(&mut self) {
         let took = self.started.elapsed().as_micros() as u64;
         // A moving average over the last few dozen submissions.
-        let _ = self
-            .queue
-            .work_micros
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
-                Some(average - average / 16 + took / 16)
-            });
+        let _ =
+            self.queue
+                .work_micros
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
+                    Some(average - average / 16 + took / 16)
+                });
     }
 }
 
@@ -195,18 +195,25 @@ mod tests {
         drop(a);
         assert!(waiting.await.unwrap(), "served when a turn ended");
         let _c = queue.enter().await.unwrap(); // both lanes busy again: b and c
-        // Turns that take 50 ms each: a fifth in line would wait beyond it.
+                                               // Turns that take 50 ms each: a fifth in line would wait beyond it.
         queue.work_micros.store(50_000, Ordering::Relaxed);
         queue.waiting.store(4, Ordering::Relaxed);
         let started = tokio::time::Instant::now();
         assert!(queue.enter().await.is_none());
-        assert_eq!(started.elapsed(), Duration::ZERO, "refused at once, not after waiting");
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "refused at once, not after waiting"
+        );
         queue.waiting.store(0, Ordering::Relaxed);
         // Nobody ends a turn: the wait is bounded.
         queue.work_micros.store(1_000, Ordering::Relaxed);
         assert!(queue.enter().await.is_none());
         assert!(started.elapsed() >= MAX_QUEUE_WAIT);
         drop(b);
-        assert!(queue.work_micros.load(Ordering::Relaxed) < 1_000, "learned from b's turn");
+        assert!(
+            queue.work_micros.load(Ordering::Relaxed) < 1_000,
+            "learned from b's turn"
+        );
     }
 }

@@ -17,10 +17,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::WorkQueue;
 use crate::config::{Config, Role};
 use crate::forward::Peers;
 use crate::http::{self, Mounted};
-use crate::admission::WorkQueue;
 use crate::listener::{connection_cap, raise_file_limit, serve_http, tls_acceptor, Connections};
 use crate::log::Log;
 use crate::wiring::{open_lock, shared_dedup, start_log, Wiring};

@@ -130,20 +130,39 @@ fn write_if(
     Ok(PutIf::Written(content_version(data)))
 }
 
-/// Whether `path` is a file, or a folder holding a file at any depth,
-/// other than the store's own dot-files.
-fn holds_any_file(path: &Path) -> std::io::Result<bool> {
-    if !path.is_dir() {
-        return Ok(path.is_file());
-    }
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if !hidden && holds_any_file(&entry.path())? {
-            return Ok(true);
+/// Up to `limit` keys under `root` that start with `prefix`, in order,
+/// leaving out the store's own dot-files.
+fn list_keys(root: &Path, prefix: &str, limit: usize) -> std::io::Result<Vec<String>> {
+    let folder = prefix.rfind('/').map_or("", |slash| &prefix[..slash]);
+    let mut keys = Vec::new();
+    let mut pending = vec![folder.to_string()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(root.join(&dir)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let key = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            if name.starts_with('.') || !(key.starts_with(prefix) || prefix.starts_with(&key)) {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                pending.push(key);
+            } else if key.starts_with(prefix) {
+                keys.push(key);
+            }
         }
     }
-    Ok(false)
+    keys.sort();
+    keys.truncate(limit);
+    Ok(keys)
 }
 
 #[async_trait]
@@ -170,10 +189,19 @@ impl ObjectStore for FsStore {
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let path = self.path_of(key)?;
         let key = key.to_string();
-        blocking(move || match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("delete", &key)(e)),
+        blocking(move || {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("delete", &key)(e)),
+            }
+            // The folder of a full tile's partial tiles goes with its last
+            // one (nothing writes there again once the tile is full).
+            let parent = path.parent().expect("object paths always have a parent");
+            if parent.extension().is_some_and(|ext| ext == "p") {
+                let _ = std::fs::remove_dir(parent);
+            }
+            Ok(())
         })
         .await
     }
@@ -207,10 +235,9 @@ impl ObjectStore for FsStore {
         .await
     }
 
-    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError> {
-        let path = self.root.join(prefix.trim_end_matches('/'));
-        let prefix = prefix.to_string();
-        blocking(move || holds_any_file(&path).map_err(io_err("list", &prefix))).await
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StorageError> {
+        let (root, prefix) = (self.root.clone(), prefix.to_string());
+        blocking(move || list_keys(&root, &prefix, limit).map_err(io_err("list", &prefix))).await
     }
 }
 

@@ -124,8 +124,12 @@ pub trait ObjectStore: Send + Sync + 'static {
         data: Bytes,
         condition: WriteCondition<'_>,
     ) -> Result<PutIf, StorageError>;
+    /// Up to `limit` keys that start with `prefix`, in order.
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StorageError>;
     /// Whether any object's key starts with `prefix`.
-    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError>;
+    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError> {
+        Ok(!self.list(prefix, 1).await?.is_empty())
+    }
 }
 
 /// The version of `data` for stores that have no native one: its SHA-256.

@@ -120,9 +120,15 @@ impl ObjectStore for MemoryStore {
         self.faulted_write(key, data, Some(expected)).await
     }
 
-    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError> {
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StorageError> {
         let objects = self.objects.lock().unwrap();
-        Ok(objects.keys().any(|key| key.starts_with(prefix)))
+        let under = objects.range(prefix.to_string()..);
+        Ok(under
+            .map(|(key, _)| key)
+            .take_while(|key| key.starts_with(prefix))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }
 

@@ -632,20 +632,27 @@ impl ObjectStore for S3Store {
         .await
     }
 
-    async fn any_under(&self, prefix: &str) -> Result<bool, StorageError> {
+    /// One ListObjectsV2 page: at most 1,000 keys, whatever `limit` says.
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StorageError> {
         let s3_prefix = self.object_key(prefix);
-        self.call("list", prefix, || async {
-            self.client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&s3_prefix)
-                .max_keys(1)
-                .send()
-                .await
-                .map(|listed| listed.key_count().unwrap_or(0) > 0 || !listed.contents().is_empty())
-                .map_err(classify)
-        })
-        .await
+        let listed = self
+            .call("list", prefix, || async {
+                self.client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(&s3_prefix)
+                    .max_keys(limit.min(1000) as i32)
+                    .send()
+                    .await
+                    .map_err(classify)
+            })
+            .await?;
+        Ok(listed
+            .contents()
+            .iter()
+            .filter_map(|object| object.key()?.strip_prefix(&self.prefix))
+            .map(str::to_string)
+            .collect())
     }
 }
 

@@ -655,7 +655,9 @@ pub async fn check_run(base: &str, log: &LogHandle, obs: &Observed, submitted: &
         if cp.timestamp > seen.timestamp {
             seen.timestamp = cp.timestamp;
         }
-        let last = last_seen.entry(*frontend).or_insert((cp.size, cp.timestamp));
+        let last = last_seen
+            .entry(*frontend)
+            .or_insert((cp.size, cp.timestamp));
         assert!(
             cp.size >= last.0 && cp.timestamp >= last.1,
             "frontend {frontend} served a checkpoint of size {} (timestamp {}) after one of size {} (timestamp {})",

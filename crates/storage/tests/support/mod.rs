@@ -62,6 +62,28 @@ async fn exercise_conditional_writes(store: &dyn ObjectStore) {
     assert_eq!(store.get(key).await.unwrap().unwrap(), "2");
     assert!(store.any_under("cond/").await.unwrap());
     assert!(store.any_under("tile/").await.unwrap());
+    store
+        .put("cond/a.p/1", Bytes::from_static(b"p"))
+        .await
+        .unwrap();
+    store
+        .put("cond/a.p/20", Bytes::from_static(b"p"))
+        .await
+        .unwrap();
+    store
+        .put("cond/a", Bytes::from_static(b"full"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list("cond/a.p/", 10).await.unwrap(),
+        ["cond/a.p/1", "cond/a.p/20"]
+    );
+    assert_eq!(store.list("cond/a.p/", 1).await.unwrap(), ["cond/a.p/1"]);
+    assert_eq!(store.list("cond/", 10).await.unwrap().len(), 4);
+    for key in ["cond/a.p/1", "cond/a.p/20", "cond/a"] {
+        store.delete(key).await.unwrap();
+    }
+    assert!(store.list("cond/a.p/", 10).await.unwrap().is_empty());
     assert!(!store.any_under("nothing/").await.unwrap());
     store.delete(key).await.unwrap();
     assert!(!store.any_under("cond/").await.unwrap());
