@@ -16,31 +16,49 @@ def load(name):
         return json.load(f)
 
 
-def wrk_rps(name):
+def wrk(name):
+    """(GET/s, server CPU µs per GET or None) of one wrk run, or None."""
     path = os.path.join(out, name)
     if not os.path.exists(path):
         return None
-    m = re.search(r"Requests/sec:\s+([\d.]+)", open(path).read())
-    return float(m.group(1)) if m else None
+    text = open(path).read()
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    total = re.search(r"(\d+) requests in", text)
+    cpu = re.search(r"server CPU seconds: ([\d.]+)", text)
+    if not rps:
+        return None
+    per_get = float(cpu.group(1)) * 1e6 / int(total.group(1)) if cpu and total else None
+    return float(rps.group(1)), per_get
+
+
+def text(name):
+    path = os.path.join(out, name)
+    return open(path).read().strip() if os.path.exists(path) else "?"
 
 
 floor = load("floor.json")
 seq = load("sequencer.json")
 fl = floor["floor_entries_per_s"] if floor else None
 print(f"Machine: {nproc} vCPUs, {cpu}")
+print(f"Load before: {text('uptime-before.txt')}")
+print(f"Load after:  {text('uptime-after.txt')}")
 print()
 if floor:
     print(
-        f"Crypto floor (one core): {fl:,.0f} entries/s ({floor['floor_us_per_entry']:.1f} µs/entry) = one leaf-signature verification "
+        f"Crypto floor (one core, OpenSSL-class: {floor.get('library', '?')}): {fl:,.0f} entries/s "
+        f"({floor['floor_us_per_entry']:.1f} µs/entry) = one leaf-signature verification "
         f"({floor['rsa_share']*100:.0f}% RSA-2048 at {floor['rsa2048_verify_per_s']:,.0f}/s, "
-        f"the rest P-256 at {floor['p256_verify_per_s']:,.0f}/s) + one SCT signature "
-        f"({floor['sct_sign_per_s']:,.0f}/s)"
+        f"the rest P-256 at {floor['p256_verify_per_s']:,.0f}/s) + one P-256 signature "
+        f"({floor.get('p256_sign_per_s', 0):,.0f}/s); the server's RFC 6979 SCT signer: "
+        f"{floor['sct_sign_per_s']:,.0f}/s"
     )
+segments = [x["entries_per_cpu_s"] for x in (seq or {}).get("segments", []) if x["entries_per_cpu_s"]]
 if seq:
     print(
         f"Sequencer alone (in-memory store): {seq['entries_per_s']:,.0f} entries/s wall, "
         f"{seq['entries_per_cpu_s'] or 0:,.0f} per CPU-second "
         f"({seq['entries']:,} entries, ~{seq['mean_tile_leaf_bytes']} B TileLeaf)"
+        + (f"; per tenth of the run {min(segments):,.0f} to {max(segments):,.0f} per CPU-second" if segments else "")
     )
 pre = load("prefill.json")
 if pre:
@@ -77,11 +95,58 @@ if a and b and pre:
         f"of the empty log, p99 {b['latency_s']['p99']:.3f} s vs {a['latency_s']['p99']:.3f} s "
         f"({(b['latency_s']['p99'] / a['latency_s']['p99'] - 1) * 100:+.1f}%)"
     )
-for kind, suffix in [("hot, 100 tiles", "-hot"), ("cold, up to 2000 tiles", "")]:
-    c, n = wrk_rps(f"wrk-ctlog{suffix}.txt"), wrk_rps(f"wrk-nginx{suffix}.txt")
+reads = {}
+for kind, suffix in [("hot", "-hot"), ("cold", "")]:
+    c, n = wrk(f"wrk-ctlog{suffix}.txt"), wrk(f"wrk-nginx{suffix}.txt")
     if c and n:
+        reads[kind] = (c, n)
+        cpu = ""
+        if c[1] and n[1]:
+            cpu = f"; server CPU per GET: ct-log {c[1]:.1f} µs, nginx {n[1]:.1f} µs, ratio {n[1] / c[1]:.2f}"
+        tiles = "100 tiles" if kind == "hot" else "up to 2000 tiles"
         print()
         print(
-            f"Read path ({kind}; full tiles, wrk -t1 -c64 -d10s, server on one core): "
-            f"ct-log {c:,.0f} GET/s, nginx {n:,.0f} GET/s, ratio {c / n:.2f}"
+            f"Read path ({kind}, {tiles}; full tiles, wrk -t1 -c64 -d10s, server on one core): "
+            f"ct-log {c[0]:,.0f} GET/s, nginx {n[0]:,.0f} GET/s, ratio {c[0] / n[0]:.2f}{cpu}"
         )
+
+
+def goal(name, target, measured, met):
+    verdict = "not measured here" if measured is None else ("yes" if met else "**no**")
+    print(f"| {name} | {target} | {measured or '-'} | {verdict} |")
+
+
+print()
+print("Issue 16, each figure beside its goal:")
+print()
+print("| figure | goal | measured | met? |")
+print("|---|---|---|---|")
+for label in ["fs-capacity", "fs-rate"]:
+    r = load(label + ".json")
+    cpu_us = r and r.get("server_cpu_per_accepted_us")
+    if floor and cpu_us:
+        ratio = floor["floor_us_per_entry"] / cpu_us
+        goal(
+            f"server CPU per accepted entry ({label})",
+            "≤ 2× the OpenSSL-class floor (≥ 50%)",
+            f"{cpu_us:.0f} µs vs floor {floor['floor_us_per_entry']:.1f} µs = {ratio * 100:.0f}% of the floor",
+            ratio >= 0.5,
+        )
+if seq:
+    flat = f"; per tenth {min(segments):,.0f}-{max(segments):,.0f}" if segments else ""
+    goal(
+        f"sequencer alone, 0 to {seq['entries']:,} entries",
+        "≥ 250,000 entries per CPU-second, flat",
+        f"{seq['entries_per_cpu_s'] or 0:,.0f}{flat}",
+        (seq["entries_per_cpu_s"] or 0) >= 250_000 and (not segments or min(segments) >= 250_000),
+    )
+for kind in ["cold", "hot"]:
+    if kind in reads:
+        (c, n) = reads[kind]
+        cpu = f"; CPU per GET {n[1] / c[1]:.2f}×" if c[1] and n[1] else ""
+        goal(f"{kind} tile reads vs nginx", "≥ 0.8× nginx", f"{c[0] / n[0]:.2f}× GET/s{cpu}", c[0] / n[0] >= 0.8)
+    else:
+        goal(f"{kind} tile reads vs nginx", "≥ 0.8× nginx", None, False)
+goal("p99 of accepted submissions at up to 4× capacity (period 1 s)", "≤ 1.2 s, goodput ≥ 90%, surplus refused in 100 ms", None, False)
+goal("p50 at 50% load", "≤ 0.6 s", None, False)
+goal("several cores (1, 2, 4, 8, 12), per CPU-second", "≥ 85% of one core's; ≥ 30,000/s at 12 cores", None, False)

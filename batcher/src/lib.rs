@@ -12,7 +12,8 @@
 //! keys are first looked up in the persistent layer 2 (entries logged before
 //! this process started), the rest go to the sequencer in one message, and
 //! the answers fan back out to every waiting request. The batcher, not the
-//! sequencer, writes the new dedup records.
+//! sequencer, writes the new dedup records, each with the entry's leaf hash
+//! (the RFC 6962 read API's leaf-hash index).
 //!
 //! A batcher never touches the tree, and never answers a new entry with an
 //! index the sequencer did not give it.
@@ -22,8 +23,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ct_dedup::{DedupWriter, Key, Location, MemoryCache, PersistentDedup};
-use ct_formats::Entry;
+use ct_dedup::{DedupWriter, Key, Location, MemoryCache, PersistentDedup, Record};
+use ct_formats::{leaf_hash, Entry};
 use ct_sequencer::{Batch, SequencerHandle, SequencingError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -344,7 +345,8 @@ impl Batcher {
 }
 
 /// Resolves one batch: keys already in layer 2 keep their location; the
-/// rest are sequenced together and recorded in layer 2.
+/// rest are sequenced together and recorded in layer 2, each with its leaf
+/// hash (for the RFC 6962 read API's get-proof-by-hash).
 async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Completed {
     let keys: Vec<Key> = batch.iter().map(|(key, _)| *key).collect();
     let known = shared.dedup.lookup(keys.clone()).await.unwrap_or_else(|e| {
@@ -356,11 +358,13 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
         .into_iter()
         .map(|found| found.filter(|l| shared.plausible(l, "database")))
         .collect();
+    // Copies: the sequencer consumes them, and each leaf hash needs its
+    // entry once the round has given it a timestamp and an index.
     let entries: Vec<Entry> = batch
-        .into_iter()
+        .iter()
         .zip(&known)
         .filter(|(_, found)| found.is_none())
-        .map(|((_, entry), _)| entry)
+        .map(|((_, entry), _)| entry.clone())
         .collect();
     // The location of the next new entry; new entries are consecutive.
     let mut next = if entries.is_empty() {
@@ -369,10 +373,10 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
         Some(sequence(&shared.sequencer, entries).await)
     };
     let mut records = Vec::new();
-    let results = keys
+    let results = batch
         .iter()
         .zip(known)
-        .map(|(key, found)| {
+        .map(|((key, entry), found)| {
             if let Some(location) = found {
                 shared.count_hit("database");
                 return Ok(location);
@@ -384,7 +388,12 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
                 .map_err(|e| e.clone())?;
             let location = *next;
             next.leaf_index += 1;
-            records.push((*key, location));
+            let leaf = entry.merkle_tree_leaf(location.timestamp, location.leaf_index);
+            records.push(Record {
+                key: *key,
+                location,
+                leaf_hash: leaf_hash(&leaf),
+            });
             Ok(location)
         })
         .collect();

@@ -1,6 +1,6 @@
 //! Batchers in front of a real sequencer (in-memory store and lock) and a
-//! real SQLite dedup file: identical submissions collapse, locations survive
-//! restarts, and a full pool refuses new work in priority order while still
+//! real SQLite dedup file: identical submissions collapse, locations (and
+//! leaf hashes) survive restarts, and a full pool refuses new work in priority order while still
 //! answering entries it already knows. Runs on tokio's paused clock, so a
 //! round happens only when every task is idle.
 
@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ct_batcher::{BatcherConfig, Batchers, Priority, Rejected, Reply};
-use ct_dedup::{spawn_writer, Location, PersistentDedup, SqliteDedup};
-use ct_formats::{Entry, EntryKind, LogKey};
+use ct_dedup::{spawn_writer, Location, PersistentDedup, Record, SqliteDedup};
+use ct_formats::{leaf_hash, Entry, EntryKind, LogKey};
 use ct_storage::{MemoryLock, MemoryStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -162,6 +162,14 @@ async fn resubmission_after_a_restart_keeps_its_location() {
     }
     log.stop().await;
     assert!(backends.dir.path().join("dedup.db").exists());
+    // Each new entry's leaf hash was recorded with it, for get-proof-by-hash.
+    let db = SqliteDedup::open(&backends.dir.path().join("dedup.db"), "0123").unwrap();
+    for (i, location) in first.iter().enumerate() {
+        let leaf =
+            x509(&format!("cert {i}"), 1).merkle_tree_leaf(location.timestamp, location.leaf_index);
+        let found = db.leaf_index(leaf_hash(&leaf)).await.unwrap();
+        assert_eq!(found, Some(location.leaf_index), "leaf hash of cert {i}");
+    }
     // A new process: empty layer 1, the same layer-2 file.
     let log = backends.start(10_000).await;
     for (i, location) in first.iter().enumerate() {
@@ -251,12 +259,14 @@ async fn records_outside_the_tree_are_never_answered() {
         timestamp: first.timestamp + 3_600_000,
     };
     let other = x509("planted in the future", 1);
-    db.insert(vec![
-        (entry.dedup_key(), beyond),
-        (other.dedup_key(), future),
-    ])
-    .await
-    .unwrap();
+    let planted = |entry: &Entry, location: Location| Record {
+        key: entry.dedup_key(),
+        location,
+        leaf_hash: leaf_hash(&entry.merkle_tree_leaf(location.timestamp, location.leaf_index)),
+    };
+    db.insert(vec![planted(&entry, beyond), planted(&other, future)])
+        .await
+        .unwrap();
     drop(db);
 
     let log = backends.start(10_000).await;

@@ -94,7 +94,7 @@ async fn audit_and_save(args: &Args) -> anyhow::Result<AuditReport> {
     Ok(report)
 }
 
-fn progress_bar() -> ProgressBar {
+pub(crate) fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} entries ({per_sec}, {eta} left)")

@@ -82,6 +82,10 @@ pub struct LogConfig {
     /// plus the time rounds take lately exceeds it, submissions get 503
     /// at once (default: the period plus one second).
     pub latency_budget_ms: Option<u64>,
+    /// RFC 6962 reads (get-sth, proofs, get-entries) one log handles at
+    /// once, counted apart from submissions; beyond it, 503.
+    #[serde(default = "default_max_in_flight_reads")]
+    pub max_in_flight_reads: usize,
     /// Longest chain a submitter may send (leaf included).
     #[serde(default = "default_max_chain_length")]
     pub max_chain_length: usize,
@@ -285,6 +289,11 @@ fn default_max_in_flight() -> usize {
     20_000
 }
 
+/// Each get-entries answer holds up to about a megabyte while it is built.
+fn default_max_in_flight_reads() -> usize {
+    128
+}
+
 fn default_max_chain_length() -> usize {
     10
 }
@@ -302,6 +311,34 @@ fn default_batchers() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8)
+}
+
+/// `--config FILE [--log NAME]`: the logs of a config file that a command
+/// (create, reindex) works on.
+#[derive(clap::Args)]
+pub struct LogsArgs {
+    /// The TOML config file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Only the log of this name (default: every log in the file).
+    #[arg(long)]
+    pub log: Option<String>,
+}
+
+impl LogsArgs {
+    /// The logs of `config` these arguments name; an error when `--log`
+    /// names none.
+    pub fn select<'a>(&self, config: &'a Config) -> anyhow::Result<Vec<&'a LogConfig>> {
+        let logs: Vec<&LogConfig> = config
+            .logs
+            .iter()
+            .filter(|log| self.log.as_ref().is_none_or(|name| &log.name == name))
+            .collect();
+        if let Some(name) = self.log.as_ref().filter(|_| logs.is_empty()) {
+            bail!("no log named {name:?} in {}", self.config.display());
+        }
+        Ok(logs)
+    }
 }
 
 impl Config {
@@ -434,10 +471,11 @@ impl LogConfig {
             self.pool_size,
             self.batchers,
             self.max_in_flight_submissions,
+            self.max_in_flight_reads,
         ];
         if sizes.contains(&0) || self.max_chain_length < 1 {
             problems.push(
-                "period_ms, pool_size, batchers, max_in_flight_submissions and max_chain_length must be positive"
+                "period_ms, pool_size, batchers, max_in_flight_submissions, max_in_flight_reads and max_chain_length must be positive"
                     .into(),
             );
         }

@@ -4,7 +4,6 @@
 //! like a new log. Creation refuses when the lock knows the log, or
 //! storage holds a checkpoint, a tile, an issuer or a staged round.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,34 +12,19 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ct_formats::LogKey;
 
-use crate::config::{Config, LogConfig};
+use crate::config::{Config, LogConfig, LogsArgs};
 use crate::wiring::{open_lock, open_store};
 
 /// Create the logs of a config file (or one of them).
 #[derive(clap::Args)]
 pub struct Args {
-    /// The TOML config file.
-    #[arg(long)]
-    config: PathBuf,
-    /// Create only this log (default: every log in the file).
-    #[arg(long)]
-    log: Option<String>,
+    #[command(flatten)]
+    logs: LogsArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let config = Config::load(&args.config)?;
-    let logs: Vec<&LogConfig> = config
-        .logs
-        .iter()
-        .filter(|log| args.log.as_ref().is_none_or(|name| &log.name == name))
-        .collect();
-    if let Some(name) = &args.log {
-        anyhow::ensure!(
-            !logs.is_empty(),
-            "no log named {name:?} in {}",
-            args.config.display()
-        );
-    }
+    let config = Config::load(&args.logs.config)?;
+    let logs = args.logs.select(&config)?;
     let lock = open_lock(&config).await?;
     for log in logs {
         create(log, lock.clone())

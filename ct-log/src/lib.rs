@@ -8,11 +8,12 @@
 //!   another process;
 //! - `log`, `published`, `admission`: a running log, its newest checkpoint,
 //!   and whether it can take one more submission in time;
+//! - `tree`: the published tree read back from storage (proofs, entries);
 //! - `wiring`: building each log from the config and the role;
 //! - `http`: every endpoint (it depends on the log, never the reverse);
 //! - `listener`: serving HTTP without letting clients starve the log;
-//! - `serve`, `create`, `audit`, `submit`, `keygen`, `check_config`: the subcommands
-//!   `main.rs` dispatches to.
+//! - `serve`, `create`, `audit`, `submit`, `keygen`, `check_config`,
+//!   `reindex`: the subcommands `main.rs` dispatches to.
 
 pub mod admission;
 pub mod audit;
@@ -28,8 +29,10 @@ pub mod log;
 pub mod object_cache;
 pub mod published;
 pub mod refused;
+pub mod reindex;
 pub mod roots;
 pub mod sequencing;
 pub mod serve;
 pub mod submit;
+pub mod tree;
 pub mod wiring;

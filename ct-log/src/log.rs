@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ct_dedup::PersistentDedup;
 use ct_formats::{Hash, LogKey, SignedCheckpoint};
 use ct_storage::{ObjectStore, StorageError};
 use ct_validate::{Policy, Roots};
@@ -20,6 +21,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::admission::Admission;
 use crate::object_cache::ObjectCache;
+use crate::published::Follower;
 use crate::roots::RootSet;
 use crate::sequencing::Sequencing;
 
@@ -49,8 +51,16 @@ pub struct Log {
     pub in_flight: Arc<Semaphore>,
     /// Whether one more submission can be answered in time.
     pub admission: Admission,
+    /// Caps the RFC 6962 reads handled at once, apart from submissions, so
+    /// that a burst of one never takes the other's room.
+    pub reads: Arc<Semaphore>,
     /// The newest checkpoint known published (none before the log exists).
     pub published: watch::Receiver<Option<SignedCheckpoint>>,
+    /// Where `published` comes from, for a request naming a newer tree.
+    pub follower: Follower,
+    /// The log's dedup store, read for its leaf-hash index: the index of an
+    /// entry by its leaf hash (get-proof-by-hash).
+    pub leaf_hashes: PersistentDedup,
     /// Tiles and issuers served lately.
     pub read_cache: ObjectCache,
     /// Issuers known to be stored, so each is uploaded once per process.
@@ -66,6 +76,19 @@ impl Log {
     /// Whether the log has passed its sunset and is read-only.
     pub fn is_read_only(&self, now: u64) -> bool {
         now >= self.info.read_only_after
+    }
+
+    /// Reads the object `key` from storage, through the cache of immutable
+    /// objects. `Ok(None)` when it does not exist.
+    pub async fn read_object(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        if let Some(data) = self.read_cache.get(key) {
+            return Ok(Some(data));
+        }
+        let data = self.store.get(key).await?;
+        if let Some(data) = &data {
+            self.read_cache.put(key, data);
+        }
+        Ok(data)
     }
 
     /// Makes sure every issuer is served under `issuer/<hex>` before any

@@ -23,6 +23,7 @@ use crate::forward::Peers;
 use crate::http::{self, Mounted};
 use crate::listener::{connection_cap, raise_file_limit, serve_http, tls_acceptor, Connections};
 use crate::log::Log;
+use crate::reindex::repair_tail;
 use crate::wiring::{open_lock, shared_dedup, start_log, Wiring};
 
 /// Run every log in the config file.
@@ -70,6 +71,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             &log_config.monitoring_prefix,
         )?);
         tasks.extend(log_tasks);
+    }
+    for m in &mounted {
+        tokio::spawn(repair_tail(m.log.clone()));
     }
     let reload_roots = tokio::spawn(reload_roots_on_sighup(
         hangups,

@@ -77,6 +77,11 @@ pub async fn start_log(
     let info = log_info(config)?;
     let store = open_store(config).await?;
     let roots = RootSet::open(config, store.clone()).await?;
+    // A connection of its own for the read API's lookups, apart from the
+    // batchers' (none at all on a frontend).
+    let leaf_hashes = DedupChoice::of(config, wiring.dedup.as_ref())
+        .open(key.log_id())
+        .await?;
     let (local, tasks) = start_sequencing(config, &key, &store, wiring).await?;
     let remote = match &wiring.cluster {
         Some(peers) => Some(Forwarder::new(peers, &config.name, &key)?),
@@ -87,9 +92,10 @@ pub async fn start_log(
         origin: config.origin(),
         key: key.clone(),
         local: local.clone(),
+        refreshed: Default::default(),
     };
     let (published_tx, published) = watch::channel(follower.newest().await);
-    tokio::spawn(follower.follow(info.period, published_tx));
+    tokio::spawn(follower.clone().follow(info.period, published_tx));
     let log = Log {
         policy: Arc::new(Policy {
             not_after_start: info.not_after_start,
@@ -107,7 +113,10 @@ pub async fn start_log(
             config.latency_budget(),
             &config.name,
         ),
+        reads: Arc::new(Semaphore::new(config.max_in_flight_reads)),
         published,
+        follower,
+        leaf_hashes,
         sequencing: Sequencing::new(local, remote),
         read_cache: ObjectCache::default(),
         stored_issuers: Default::default(),
@@ -219,10 +228,39 @@ struct Starter {
     dedup: DedupChoice,
 }
 
-/// Which persistent dedup store a log's batchers use.
-enum DedupChoice {
+/// Which persistent dedup store (and leaf-hash index) a log uses.
+pub enum DedupChoice {
     Sqlite(PathBuf),
     Postgres(String),
+}
+
+impl DedupChoice {
+    /// The shared store at `shared` (a PostgreSQL URL), else the log's own
+    /// SQLite `dedup_db`.
+    pub fn of(config: &LogConfig, shared: Option<&String>) -> DedupChoice {
+        match shared {
+            Some(url) => DedupChoice::Postgres(url.clone()),
+            None => DedupChoice::Sqlite(config.dedup_db.clone().expect("resolved by Config::load")),
+        }
+    }
+
+    /// Opens the store for the log whose ID is `log_id`.
+    pub async fn open(&self, log_id: &[u8; 32]) -> anyhow::Result<PersistentDedup> {
+        Ok(match self {
+            DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
+                SqliteDedup::open(path, &hex::encode(log_id))
+                    .with_context(|| format!("opening {}", path.display()))?,
+            ),
+            // Keyed by log ID, like the lock: two logs named alike (a
+            // staging and a production log, a log re-created with a new
+            // key) must never answer for each other.
+            DedupChoice::Postgres(url) => PersistentDedup::Postgres(
+                PostgresDedup::connect(url, &hex::encode(log_id))
+                    .await
+                    .context("connecting to the PostgreSQL dedup store")?,
+            ),
+        })
+    }
 }
 
 impl Starter {
@@ -233,10 +271,7 @@ impl Starter {
         lock: Arc<dyn LockBackend>,
         wiring: &Wiring,
     ) -> Starter {
-        let dedup = match &wiring.dedup {
-            Some(url) => DedupChoice::Postgres(url.clone()),
-            None => DedupChoice::Sqlite(config.dedup_db.clone().expect("resolved by Config::load")),
-        };
+        let dedup = DedupChoice::of(config, wiring.dedup.as_ref());
         Starter {
             sequencer: ct_sequencer::LogConfig {
                 name: config.name.clone(),
@@ -271,20 +306,7 @@ impl Starter {
         let name = &self.sequencer.name;
         // Before the claim: a failure after it would let the sequencer run
         // (and publish) one last round for nothing.
-        let dedup = match &self.dedup {
-            DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
-                SqliteDedup::open(path, &hex::encode(self.sequencer.key.log_id()))
-                    .with_context(|| format!("opening {}", path.display()))?,
-            ),
-            // Keyed by log ID, like the lock: two logs named alike (a
-            // staging and a production log, a log re-created with a new
-            // key) must never answer for each other.
-            DedupChoice::Postgres(url) => PersistentDedup::Postgres(
-                PostgresDedup::connect(url, &hex::encode(self.sequencer.key.log_id()))
-                    .await
-                    .context("connecting to the PostgreSQL dedup store")?,
-            ),
-        };
+        let dedup = self.dedup.open(self.sequencer.key.log_id()).await?;
         let config = ct_sequencer::LogConfig {
             claim_wait,
             ..self.sequencer.clone()

@@ -142,7 +142,7 @@ async fn run(base: &str, log_path: &str, c: &Case) -> Result<(), String> {
             .iter()
             .find_map(|h| h.strip_prefix("allow: "))
             .unwrap_or("");
-        let want = if c.endpoint == GET_ROOTS {
+        let want = if c.endpoint == GET_ROOTS || c.endpoint.starts_with("ct/v1/get-") {
             "GET"
         } else {
             "POST"
@@ -290,7 +290,8 @@ async fn bad_submission_catalogue() {
         Case { method: "DELETE", headers: vec![], ..case("DELETE add-pre-chain", ADD_PRE, Vec::new(), 405, &["method not allowed"]) },
         case("POST get-roots", GET_ROOTS, b"{}".to_vec(), 405, &["method not allowed"]),
         case("POST to an unknown endpoint", "ct/v1/add-chains", chain(pki.leaf(142, good_na)), 404, &["no such endpoint"]),
-        case("POST get-sth (not in the static API)", "ct/v1/get-sth", Vec::new(), 404, &["no such endpoint"]),
+        case("POST get-sth (an RFC 6962 read)", "ct/v1/get-sth", Vec::new(), 405, &["method not allowed"]),
+        case("POST to an unknown RFC 6962 read", "ct/v1/get-sth-consistensy", Vec::new(), 404, &["no such endpoint"]),
     ];
     // Every case is distinct.
     let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();

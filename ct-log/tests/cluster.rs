@@ -14,7 +14,9 @@
 //!   and publishes nothing.
 //! - `dedup_across_frontends`: one chain through different frontends, in
 //!   turn and concurrently, is one entry with one SCT; the internal API
-//!   refuses requests without the cluster secret.
+//!   refuses requests without the cluster secret. Each stateless frontend
+//!   serves the RFC 6962 read API from storage and the shared leaf-hash
+//!   index.
 //! - `the_internal_api_over_https`: sequencers serve the internal API over
 //!   HTTPS with a private CA's certificate, which the frontends trust.
 //!
@@ -321,6 +323,9 @@ async fn dedup_across_frontends() {
     }
     let tree = verify_log(&http, &frontends[0].base_url, log, &[one, scts[0].clone()]).await;
     assert_eq!(tree.checkpoint.size, 2);
+    for f in &frontends {
+        rfc6962_reads_from_storage_and_the_shared_index(&http, &f.base_url, log).await;
+    }
 
     // The frontends reached the sequencer on its internal listener; the
     // public one does not serve the internal API...
@@ -394,4 +399,51 @@ async fn the_internal_api_over_https() {
         &submitted,
     )
     .await;
+}
+
+/// The RFC 6962 reads of a two-entry log through one process: get-sth,
+/// get-entries, and get-proof-by-hash of each entry (its leaf hash is in
+/// the shared PostgreSQL index shortly after its round).
+async fn rfc6962_reads_from_storage_and_the_shared_index(
+    http: &reqwest::Client,
+    base: &str,
+    log: &ct_testkit::server::LogHandle,
+) {
+    use base64::prelude::*;
+    use sha2::{Digest, Sha256};
+    let json = |r: ct_testkit::client::Resp| -> serde_json::Value {
+        assert_eq!(r.status, 200, "{}", r.text());
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    let url = |endpoint: &str| ct_testkit::client::submission_url(base, log, endpoint);
+    let sth = json(ct_testkit::client::get(http, &url("ct/v1/get-sth")).await);
+    assert_eq!(sth["tree_size"], 2, "get-sth from {base}");
+    let entries =
+        json(ct_testkit::client::get(http, &url("ct/v1/get-entries?start=0&end=9")).await);
+    for (index, entry) in entries["entries"].as_array().unwrap().iter().enumerate() {
+        let leaf = BASE64_STANDARD
+            .decode(entry["leaf_input"].as_str().unwrap())
+            .unwrap();
+        let hash: [u8; 32] = Sha256::new()
+            .chain_update([0])
+            .chain_update(&leaf)
+            .finalize()
+            .into();
+        let query = format!(
+            "ct/v1/get-proof-by-hash?hash={}&tree_size=2",
+            BASE64_STANDARD
+                .encode(hash)
+                .replace('+', "%2B")
+                .replace('/', "%2F")
+        );
+        wait_until(
+            Duration::from_secs(10),
+            "the leaf hash indexed",
+            async || ct_testkit::client::get(http, &url(&query)).await.status == 200,
+        )
+        .await;
+        let proof = json(ct_testkit::client::get(http, &url(&query)).await);
+        assert_eq!(proof["leaf_index"], index, "get-proof-by-hash from {base}");
+        assert_eq!(proof["audit_path"].as_array().unwrap().len(), 1);
+    }
 }

@@ -514,6 +514,8 @@ async fn metadata_and_home_page_describe_each_log() {
     let spki = p256::pkcs8::EncodePublicKey::to_public_key_der(log.key.verifying_key()).unwrap();
     assert_eq!(metadata["key"], BASE64_STANDARD.encode(spki.as_bytes()));
     assert_eq!(metadata["submission_url"], "http://ct.test/meta/");
+    assert_eq!(metadata["monitoring_url"], "http://ct.test/meta/");
+    assert_eq!(metadata["url"], "http://ct.test/meta/", "the RFC 6962 API");
     assert_eq!(metadata["temporal_interval"]["start_inclusive"], START);
     assert_eq!(metadata["temporal_interval"]["end_exclusive"], LIMIT);
     assert_eq!(metadata["state"], "accepting");
@@ -534,6 +536,7 @@ async fn metadata_and_home_page_describe_each_log() {
         r#"href="http://ct.test/meta/checkpoint""#,
         r#"href="http://ct.test/meta/log.v3.json""#,
         r#"href="http://ct.test/meta/ct/v1/get-roots""#,
+        r#"href="http://ct.test/meta/ct/v1/get-sth""#,
     ] {
         assert!(page.contains(want), "home page lacks {want:?}:\n{page}");
     }
@@ -568,6 +571,7 @@ async fn metadata_and_home_page_describe_each_log() {
         format!("Temporal interval (leaf NotAfter) {START} (inclusive) to {LIMIT} (exclusive)"),
         "Last round tree size 1, checkpoint age".into(),
         "Read checkpoint · log.v3.json · get-roots Accepted roots 1".into(),
+        "RFC 6962 API http://ct.test/meta/ct/v1/".into(),
     ] {
         assert!(
             seen.contains(&want),

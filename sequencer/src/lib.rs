@@ -13,6 +13,7 @@
 
 mod clock;
 mod edge;
+mod gzip;
 mod handle;
 mod load;
 mod log;

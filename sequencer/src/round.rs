@@ -19,7 +19,6 @@
 //! bundle) before taking more work. A request is answered with its index
 //! only after step 6, so every SCT names an entry in a published tree.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,6 +27,7 @@ use ct_storage::Claim;
 
 use crate::clock::{now_millis, round_timestamp};
 use crate::edge::{NewTile, RightEdge};
+use crate::gzip::gzip;
 use crate::handle::SequencingError;
 use crate::log::{Log, Tree};
 use crate::publish::{self, PublishError};
@@ -238,9 +238,7 @@ fn append(
 /// `Content-Encoding: gzip`), hash tiles are raw.
 fn encode_tile(tile: NewTile) -> (String, Bytes) {
     let bytes = if tile.id.kind == TileKind::Data {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&tile.bytes).expect("writing to memory");
-        gz.finish().expect("writing to memory")
+        gzip(&tile.bytes)
     } else {
         tile.bytes
     };

@@ -28,7 +28,7 @@ pub use audit::{audit, audit_trusted, AuditOptions, AuditReport, Progress, Scope
 pub use error::Error;
 pub use fetch::LogClient;
 pub use keys::load_verifying_key;
-pub use proof::{consistency_plan, inclusion_plan, Node, ProofPlan};
+pub use proof::{capture, consistency_plan, inclusion_plan, Node, ProofPlan, TileLookups};
 pub use source::Source;
 pub use state::AuditState;
 pub use submit::{read_chain_pem, submit, Submission, SubmitOptions};

@@ -2,9 +2,11 @@
 //!
 //! A proof is a list of range hashes. Each range is split into perfect
 //! subtrees ([`Node`]s), and each node's hash is the root of a run of hashes
-//! in one hash tile. Planning is pure; the hashes come either from fetched
-//! tiles ([`crate::LogClient::prove_inclusion`]) or from tiles an audit has
-//! already verified. Verification is `ct_formats::verify_*`.
+//! in one hash tile. Planning is pure; the hashes come from fetched tiles
+//! ([`crate::LogClient::prove_inclusion`]), from tiles an audit has already
+//! verified, or from a log's own storage (the server's RFC 6962 read API,
+//! through [`ProofPlan::lookups`] and [`capture`]). Verification is
+//! `ct_formats::verify_*`.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -107,10 +109,13 @@ impl ProofPlan {
 
 /// A plan's nodes grouped by the hash tile that holds them in a tree of a
 /// given size, each with its positions in that tile.
-pub(crate) type TileLookups = HashMap<TileId, Vec<(Node, Range<usize>)>>;
+pub type TileLookups = HashMap<TileId, Vec<(Node, Range<usize>)>>;
 
 impl ProofPlan {
-    pub(crate) fn lookups(&self, size: u64) -> TileLookups {
+    /// The hash tiles of the tree of `size` leaves that hold this plan's
+    /// nodes. A wider version of a tile (a later partial or the full tile)
+    /// holds the same hashes at the same positions, so it serves too.
+    pub fn lookups(&self, size: u64) -> TileLookups {
         let mut lookups: TileLookups = HashMap::new();
         for node in self.nodes() {
             let (tile, positions) = node.tile(size);
@@ -121,11 +126,7 @@ impl ProofPlan {
 }
 
 /// Records the hashes of the nodes `lookups` places in a tile with `hashes`.
-pub(crate) fn capture(
-    lookups: &[(Node, Range<usize>)],
-    hashes: &[Hash],
-    found: &mut HashMap<Node, Hash>,
-) {
+pub fn capture(lookups: &[(Node, Range<usize>)], hashes: &[Hash], found: &mut HashMap<Node, Hash>) {
     for (node, positions) in lookups {
         if let Some(run) = hashes.get(positions.clone()) {
             found.insert(*node, root_of(run));

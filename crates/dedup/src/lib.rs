@@ -16,8 +16,14 @@
 //!
 //! In both stores a key already recorded keeps its first location.
 //!
+//! The same stores keep the log's leaf-hash index: each entry's RFC 6962
+//! leaf hash and its index, written with its dedup record, for the read
+//! API's get-proof-by-hash (`ct-log reindex` rebuilds both from the data
+//! tiles).
+//!
 //! This crate never decides what is logged; losing a dedup record can only
-//! cause a duplicate entry, never a wrong SCT.
+//! cause a duplicate entry, never a wrong SCT, and losing a leaf hash only a
+//! 404 from get-proof-by-hash until the log is reindexed.
 
 mod memory;
 mod persistent;
@@ -37,6 +43,15 @@ pub type Key = [u8; 32];
 pub struct Location {
     pub leaf_index: u64,
     pub timestamp: u64,
+}
+
+/// What is recorded for each new entry once its round is published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub key: Key,
+    pub location: Location,
+    /// The entry's RFC 6962 leaf hash, SHA-256(0x00 ‖ MerkleTreeLeaf).
+    pub leaf_hash: [u8; 32],
 }
 
 /// A failure of the persistent dedup store.

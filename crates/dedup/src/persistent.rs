@@ -1,11 +1,12 @@
 //! Layer 2 as the batchers see it: the choice of persistent store
 //! ([`PersistentDedup`]), and the writer task that batches its inserts into
-//! one write per burst of rounds.
+//! one write per burst of rounds. The read API looks leaf hashes up in the
+//! same store.
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::{DedupError, Key, Location, PostgresDedup, SqliteDedup};
+use crate::{DedupError, Key, Location, PostgresDedup, Record, SqliteDedup};
 
 /// The persistent dedup store of one log, whichever the configuration
 /// chose; cheap to clone.
@@ -31,12 +32,20 @@ impl PersistentDedup {
         }
     }
 
-    /// Records every `(key, location)` in one write; a key already present
-    /// keeps its first location.
-    pub async fn insert(&self, records: Vec<(Key, Location)>) -> Result<(), DedupError> {
+    /// Records every dedup record and leaf hash in one write; a key already
+    /// present keeps its first location.
+    pub async fn insert(&self, records: Vec<Record>) -> Result<(), DedupError> {
         match self {
             PersistentDedup::Sqlite(db) => db.insert(records).await,
             PersistentDedup::Postgres(db) => db.insert(records).await,
+        }
+    }
+
+    /// The index of the entry whose leaf hash is `leaf_hash`, if recorded.
+    pub async fn leaf_index(&self, leaf_hash: [u8; 32]) -> Result<Option<u64>, DedupError> {
+        match self {
+            PersistentDedup::Sqlite(db) => db.leaf_index(leaf_hash).await,
+            PersistentDedup::Postgres(db) => db.leaf_index(leaf_hash).await,
         }
     }
 }
@@ -44,11 +53,11 @@ impl PersistentDedup {
 /// Queues dedup records for the writer task; cheap and never blocks.
 #[derive(Clone, Debug)]
 pub struct DedupWriter {
-    records: mpsc::UnboundedSender<Vec<(Key, Location)>>,
+    records: mpsc::UnboundedSender<Vec<Record>>,
 }
 
 impl DedupWriter {
-    pub fn record(&self, records: Vec<(Key, Location)>) {
+    pub fn record(&self, records: Vec<Record>) {
         if self.records.send(records).is_err() {
             tracing::warn!("dedup writer has stopped; records dropped");
         }
@@ -59,7 +68,7 @@ impl DedupWriter {
 /// them in one insert, repeatedly, and ends once every `DedupWriter` is
 /// dropped and the queue is written.
 pub fn spawn_writer(db: PersistentDedup) -> (DedupWriter, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<(Key, Location)>>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Record>>();
     let task = tokio::spawn(async move {
         while let Some(mut records) = rx.recv().await {
             while let Ok(more) = rx.try_recv() {

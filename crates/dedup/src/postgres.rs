@@ -7,7 +7,12 @@
 //! ```sql
 //! ct_dedup (log TEXT NOT NULL, key BYTEA NOT NULL, leaf_index BIGINT NOT NULL,
 //!           timestamp BIGINT NOT NULL, PRIMARY KEY (log, key))
+//! ct_leaf_hashes (log TEXT NOT NULL, hash BYTEA NOT NULL, leaf_index BIGINT NOT NULL,
+//!                 PRIMARY KEY (log, hash))
 //! ```
+//!
+//! The second is the leaf-hash index that the RFC 6962 read API's
+//! get-proof-by-hash reads, on any machine (stateless frontends included).
 //!
 //! A lookup is one `SELECT … WHERE log = $1 AND key = ANY($2)` and an insert
 //! one `INSERT … SELECT FROM UNNEST(…) ON CONFLICT DO NOTHING`, whatever the
@@ -28,7 +33,7 @@ use ct_db::{column, PgClient};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 
-use crate::{DedupError, Key, Location};
+use crate::{DedupError, Key, Location, Record};
 
 /// The advisory key differs from the storage crate's, so creating this
 /// table never waits on (or for) creating the lock tables.
@@ -41,6 +46,12 @@ const SCHEMA: &str = "
         leaf_index BIGINT NOT NULL,
         timestamp BIGINT NOT NULL,
         PRIMARY KEY (log, key)
+    );
+    CREATE TABLE IF NOT EXISTS ct_leaf_hashes (
+        log TEXT NOT NULL,
+        hash BYTEA NOT NULL,
+        leaf_index BIGINT NOT NULL,
+        PRIMARY KEY (log, hash)
     );
     COMMIT;";
 
@@ -61,9 +72,9 @@ pub struct PostgresDedup {
 /// happens to insert `UNNEST`'s rows. (A repeated key would not make the
 /// statement fail: checked on PostgreSQL 15, `DO NOTHING` skips the second
 /// row; only `DO UPDATE` refuses to affect a row twice.)
-fn first_of_each_key(mut records: Vec<(Key, Location)>) -> Vec<(Key, Location)> {
+fn first_of_each_key(mut records: Vec<Record>) -> Vec<Record> {
     let mut seen = HashSet::with_capacity(records.len());
-    records.retain(|(key, _)| seen.insert(*key));
+    records.retain(|record| seen.insert(record.key));
     records
 }
 
@@ -113,28 +124,58 @@ impl PostgresDedup {
         Ok(keys.iter().map(|key| found.get(key).copied()).collect())
     }
 
-    /// Records every `(key, location)` in one statement; a key already
-    /// present, or repeated earlier in `records`, keeps its first location.
-    pub async fn insert(&self, records: Vec<(Key, Location)>) -> Result<(), DedupError> {
-        let records = first_of_each_key(records);
+    /// Records every dedup record and leaf hash in one statement; a key
+    /// already present, or repeated earlier in `records`, keeps its first
+    /// location (every leaf hash is kept: each names an entry of the log).
+    pub async fn insert(&self, records: Vec<Record>) -> Result<(), DedupError> {
         if records.is_empty() {
             return Ok(());
         }
-        let sql = "INSERT INTO ct_dedup (log, key, leaf_index, timestamp)
-                   SELECT $1, k, i, t FROM UNNEST($2::bytea[], $3::int8[], $4::int8[]) AS r(k, i, t)
+        // Both tables in one round trip: a data-modifying CTE.
+        let sql = "WITH dedup AS (
+                       INSERT INTO ct_dedup (log, key, leaf_index, timestamp)
+                       SELECT $1, k, i, t FROM UNNEST($2::bytea[], $3::int8[], $4::int8[]) AS r(k, i, t)
+                       ON CONFLICT DO NOTHING)
+                   INSERT INTO ct_leaf_hashes (log, hash, leaf_index)
+                   SELECT $1, h, i FROM UNNEST($5::bytea[], $6::int8[]) AS r(h, i)
                    ON CONFLICT DO NOTHING";
-        let keys: Vec<&[u8]> = records.iter().map(|(key, _)| &key[..]).collect();
+        let hashes: Vec<&[u8]> = records.iter().map(|r| &r.leaf_hash[..]).collect();
         // Indexes are < 2^40 and timestamps < 2^63: both fit BIGINT.
-        let indexes: Vec<i64> = records.iter().map(|(_, l)| l.leaf_index as i64).collect();
-        let timestamps: Vec<i64> = records.iter().map(|(_, l)| l.timestamp as i64).collect();
-        let params: [(&(dyn ToSql + Sync), Type); 4] = [
+        let all_indexes: Vec<i64> = records
+            .iter()
+            .map(|r| r.location.leaf_index as i64)
+            .collect();
+        let firsts = first_of_each_key(records.clone());
+        let keys: Vec<&[u8]> = firsts.iter().map(|r| &r.key[..]).collect();
+        let indexes: Vec<i64> = firsts
+            .iter()
+            .map(|r| r.location.leaf_index as i64)
+            .collect();
+        let timestamps: Vec<i64> = firsts.iter().map(|r| r.location.timestamp as i64).collect();
+        let params: [(&(dyn ToSql + Sync), Type); 6] = [
             (&self.log, Type::TEXT),
             (&keys, Type::BYTEA_ARRAY),
             (&indexes, Type::INT8_ARRAY),
             (&timestamps, Type::INT8_ARRAY),
+            (&hashes, Type::BYTEA_ARRAY),
+            (&all_indexes, Type::INT8_ARRAY),
         ];
         self.db.query_typed(sql, &params).await?;
         Ok(())
+    }
+
+    /// The index of the entry whose leaf hash is `leaf_hash`, if recorded.
+    pub async fn leaf_index(&self, leaf_hash: [u8; 32]) -> Result<Option<u64>, DedupError> {
+        let sql = "SELECT leaf_index FROM ct_leaf_hashes WHERE log = $1 AND hash = $2";
+        let hash = &leaf_hash[..];
+        let rows = self
+            .db
+            .query_typed(sql, &[(&self.log, Type::TEXT), (&hash, Type::BYTEA)])
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(Some(column::<i64>(row, 0)? as u64)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -144,14 +185,15 @@ mod tests {
 
     #[test]
     fn first_of_each_key_keeps_the_first_location_in_order() {
-        let at = |i| Location {
-            leaf_index: i,
-            timestamp: i,
+        let at = |key: u8, i| Record {
+            key: [key; 32],
+            location: Location {
+                leaf_index: i,
+                timestamp: i,
+            },
+            leaf_hash: [i as u8; 32],
         };
-        let records = vec![([1; 32], at(1)), ([2; 32], at(2)), ([1; 32], at(3))];
-        assert_eq!(
-            first_of_each_key(records),
-            vec![([1; 32], at(1)), ([2; 32], at(2))]
-        );
+        let records = vec![at(1, 1), at(2, 2), at(1, 3)];
+        assert_eq!(first_of_each_key(records), vec![at(1, 1), at(2, 2)]);
     }
 }

@@ -1,4 +1,5 @@
-//! Layer 2 on one machine: a persistent SQLite dedup store per log.
+//! Layer 2 on one machine: a persistent SQLite dedup store per log, which
+//! also holds the log's leaf-hash index (table `leaf_hashes`).
 //!
 //! All SQLite work runs on the blocking pool. Durability is relaxed
 //! (`synchronous = NORMAL`): a record lost in a power cut only means a later
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use ct_db::{open_sqlite, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::{db_err, DedupError, Key, Location};
+use crate::{db_err, DedupError, Key, Location, Record};
 
 /// The persistent dedup store of one log.
 #[derive(Clone, Debug)]
@@ -32,6 +33,10 @@ impl SqliteDedup {
                           key BLOB PRIMARY KEY,
                           leaf_index INTEGER NOT NULL,
                           timestamp INTEGER NOT NULL
+                      ) WITHOUT ROWID;
+                      CREATE TABLE IF NOT EXISTS leaf_hashes (
+                          hash BLOB PRIMARY KEY,
+                          leaf_index INTEGER NOT NULL
                       ) WITHOUT ROWID;
                       CREATE TABLE IF NOT EXISTS bound_to (log_id TEXT NOT NULL)";
         let mut conn = open_sqlite(path, Synchronous::Normal, schema)?;
@@ -72,27 +77,44 @@ impl SqliteDedup {
         .await
     }
 
-    /// Records every `(key, location)` in one transaction; a key already
-    /// present keeps its first location.
-    pub async fn insert(&self, records: Vec<(Key, Location)>) -> Result<(), DedupError> {
+    /// Records every dedup record and leaf hash in one transaction; a key
+    /// already present keeps its first location.
+    pub async fn insert(&self, records: Vec<Record>) -> Result<(), DedupError> {
         self.blocking(move |conn| {
             let tx = conn.transaction()?;
             {
-                let mut statement = tx.prepare_cached(
+                let mut dedup = tx.prepare_cached(
                     "INSERT OR IGNORE INTO dedup (key, leaf_index, timestamp) VALUES (?1, ?2, ?3)",
                 )?;
-                for (key, location) in &records {
+                let mut leaves = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO leaf_hashes (hash, leaf_index) VALUES (?1, ?2)",
+                )?;
+                for Record {
+                    key,
+                    location,
+                    leaf_hash,
+                } in &records
+                {
                     // Indexes are < 2^40 and timestamps < 2^63: both fit SQLite's i64.
-                    statement.execute(params![
-                        &key[..],
-                        location.leaf_index as i64,
-                        location.timestamp as i64
-                    ])?;
+                    let index = location.leaf_index as i64;
+                    dedup.execute(params![&key[..], index, location.timestamp as i64])?;
+                    leaves.execute(params![&leaf_hash[..], index])?;
                 }
             }
             tx.commit()
         })
         .await
+    }
+
+    /// The index of the entry whose leaf hash is `leaf_hash`, if recorded.
+    pub async fn leaf_index(&self, leaf_hash: [u8; 32]) -> Result<Option<u64>, DedupError> {
+        self.blocking(move |conn| {
+            conn.prepare_cached("SELECT leaf_index FROM leaf_hashes WHERE hash = ?1")?
+                .query_row([&leaf_hash[..]], |row| row.get::<_, i64>(0))
+                .optional()
+        })
+        .await
+        .map(|index| index.map(|i| i as u64))
     }
 }
 
@@ -137,6 +159,14 @@ mod tests {
         [i; 32]
     }
 
+    fn record(i: u8, location: Location) -> Record {
+        Record {
+            key: key(i),
+            location,
+            leaf_hash: [i ^ 0xff; 32],
+        }
+    }
+
     #[tokio::test]
     async fn records_survive_reopening_and_keep_the_first_location() {
         let dir = tempfile::tempdir().unwrap();
@@ -145,26 +175,24 @@ mod tests {
             leaf_index: 7,
             timestamp: 1000,
         };
+        let later = Location {
+            leaf_index: 9,
+            timestamp: 2000,
+        };
         {
             let db = SqliteDedup::open(&path, "aa").unwrap();
             let (writer, task) = spawn_writer(PersistentDedup::Sqlite(db));
-            writer.record(vec![(key(1), first)]);
-            writer.record(vec![
-                (
-                    key(1),
-                    Location {
-                        leaf_index: 9,
-                        timestamp: 2000,
-                    },
-                ),
-                (key(2), first),
-            ]);
+            writer.record(vec![record(1, first)]);
+            writer.record(vec![record(1, later), record(2, later)]);
             drop(writer);
             task.await.unwrap();
         }
         let db = SqliteDedup::open(&path, "aa").unwrap();
         let found = db.lookup(vec![key(1), key(3), key(2)]).await.unwrap();
-        assert_eq!(found, vec![Some(first), None, Some(first)]);
+        assert_eq!(found, vec![Some(first), None, Some(later)]);
+        assert_eq!(db.leaf_index([1 ^ 0xff; 32]).await.unwrap(), Some(7));
+        assert_eq!(db.leaf_index([2 ^ 0xff; 32]).await.unwrap(), Some(9));
+        assert_eq!(db.leaf_index([3 ^ 0xff; 32]).await.unwrap(), None);
     }
 
     #[tokio::test]
@@ -176,7 +204,7 @@ mod tests {
             leaf_index: 1,
             timestamp: 2,
         };
-        db.insert(vec![(key(1), at)]).await.unwrap();
+        db.insert(vec![record(1, at)]).await.unwrap();
         drop(db);
         SqliteDedup::open(&path, "aa").expect("its own log");
         let err = SqliteDedup::open(&path, "bb").unwrap_err().to_string();

@@ -95,6 +95,33 @@ impl Checkpoint {
     }
 }
 
+impl SignedCheckpoint {
+    /// The RFC 6962 TreeHeadSignature (a DigitallySigned over
+    /// [`tree_head_signature_input`]) that this note's RFC6962NoteSignature
+    /// from the log `log_id` carries: what RFC 6962 `get-sth` answers as
+    /// `tree_head_signature`, with no new signing. Not verified here: the
+    /// note was verified when it was opened or signed.
+    pub fn tree_head_signature(&self, log_id: &Hash) -> Result<Vec<u8>, FormatError> {
+        let text =
+            std::str::from_utf8(&self.note).map_err(|_| FormatError::Checkpoint("not UTF-8"))?;
+        let split = text.rfind("\n\n").ok_or(FormatError::Checkpoint(
+            "no blank line before the signatures",
+        ))?;
+        let origin = &self.checkpoint.origin;
+        let key_id = key_id_rfc6962(origin, log_id);
+        let payload = find_signature(&text[split + 2..], origin, &key_id)?;
+        match payload.split_first_chunk::<8>() {
+            Some((ts, digitally_signed)) if u64::from_be_bytes(*ts) == self.timestamp => {
+                Ok(digitally_signed.to_vec())
+            }
+            Some(_) => Err(FormatError::Checkpoint(
+                "the RFC6962NoteSignature timestamp is not the checkpoint's",
+            )),
+            None => Err(FormatError::Truncated("RFC6962NoteSignature")),
+        }
+    }
+}
+
 /// Parses a checkpoint note and verifies the RFC6962NoteSignature of the log
 /// named `origin` with `key`. Signature lines of other names or key IDs are
 /// ignored; extension lines in the body are allowed and ignored.

@@ -67,6 +67,23 @@ impl Entry {
         self.merkle_tree_leaf_with(timestamp, &leaf_index_extension(leaf_index))
     }
 
+    /// RFC 6962 §4.6 `extra_data` of this entry, given the DER of the
+    /// issuers its `chain_fingerprints` name, in that order: an x509 entry's
+    /// `certificate_chain`, or a precert entry's PrecertChainEntry (the
+    /// precertificate, then its chain).
+    pub fn extra_data(&self, issuers: &[&[u8]]) -> Result<Vec<u8>, FormatError> {
+        let mut chain = Vec::new();
+        for der in issuers {
+            put_prefixed_checked(&mut chain, 3, der, "an ASN.1Cert")?;
+        }
+        let mut out = Vec::new();
+        if let EntryKind::Precert { precertificate, .. } = &self.kind {
+            put_prefixed_checked(&mut out, 3, precertificate, "a pre_certificate")?;
+        }
+        put_prefixed_checked(&mut out, 3, &chain, "a certificate chain")?;
+        Ok(out)
+    }
+
     /// Appends the static-ct-api TileLeaf encoding to `out`.
     pub fn write_tile_leaf(&self, timestamp: u64, leaf_index: u64, out: &mut Vec<u8>) {
         self.write_timestamped_entry(timestamp, &leaf_index_extension(leaf_index), out);
@@ -100,6 +117,21 @@ impl Entry {
         }
         put_prefixed(out, 2, extensions);
     }
+}
+
+/// [`put_prefixed`] for bytes read back from storage, whose size no
+/// request limit bounded: too long is an error, not a panic.
+fn put_prefixed_checked(
+    out: &mut Vec<u8>,
+    len_bytes: usize,
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<(), FormatError> {
+    if bytes.len() as u64 >= 1u64 << (8 * len_bytes) {
+        return Err(FormatError::TooLong(what));
+    }
+    put_prefixed(out, len_bytes, bytes);
+    Ok(())
 }
 
 /// CtExtensions holding only leaf_index: 0x00 | u16 5 | u40 index.

@@ -29,6 +29,9 @@ pub enum FormatError {
     /// A checkpoint note that is malformed or not signed by the expected key.
     #[error("bad checkpoint: {0}")]
     Checkpoint(&'static str),
+    /// A field longer than its length prefix can say.
+    #[error("{0} is too long for its length prefix")]
+    TooLong(&'static str),
     /// A Merkle inclusion or consistency proof that does not verify.
     #[error("invalid Merkle proof: {0}")]
     Proof(&'static str),

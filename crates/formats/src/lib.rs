@@ -15,6 +15,7 @@ mod checkpoint;
 mod codec;
 mod entry;
 mod error;
+mod fast_sign;
 mod key;
 mod merkle;
 mod sct;

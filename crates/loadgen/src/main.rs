@@ -47,6 +47,11 @@ enum Command {
     Prefill(prefill::Args),
 }
 
+/// The server's allocator (see ct-log's main.rs), so that the sequencer
+/// and prefill are measured as they run in the server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {

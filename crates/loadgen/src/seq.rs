@@ -3,14 +3,22 @@
 //! batch sent to the last batch answered. Every round does the whole job:
 //! leaf hashes, tiles (data tiles gzip-compressed), staging bundle, signed
 //! checkpoint, compare-and-swap, uploads, publish.
+//!
+//! The rate is also reported per segment of the run (`--segments`), so a
+//! run of 10 M entries shows whether the cost per entry stays flat as the
+//! tree grows. The in-memory store drops tile bytes once written (the
+//! sequencer never reads a tile back while it runs) so that such a run
+//! fits in memory; batches are cloned from the samples as they are sent.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use bytes::Bytes;
 use ct_formats::{Entry, LogKey};
 use ct_sequencer::{Batch, LogConfig, SequencerHandle};
-use ct_storage::{MemoryLock, MemoryStore};
+use ct_storage::{MemoryLock, MemoryStore, ObjectStore, PutIf, StorageError, WriteCondition};
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -39,6 +47,9 @@ pub struct Args {
     /// Most entries in one round.
     #[arg(long, default_value_t = 100_000)]
     pool_size: usize,
+    /// Report the rate over this many equal parts of the run.
+    #[arg(long, default_value_t = 10)]
+    segments: usize,
     /// Also write the result as JSON here.
     #[arg(long)]
     json_out: Option<PathBuf>,
@@ -55,31 +66,6 @@ fn mean_tile_leaf(entries: &[Entry]) -> usize {
         })
         .sum::<usize>()
         / entries.len()
-}
-
-/// Sends every batch to the sequencer as a batcher does, without waiting
-/// for the answers in between, then waits for every answer.
-async fn sequence_all(handle: &SequencerHandle, batches: Vec<Vec<Entry>>) -> anyhow::Result<()> {
-    let mut replies = Vec::with_capacity(batches.len());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = handle.clone();
-    let sender = tokio::spawn(async move {
-        for entries in batches {
-            let (reply, answer) = oneshot::channel();
-            if handle.send(Batch { entries, reply }).await.is_err() {
-                break;
-            }
-            let _ = tx.send(answer);
-        }
-    });
-    while let Some(answer) = rx.recv().await {
-        replies.push(answer);
-    }
-    sender.await?;
-    for answer in replies {
-        answer.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(())
 }
 
 /// Entries as the frontend builds them, from validating `chains`.
@@ -115,16 +101,100 @@ pub fn entries_from_chains(
         .collect()
 }
 
+/// An in-memory store that keeps everything but the tiles' bytes.
+struct DropTiles(MemoryStore);
+
+#[async_trait]
+impl ObjectStore for DropTiles {
+    async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
+        let kept = if key.starts_with("tile/") {
+            Bytes::new()
+        } else {
+            data
+        };
+        self.0.put(key, kept).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        self.0.get(key).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.0.delete(key).await
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, String)>, StorageError> {
+        self.0.get_versioned(key).await
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition<'_>,
+    ) -> Result<PutIf, StorageError> {
+        self.0.put_if(key, data, condition).await
+    }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StorageError> {
+        self.0.list(prefix, limit).await
+    }
+}
+
+/// Progress through the run: (entries answered, seconds, CPU seconds).
+type Mark = (usize, f64, Option<f64>);
+
+/// Sends `entries` entries (the samples, cycled) in batches and waits for
+/// every answer; returns a mark at the end of each segment.
+async fn drive(
+    handle: SequencerHandle,
+    samples: Arc<Vec<Entry>>,
+    args: &Args,
+) -> anyhow::Result<Vec<Mark>> {
+    let (total, batch) = (args.entries, args.batch);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let sender = tokio::spawn(async move {
+        for first in (0..total).step_by(batch) {
+            let entries = (first..total.min(first + batch))
+                .map(|i| samples[i % samples.len()].clone())
+                .collect::<Vec<_>>();
+            let (reply, answer) = oneshot::channel();
+            let n = entries.len();
+            if handle.send(Batch { entries, reply }).await.is_err()
+                || tx.send((n, answer)).await.is_err()
+            {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    let segment = total.div_ceil(args.segments.max(1));
+    let mut marks = vec![(0, 0.0, procstat::cpu_seconds(std::process::id()))];
+    let mut done = 0;
+    while let Some((n, answer)) = rx.recv().await {
+        answer.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        done += n;
+        if done % segment < n || done == total {
+            let cpu = procstat::cpu_seconds(std::process::id());
+            marks.push((done, start.elapsed().as_secs_f64(), cpu));
+        }
+    }
+    sender.await?;
+    Ok(marks)
+}
+
+/// Entries per CPU-second between two marks; `None` when too little CPU
+/// time passed to tell (a round answers many batches at once, so a
+/// segment shorter than a round or two has no time of its own).
+fn per_cpu_second(a: &Mark, b: &Mark) -> Option<f64> {
+    let cpu = b.2? - a.2?;
+    (cpu >= 0.2).then(|| (b.0 - a.0) as f64 / cpu)
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let key = Arc::new(LogKey::from_pem(&std::fs::read_to_string(&args.log_key)?)?);
     let samples = entries_from_chains(&args.chains, &args.roots, 2000)?;
     let mean_leaf = mean_tile_leaf(&samples);
-    let batches: Vec<Vec<Entry>> = (0..args.entries)
-        .map(|i| samples[i % samples.len()].clone())
-        .collect::<Vec<_>>()
-        .chunks(args.batch)
-        .map(<[Entry]>::to_vec)
-        .collect();
     let config = LogConfig {
         name: "seqbench".into(),
         origin: "127.0.0.1/seqbench".into(),
@@ -134,32 +204,39 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         claim_wait: Some(Duration::ZERO),
         create: true,
     };
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(DropTiles(MemoryStore::new()));
     let (handle, task) = ct_sequencer::start(config, store, Arc::new(MemoryLock::new())).await?;
-    let cpu0 = procstat::cpu_seconds(std::process::id());
-    let start = Instant::now();
-    sequence_all(&handle, batches).await?;
-    let elapsed = start.elapsed().as_secs_f64();
-    let cpu = procstat::cpu_seconds(std::process::id())
-        .zip(cpu0)
-        .map(|(b, a)| b - a);
-    drop(handle);
+    let marks = drive(handle, Arc::new(samples), &args).await?;
     task.await?;
-    let rate = args.entries as f64 / elapsed;
+    let (first, last) = (&marks[0], &marks[marks.len() - 1]);
+    let segments: Vec<_> = marks
+        .windows(2)
+        .map(|w| json!({"entries_upto": w[1].0, "entries_per_cpu_s": per_cpu_second(&w[0], &w[1])}))
+        .collect();
+    let rate = args.entries as f64 / last.1;
+    let cpu = per_cpu_second(first, last);
     let result = json!({
         "entries": args.entries,
         "mean_tile_leaf_bytes": mean_leaf,
         "period_ms": args.period_ms,
-        "seconds": elapsed,
+        "seconds": last.1,
         "entries_per_s": rate,
-        "cpu_s": cpu,
-        "entries_per_cpu_s": cpu.map(|c| args.entries as f64 / c),
+        "cpu_s": last.2.zip(first.2).map(|(b, a)| b - a),
+        "entries_per_cpu_s": cpu,
+        "segments": segments,
     });
     println!(
-        "sequencer alone (in-memory store): {} entries (~{mean_leaf} B TileLeaf) in {elapsed:.2} s = {rate:.0} entries/s wall, {:.0} entries per CPU-second",
+        "sequencer alone (in-memory store): {} entries (~{mean_leaf} B TileLeaf) in {:.2} s = {rate:.0} entries/s wall, {:.0} entries per CPU-second",
         args.entries,
-        cpu.map_or(0.0, |c| args.entries as f64 / c)
+        last.1,
+        cpu.unwrap_or(0.0)
     );
+    for w in marks.windows(2) {
+        let rate = per_cpu_second(&w[0], &w[1]).map_or("too short to time".to_string(), |r| {
+            format!("{r:.0} per CPU-second")
+        });
+        println!("  entries {:>10} to {:>10}: {rate}", w[0].0, w[1].0);
+    }
     println!("RESULT-JSON {result}");
     if let Some(path) = &args.json_out {
         std::fs::write(path, serde_json::to_vec_pretty(&result)?)?;

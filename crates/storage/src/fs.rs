@@ -4,6 +4,12 @@
 //! it, rename it over the key, then fsync the folder so the rename itself is
 //! durable. Newly created folders are fsynced into their parents too.
 //!
+//! Reads of files the page cache holds are done on the calling thread, with
+//! `preadv2(RWF_NOWAIT)`, which refuses rather than waits for the disk; only
+//! those that would wait go to the blocking pool. Handing every read to the
+//! blocking pool cost two thread switches per tile served, most of the CPU
+//! of a monitor's sweep over the tiles (BENCHMARKS.md, read path).
+//!
 //! Conditional writes compare and rename under an exclusive OS lock on a
 //! file in the root (`.conditional.lock`), so they exclude each other across
 //! processes; an object's version is the SHA-256 of its bytes.
@@ -102,6 +108,48 @@ fn write_atomically(path: &Path, temp_name: &str, data: &[u8]) -> std::io::Resul
     result
 }
 
+/// The whole file at `path` if reading it needs no disk I/O; `None` when
+/// some of it would have to be waited for (or the kernel cannot say).
+/// Every object is written to a temporary file and renamed into place, so
+/// an open file never changes: the length read first is the length to read.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn read_if_cached(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    let mut data = Vec::<u8>::with_capacity(len);
+    while data.len() < len {
+        let iov = libc::iovec {
+            iov_base: data.spare_capacity_mut().as_mut_ptr().cast(),
+            iov_len: len - data.len(),
+        };
+        // SAFETY: the iovec points into `data`'s spare capacity, whose
+        // length it gives; `file` is open for the whole call.
+        let n = unsafe {
+            libc::preadv2(
+                file.as_raw_fd(),
+                &iov,
+                1,
+                data.len() as libc::off_t,
+                libc::RWF_NOWAIT,
+            )
+        };
+        match n {
+            // EAGAIN: not cached; EOPNOTSUPP, EINVAL: no RWF_NOWAIT here.
+            -1 => return Ok(None),
+            0 => break,
+            // SAFETY: the kernel wrote `n` more bytes into the spare capacity.
+            n => unsafe { data.set_len(data.len() + n as usize) },
+        }
+    }
+    Ok(Some(data))
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn read_if_cached(_path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    Ok(None)
+}
+
 /// Writes `data` to `path` if the file there still fits `condition`
 /// (`expected` is its version, `None` for absent), holding the root's
 /// conditional-write lock throughout.
@@ -177,6 +225,12 @@ impl ObjectStore for FsStore {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
         let path = self.path_of(key)?;
+        match read_if_cached(&path) {
+            Ok(Some(data)) => return Ok(Some(Bytes::from(data))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // Not all in memory, or an error the blocking read will report.
+            Ok(None) | Err(_) => {}
+        }
         let key = key.to_string();
         blocking(move || match std::fs::read(&path) {
             Ok(data) => Ok(Some(Bytes::from(data))),
@@ -277,6 +331,23 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("000")]);
+    }
+
+    /// A file just written is in the page cache: read whole on the calling
+    /// thread where the kernel supports RWF_NOWAIT (and never partly).
+    #[test]
+    fn reads_cached_files_whole_without_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0usize, 1, 4096, 300_001] {
+            let path = dir.path().join(format!("f{len}"));
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &data).unwrap();
+            if let Some(read) = read_if_cached(&path).unwrap() {
+                assert_eq!(read, data, "{len} bytes");
+            }
+        }
+        let missing = read_if_cached(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     }
 
     /// Two stores on one folder (two processes, say) racing conditional

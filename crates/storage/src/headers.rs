@@ -10,7 +10,8 @@ pub struct ObjectHeaders {
     pub cache_control: &'static str,
 }
 
-const IMMUTABLE: &str = "public, max-age=604800, immutable";
+/// `Cache-Control` of everything that never changes once written.
+pub const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=604800, immutable";
 
 /// Whether `key` may never change once written (tiles and issuers).
 pub fn is_immutable(key: &str) -> bool {
@@ -32,12 +33,12 @@ impl ObjectHeaders {
             return ObjectHeaders {
                 content_type: "application/pkix-cert",
                 content_encoding: None,
-                cache_control: IMMUTABLE,
+                cache_control: IMMUTABLE_CACHE_CONTROL,
             };
         }
         let content_encoding = key.starts_with("tile/data/").then_some("gzip");
         let cache_control = if is_immutable(key) {
-            IMMUTABLE
+            IMMUTABLE_CACHE_CONTROL
         } else {
             "no-store"
         };
@@ -60,7 +61,7 @@ mod tests {
         assert_eq!(cp.cache_control, "no-store");
         let data = ObjectHeaders::for_key("tile/data/000.p/5");
         assert_eq!(data.content_encoding, Some("gzip"));
-        assert_eq!(data.cache_control, IMMUTABLE);
+        assert_eq!(data.cache_control, IMMUTABLE_CACHE_CONTROL);
         let hash = ObjectHeaders::for_key("tile/1/000");
         assert_eq!(
             (hash.content_type, hash.content_encoding),

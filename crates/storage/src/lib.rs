@@ -35,7 +35,7 @@ mod sqlite;
 pub use aws_credential_types::Credentials as S3Credentials;
 pub use clock::{BootInstant, ClockReading, ClockStatus, MAX_CLOCK_SKEW};
 pub use fs::FsStore;
-pub use headers::{is_immutable, ObjectHeaders};
+pub use headers::{is_immutable, ObjectHeaders, IMMUTABLE_CACHE_CONTROL};
 pub use lease::LeaseOptions;
 pub use lock::{Claim, LockBackend, LockError, MemoryLock};
 pub use memory::{Fault, MemoryStore};

@@ -88,7 +88,7 @@ pub(crate) fn free_port_pairs(count: usize) -> Vec<u16> {
 
 /// A server binary is missing: fails the test under CI, where every test
 /// must really run, else says SKIPPED so that a developer notices.
-pub(crate) fn missing(what: &str) {
+pub fn missing(what: &str) {
     if std::env::var_os("CI").is_some() {
         panic!("{what}");
     }

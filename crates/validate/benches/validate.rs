@@ -9,6 +9,7 @@
 //!
 //! Run: `cargo bench -p ct-validate --bench validate`.
 
+use aws_lc_rs::signature as aws;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ct_formats::{Entry, EntryKind, LogKey, Sct};
 use ct_testkit::pki::ca_params;
@@ -88,51 +89,107 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("crypto_floor");
-    for (name, chains) in &f.chains {
-        let links: Vec<_> = chains
-            .iter()
-            .map(|chain| {
-                let (_, leaf) = X509Certificate::from_der(&chain[0]).unwrap();
-                let (_, issuer) = X509Certificate::from_der(&chain[1]).unwrap();
-                let alg: &'static dyn VerificationAlgorithm = if *name == "p256" {
-                    &sig::ECDSA_P256_SHA256_ASN1
-                } else {
-                    &sig::RSA_PKCS1_2048_8192_SHA256
-                };
-                let entry = Entry {
-                    kind: EntryKind::X509 {
-                        certificate: chain[0].clone(),
-                    },
-                    chain_fingerprints: vec![[1; 32], [2; 32]],
-                };
-                (
-                    alg,
-                    issuer
-                        .tbs_certificate
-                        .subject_pki
-                        .subject_public_key
-                        .data
-                        .to_vec(),
-                    leaf.tbs_certificate.as_ref().to_vec(),
-                    leaf.signature_value.data.to_vec(),
-                    entry,
-                )
-            })
-            .collect();
-        let mut i = 0u64;
-        group.bench_function(*name, |b| {
+    let links: Vec<(&str, Vec<Leaf>)> = f
+        .chains
+        .iter()
+        .map(|(name, chains)| (*name, chains.iter().map(|c| leaf(name, c)).collect()))
+        .collect();
+    let mut group = c.benchmark_group("leaf_verify");
+    for (name, leaves) in &links {
+        let mut i = 0;
+        group.bench_function(format!("ring/{name}"), |b| {
             b.iter(|| {
                 i += 1;
-                let (alg, key_bytes, tbs, signature, entry) = &links[i as usize % links.len()];
-                UnparsedPublicKey::new(*alg, key_bytes)
-                    .verify(tbs, signature)
-                    .unwrap();
-                Sct::sign(&key, entry, 1_795_000_000_000, i)
+                let l = &leaves[i % leaves.len()];
+                UnparsedPublicKey::new(l.ring, &l.key)
+                    .verify(&l.tbs, &l.signature)
+                    .unwrap()
+            })
+        });
+        group.bench_function(format!("aws_lc_rs/{name}"), |b| {
+            b.iter(|| {
+                i += 1;
+                let l = &leaves[i % leaves.len()];
+                aws::UnparsedPublicKey::new(l.aws_lc, &l.key)
+                    .verify(&l.tbs, &l.signature)
+                    .unwrap()
+            })
+        });
+        let parsed: Vec<_> = leaves
+            .iter()
+            .map(|l| aws::ParsedPublicKey::new(l.aws_lc, &l.key).unwrap())
+            .collect();
+        group.bench_function(format!("aws_lc_rs_parsed_key/{name}"), |b| {
+            b.iter(|| {
+                i += 1;
+                let l = &leaves[i % leaves.len()];
+                parsed[i % leaves.len()]
+                    .verify_sig(&l.tbs, &l.signature)
+                    .unwrap()
             })
         });
     }
     group.finish();
+
+    let mut group = c.benchmark_group("crypto_floor");
+    for (name, leaves) in &links {
+        let mut i = 0u64;
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                i += 1;
+                let l = &leaves[i as usize % leaves.len()];
+                UnparsedPublicKey::new(l.ring, &l.key)
+                    .verify(&l.tbs, &l.signature)
+                    .unwrap();
+                Sct::sign(&key, &l.entry, 1_795_000_000_000, i)
+            })
+        });
+    }
+    group.finish();
+}
+
+/// What the verification of a leaf's signature needs.
+struct Leaf {
+    ring: &'static dyn VerificationAlgorithm,
+    aws_lc: &'static dyn aws::VerificationAlgorithm,
+    key: Vec<u8>,
+    tbs: Vec<u8>,
+    signature: Vec<u8>,
+    entry: Entry,
+}
+
+fn leaf(name: &str, chain: &[Vec<u8>]) -> Leaf {
+    let (_, leaf) = X509Certificate::from_der(&chain[0]).unwrap();
+    let (_, issuer) = X509Certificate::from_der(&chain[1]).unwrap();
+    let (ring, aws_lc): (
+        &'static dyn VerificationAlgorithm,
+        &'static dyn aws::VerificationAlgorithm,
+    ) = if name == "p256" {
+        (&sig::ECDSA_P256_SHA256_ASN1, &aws::ECDSA_P256_SHA256_ASN1)
+    } else {
+        (
+            &sig::RSA_PKCS1_2048_8192_SHA256,
+            &aws::RSA_PKCS1_2048_8192_SHA256,
+        )
+    };
+    Leaf {
+        ring,
+        aws_lc,
+        key: issuer
+            .tbs_certificate
+            .subject_pki
+            .subject_public_key
+            .data
+            .to_vec(),
+        tbs: leaf.tbs_certificate.as_ref().to_vec(),
+        signature: leaf.signature_value.data.to_vec(),
+        entry: Entry {
+            kind: EntryKind::X509 {
+                certificate: chain[0].clone(),
+            },
+            chain_fingerprints: vec![[1; 32], [2; 32]],
+        },
+    }
 }
 
 criterion_group!(validate, benches);

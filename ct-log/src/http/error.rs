@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 
 use crate::refused::Refused;
+use crate::tree::TreeError;
 
 /// A failed request: the status says whose fault, the text says what.
 #[derive(Debug)]
@@ -79,6 +80,20 @@ impl From<Refused> for ApiError {
                 ApiError::Busy(ct_sequencer::SequencingError::StandingBy.to_string())
             }
             Refused::Failed(why) => ApiError::Internal(format!("sequencing failed: {why}")),
+        }
+    }
+}
+
+impl From<TreeError> for ApiError {
+    fn from(e: TreeError) -> ApiError {
+        match e {
+            TreeError::Beyond(why) => ApiError::BadRequest(why),
+            TreeError::NotFound(why) => ApiError::NotFound(why),
+            TreeError::Index(e) => ApiError::Internal(format!("reading the leaf-hash index: {e}")),
+            TreeError::Storage(e) => ApiError::Internal(format!("reading the tree: {e}")),
+            TreeError::Damaged(why) | TreeError::Task(why) => {
+                ApiError::Internal(format!("reading the tree: {why}"))
+            }
         }
     }
 }

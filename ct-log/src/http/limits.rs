@@ -1,6 +1,7 @@
 //! Limits every submission (and internal API call) is held to: a body cap
 //! refused before reading, a cap on how many run at once, and a time bound
-//! from the first body byte to the answer.
+//! from the first body byte to the answer. RFC 6962 reads have a cap of
+//! their own, so that neither kind of request can take the other's room.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,24 +19,66 @@ pub const MAX_BODY_BYTES: usize = 128 * 1024;
 /// The longest a submission may take, from its first body byte to its SCT.
 pub const SUBMISSION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Bounds one log's submissions: at most its `in_flight` permits at once
-/// (503 beyond), each finished within `SUBMISSION_TIMEOUT` including the
-/// time to receive its body (408), so slow or piled-up clients cannot
-/// exhaust the server.
-pub async fn guard_submissions(
-    State(in_flight): State<Arc<Semaphore>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// One of a log's caps on the requests it handles at once. Requests in
+/// flight are counted in `ct_requests_in_flight{log,kind}`, and those
+/// refused because the cap was reached in `ct_requests_refused_total`.
+#[derive(Clone)]
+pub struct Cap {
+    pub permits: Arc<Semaphore>,
+    pub log: Arc<str>,
+    /// `submission` or `read`.
+    pub kind: &'static str,
+}
+
+impl Cap {
+    /// Runs the request if the cap has room (503 otherwise), within
+    /// `SUBMISSION_TIMEOUT` (408 beyond).
+    async fn run(&self, request: Request, next: Next) -> Response {
+        let labels = [
+            ("log", self.log.to_string()),
+            ("kind", self.kind.to_string()),
+        ];
+        let Ok(_permit) = self.permits.try_acquire() else {
+            metrics::counter!("ct_requests_refused_total", &labels).increment(1);
+            return ApiError::Busy(format!("too many {}s in flight; retry later", self.kind))
+                .into_response();
+        };
+        let _counted = InFlight::enter(metrics::gauge!("ct_requests_in_flight", &labels));
+        bounded(request, next).await
+    }
+}
+
+/// Counts a request in flight until it is dropped: answered, or abandoned
+/// by its client.
+struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    fn enter(gauge: metrics::Gauge) -> InFlight {
+        gauge.increment(1);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1);
+    }
+}
+
+/// Bounds one log's submissions: at most its cap at once (503 beyond),
+/// each finished within `SUBMISSION_TIMEOUT` including the time to receive
+/// its body (408), so slow or piled-up clients cannot exhaust the server.
+pub async fn guard_submissions(State(cap): State<Cap>, request: Request, next: Next) -> Response {
     if declared_length(&request).is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         // Refuse before reading: the client may never send what it declared.
         return ApiError::TooLarge(MAX_BODY_BYTES).into_response();
     }
-    let Ok(_permit) = in_flight.try_acquire() else {
-        return ApiError::Busy("too many submissions in flight; retry later".into())
-            .into_response();
-    };
-    bounded(request, next).await
+    cap.run(request, next).await
+}
+
+/// Bounds one log's RFC 6962 reads the same way, under their own cap.
+pub async fn guard_reads(State(cap): State<Cap>, request: Request, next: Next) -> Response {
+    cap.run(request, next).await
 }
 
 /// Answers 408 when a request takes longer than `SUBMISSION_TIMEOUT`.

@@ -9,6 +9,7 @@ mod internal;
 mod limits;
 mod ops;
 mod read;
+mod rfc6962;
 mod submit;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use error::method_not_allowed;
 pub use error::ApiError;
 pub use internal::router as internal_router;
-use limits::{guard_submissions, MAX_BODY_BYTES};
+use limits::{guard_submissions, Cap, MAX_BODY_BYTES};
 
 use crate::config::{prefix_path, Role};
 use crate::log::Log;
@@ -77,14 +78,18 @@ pub fn router(
                 .route("/ct/v1/add-chain", post(submit::add_chain))
                 .route("/ct/v1/add-pre-chain", post(submit::add_pre_chain));
         }
-        // Layers wrap only the routes added before them.
+        let submissions = Cap {
+            permits: mounted.log.in_flight.clone(),
+            log: mounted.log.info.name.as_str().into(),
+            kind: "submission",
+        };
+        // Layers wrap only the routes added before them: the RFC 6962 reads
+        // come after, with a cap of their own.
         let submission = submission
-            .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(from_fn_with_state(
-                mounted.log.in_flight.clone(),
-                guard_submissions,
-            ));
+            .layer(from_fn_with_state(submissions, guard_submissions))
+            .merge(rfc6962::routes(&mounted.log))
+            .method_not_allowed_fallback(method_not_allowed);
         let monitoring = Router::new()
             .route("/checkpoint", get(read::checkpoint))
             .route("/tile/{*path}", get(read::tile))

@@ -127,7 +127,10 @@ fn status(log: &Log) -> &'static str {
     }
 }
 
-/// `GET <submission prefix>/log.v3.json`: the log's entry for a CT log list.
+/// `GET <submission prefix>/log.v3.json`: the log's entry for a CT log list,
+/// with both APIs: `submission_url` and `monitoring_url` as a tiled
+/// (static CT) log, and `url` as an RFC 6962 log, whose read API is served
+/// under the submission prefix.
 pub async fn log_metadata(State(log): State<Arc<Log>>) -> Json<serde_json::Value> {
     let info = &log.info;
     Json(json!({
@@ -135,6 +138,7 @@ pub async fn log_metadata(State(log): State<Arc<Log>>) -> Json<serde_json::Value
         "log_id": B64.encode(log.key.log_id()),
         "key": B64.encode(log.key.spki_der()),
         "mmd": MMD_SECONDS,
+        "url": with_slash(&info.submission_prefix),
         "submission_url": with_slash(&info.submission_prefix),
         "monitoring_url": with_slash(&info.monitoring_prefix),
         "temporal_interval": {
@@ -204,7 +208,8 @@ fn log_section(log: &Log) -> String {
          <dt>Temporal interval (leaf NotAfter)</dt><dd>{start} (inclusive) to {limit} (exclusive)</dd>\n\
          <dt>Last round</dt><dd>tree size {size}, checkpoint age {age}</dd>\n\
          <dt>Submission URL</dt><dd><a href=\"{sub}\">{sub}</a></dd>\n\
-         <dt>Monitoring URL</dt><dd><a href=\"{mon}\">{mon}</a></dd>\n\
+         <dt>Monitoring URL (static CT API)</dt><dd><a href=\"{mon}\">{mon}</a></dd>\n\
+         <dt>RFC 6962 API</dt><dd><a href=\"{sub}ct/v1/get-sth\">{sub}ct/v1/</a></dd>\n\
          <dt>Read</dt><dd><a href=\"{mon}checkpoint\">checkpoint</a> · \
          <a href=\"{sub}log.v3.json\">log.v3.json</a> · \
          <a href=\"{sub}ct/v1/get-roots\">get-roots</a></dd>\n\
@@ -267,10 +272,15 @@ pub async fn track(State(log_name): State<Arc<str>>, request: Request, next: Nex
 
 /// The endpoint a matched route pattern names, for metrics labels.
 fn endpoint_label(route: &str) -> &'static str {
-    const ENDPOINTS: [(&str, &str); 7] = [
+    const ENDPOINTS: [(&str, &str); 12] = [
         ("/ct/v1/add-chain", "add-chain"),
         ("/ct/v1/add-pre-chain", "add-pre-chain"),
         ("/ct/v1/get-roots", "get-roots"),
+        ("/ct/v1/get-sth", "get-sth"),
+        ("/ct/v1/get-sth-consistency", "get-sth-consistency"),
+        ("/ct/v1/get-proof-by-hash", "get-proof-by-hash"),
+        ("/ct/v1/get-entries", "get-entries"),
+        ("/ct/v1/get-entry-and-proof", "get-entry-and-proof"),
         ("/log.v3.json", "log.v3.json"),
         ("/checkpoint", "checkpoint"),
         ("/tile/{*path}", "tile"),

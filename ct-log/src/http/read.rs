@@ -47,19 +47,11 @@ pub async fn issuer(
 }
 
 async fn serve(log: &Log, key: &str) -> Result<Response, ApiError> {
-    let data = match log.read_cache.get(key) {
-        Some(data) => data,
-        None => {
-            let data = log
-                .store
-                .get(key)
-                .await
-                .map_err(|e| ApiError::Internal(format!("reading {key}: {e}")))?
-                .ok_or_else(|| ApiError::NotFound(format!("{key} not found")))?;
-            log.read_cache.put(key, &data);
-            data
-        }
-    };
+    let data = log
+        .read_object(key)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading {key}: {e}")))?
+        .ok_or_else(|| ApiError::NotFound(format!("{key} not found")))?;
     let headers = ObjectHeaders::for_key(key);
     let mut response = (
         [

@@ -109,6 +109,30 @@ fn note_layout() {
 }
 
 #[test]
+fn tree_head_signature_is_the_notes_rfc6962_signature() {
+    let key = test_key();
+    let s = signed();
+    let ths = s.tree_head_signature(key.log_id()).unwrap();
+    let input = tree_head_signature_input(TS, 778, &[0x11; 32]);
+    verify_digitally_signed(key.verifying_key(), &input, &ths).unwrap();
+    let sig = BASE64_STANDARD
+        .decode(note_text().trim_end().rsplit_once(' ').unwrap().1)
+        .unwrap();
+    assert_eq!(
+        ths,
+        sig[12..],
+        "the DigitallySigned after keyID and timestamp"
+    );
+    // Another log's signature line is not this log's tree head signature.
+    assert!(s.tree_head_signature(&[0x99; 32]).is_err());
+    let stale = SignedCheckpoint {
+        timestamp: TS + 1,
+        ..s
+    };
+    assert!(stale.tree_head_signature(key.log_id()).is_err());
+}
+
+#[test]
 fn open_round_trip() {
     let s = signed();
     assert_eq!(open(&note_text()), Ok(s));

@@ -120,6 +120,27 @@ fn precert_layouts() {
 }
 
 #[test]
+fn extra_data_layouts() {
+    // X509ChainEntry.certificate_chain: u24 length, then each u24 cert.
+    let issuers: [&[u8]; 2] = [&[0x11, 0x12], &[0x22]];
+    assert_eq!(
+        x509_entry().extra_data(&issuers).unwrap(),
+        unhex("000009 000002 1112 000001 22")
+    );
+    assert_eq!(x509_entry().extra_data(&[]).unwrap(), unhex("000000"));
+    // PrecertChainEntry: the precertificate, then the chain.
+    assert_eq!(
+        precert_entry().extra_data(&[&[0x44, 0x45]]).unwrap(),
+        unhex("000004 01020304 000005 000002 4445")
+    );
+    let huge = vec![0u8; 1 << 24];
+    assert_eq!(
+        x509_entry().extra_data(&[&huge]),
+        Err(FormatError::TooLong("an ASN.1Cert"))
+    );
+}
+
+#[test]
 fn dedup_keys() {
     let want: [u8; 32] = Sha256::digest(unhex("0000 aabbcc")).into();
     assert_eq!(x509_entry().dedup_key(), want);
