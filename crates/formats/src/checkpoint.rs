@@ -46,6 +46,17 @@ pub fn key_id_rfc6962(origin: &str, log_id: &Hash) -> [u8; 4] {
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
+/// The signed-note verifier key of a log's checkpoints, as monitors and the
+/// static CT API name it: `<origin>+<hex key ID>+<base64(0x05 ‖ SPKI)>`.
+pub fn note_verifier_key(origin: &str, key: &LogKey) -> String {
+    let key_id: String = key_id_rfc6962(origin, key.log_id())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let material = [&[SIG_TYPE_RFC6962][..], key.spki_der()].concat();
+    format!("{origin}+{key_id}+{}", BASE64_STANDARD.encode(material))
+}
+
 /// RFC 6962 TreeHeadSignature input: v1 (0) | tree_hash (1) | u64 ts | u64 size | root.
 pub fn tree_head_signature_input(timestamp: u64, size: u64, root: &Hash) -> [u8; 50] {
     let mut out = [0u8; 50];

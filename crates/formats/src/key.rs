@@ -100,6 +100,14 @@ impl LogKey {
         &self.verifying_key
     }
 
+    /// The public key as PEM (`-----BEGIN PUBLIC KEY-----`, the SPKI).
+    pub fn public_key_pem(&self) -> String {
+        use p256::pkcs8::{EncodePublicKey, LineEnding};
+        self.verifying_key
+            .to_public_key_pem(LineEnding::LF)
+            .expect("a P-256 public key always encodes")
+    }
+
     /// RFC 5246 DigitallySigned: 0x04 (sha256) | 0x03 (ecdsa) | u16 len |
     /// DER ECDSA signature over SHA-256(msg). Deterministic (RFC 6979), so a
     /// resubmission gets byte-identical SCTs.

@@ -25,8 +25,8 @@ mod tile;
 pub type Hash = [u8; 32];
 
 pub use checkpoint::{
-    key_id_rfc6962, open_checkpoint, origin_from_prefix, tree_head_signature_input, Checkpoint,
-    SignedCheckpoint,
+    key_id_rfc6962, note_verifier_key, open_checkpoint, origin_from_prefix,
+    tree_head_signature_input, Checkpoint, SignedCheckpoint,
 };
 pub use entry::{
     leaf_index_extension, parse_leaf_index_extension, parse_tile_leaves, Entry, EntryKind, TileLeaf,

@@ -41,7 +41,7 @@ pub use lock::{Claim, LockBackend, LockError, MemoryLock};
 pub use memory::{Fault, MemoryStore};
 pub use postgres::PostgresLock;
 pub use probe::probe_conditional_writes;
-pub use s3::{CredentialsLookupError, S3Config, S3Options, S3Store, StandardCredentials};
+pub use s3::{S3Config, S3Options, S3Store};
 pub use s3lock::S3Lock;
 pub use sqlite::SqliteLock;
 

@@ -6,16 +6,17 @@
 //! Cache-Control of [`ObjectHeaders::for_key`], so the bucket can be served to
 //! monitors directly. Data tiles are stored as the gzip bytes they are given.
 //!
-//! **Client.** The client is built with `aws_sdk_s3::Config::builder()`, not
-//! with `aws-config`: `aws-config` pulls in `aws-sdk-sts`, SSO and IMDS
-//! support (more build time) that a log server configured with static keys
-//! does not need. Credentials come from [`StandardCredentials`]: the
-//! `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`
-//! environment variables, else the shared profile files (`~/.aws/credentials`
-//! then `~/.aws/config`, profile `AWS_PROFILE` or `default`). They are read
-//! again whenever the SDK's credentials cache expires (15 min), so a profile
-//! file rewritten by an external agent is picked up. Instance roles, SSO and
-//! `credential_process` are not supported.
+//! **Credentials** come from the AWS SDK's default provider chain
+//! (`aws-config`), as for every AWS tool: the environment
+//! (`AWS_ACCESS_KEY_ID`, …), the shared profile files (static keys, SSO,
+//! `credential_process`, assumed roles), web identity
+//! (`AWS_WEB_IDENTITY_TOKEN_FILE`, as on EKS), the ECS container endpoint
+//! and EC2 instance metadata (IMDSv2). The chain is asked once when the
+//! store opens, so a machine with no credentials fails there with one line;
+//! afterwards the client's identity cache asks it again shortly before the
+//! credentials expire, so temporary credentials rotate without a restart.
+//! [`S3Options::credentials`] replaces the chain with fixed keys (tests,
+//! embedding). The chain signs its own STS calls in the store's region.
 //!
 //! **Timeouts and retries.** The SDK's own retries are disabled; [`S3Store`]
 //! runs the retry loop itself so that every retry is counted
@@ -46,12 +47,12 @@
 
 use std::fmt;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     retry::RetryConfig, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
@@ -123,8 +124,8 @@ pub struct S3Options {
     pub base_backoff: Duration,
     /// Upper bound on one backoff. Default 5 s.
     pub max_backoff: Duration,
-    /// Fixed credentials instead of [`StandardCredentials`] (for tests and
-    /// embedding).
+    /// Fixed credentials instead of the AWS SDK's default chain (for tests
+    /// and embedding).
     pub credentials: Option<Credentials>,
 }
 
@@ -318,16 +319,10 @@ impl S3Store {
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint.trim_end_matches('/'));
         }
-        builder = match &options.credentials {
-            Some(fixed) => builder.credentials_provider(fixed.clone()),
-            None => {
-                // Resolve once now so that missing credentials fail clearly.
-                StandardCredentials
-                    .resolve()
-                    .map_err(|e| open_error(e.to_string()))?;
-                builder.credentials_provider(StandardCredentials)
-            }
-        };
+        let credentials = credentials_provider(&config, &options)
+            .await
+            .map_err(open_error)?;
+        builder = builder.credentials_provider(credentials);
         let dates = ServerDates::default();
         let store = S3Store {
             client: Client::from_conf(builder.interceptor(dates.clone()).build()),
@@ -661,172 +656,39 @@ impl ObjectStore for S3Store {
     }
 }
 
-/// Credentials from the standard places, in the SDK's order: the
-/// environment, then the shared credentials file, then the shared config
-/// file.
-///
-/// - `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`;
-/// - profile `AWS_PROFILE` (else `AWS_DEFAULT_PROFILE`, else `default`) of
-///   `AWS_SHARED_CREDENTIALS_FILE` (else `~/.aws/credentials`), keys
-///   `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`;
-/// - the same profile in `AWS_CONFIG_FILE` (else `~/.aws/config`), where it
-///   is written `[profile NAME]` (or `[default]`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StandardCredentials;
-
-impl StandardCredentials {
-    /// Reads the credentials now.
-    pub fn resolve(&self) -> Result<Credentials, CredentialsLookupError> {
-        resolve_credentials(
-            |name| std::env::var(name).ok(),
-            |path| std::fs::read_to_string(path).ok(),
-        )
+/// The store's credentials: the fixed override, else the AWS SDK's default
+/// chain, asked once now (within the total timeout) so that a machine with
+/// no credentials fails at start with one line, rather than with a retried
+/// dispatch failure on its first call.
+async fn credentials_provider(
+    config: &S3Config,
+    options: &S3Options,
+) -> Result<SharedCredentialsProvider, String> {
+    if let Some(fixed) = &options.credentials {
+        return Ok(SharedCredentialsProvider::new(fixed.clone()));
     }
-}
-
-impl ProvideCredentials for StandardCredentials {
-    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        future::ProvideCredentials::ready(self.resolve().map_err(CredentialsError::not_loaded))
-    }
-}
-
-/// Why no credentials were found.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CredentialsLookupError(String);
-
-/// The credentials of [`StandardCredentials`], with `env` and `read` for the
-/// environment and the files.
-fn resolve_credentials(
-    env: impl Fn(&str) -> Option<String>,
-    read: impl Fn(&PathBuf) -> Option<String>,
-) -> Result<Credentials, CredentialsLookupError> {
-    // A variable set to blanks counts as unset.
-    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    match environment_credentials(&var)? {
-        Some(credentials) => Ok(credentials),
-        None => profile_credentials(&var, read),
-    }
-}
-
-/// The credentials in `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
-/// `AWS_SESSION_TOKEN`); none if neither is set, an error if only one is.
-fn environment_credentials(
-    var: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<Credentials>, CredentialsLookupError> {
-    match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        (Some(id), Some(secret)) => Ok(Some(Credentials::new(
-            id.trim(),
-            secret.trim(),
-            var("AWS_SESSION_TOKEN").map(|t| t.trim().to_string()),
-            None,
-            "environment",
-        ))),
-        (Some(_), None) => Err(CredentialsLookupError(
-            "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into(),
+    let chain = DefaultCredentialsChain::builder()
+        .region(Region::new(config.region.clone()))
+        .build()
+        .await;
+    // The chain's error names every source it tried and why each had none.
+    match tokio::time::timeout(options.total_timeout, chain.provide_credentials()).await {
+        Ok(Ok(_)) => Ok(SharedCredentialsProvider::new(chain)),
+        Ok(Err(err)) => Err(format!(
+            "no S3 credentials from the AWS default chain: {}",
+            error_chain(&err)
         )),
-        (None, Some(_)) => Err(CredentialsLookupError(
-            "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into(),
+        Err(_) => Err(format!(
+            "no S3 credentials from the AWS default chain (environment, profiles, web identity, \
+             ECS, instance metadata) within {} ms",
+            options.total_timeout.as_millis()
         )),
-        (None, None) => Ok(None),
     }
-}
-
-/// The credentials of the chosen profile, from the shared credentials file
-/// or else the config file.
-fn profile_credentials(
-    var: &impl Fn(&str) -> Option<String>,
-    read: impl Fn(&PathBuf) -> Option<String>,
-) -> Result<Credentials, CredentialsLookupError> {
-    let profile = var("AWS_PROFILE")
-        .or_else(|| var("AWS_DEFAULT_PROFILE"))
-        .unwrap_or_else(|| "default".to_string());
-    let home = var("HOME").map(PathBuf::from);
-    let file = |override_var: &str, name: &str| {
-        var(override_var)
-            .map(PathBuf::from)
-            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
-    };
-    let credentials_file = file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
-    let config_file = file("AWS_CONFIG_FILE", "config");
-    let sources = [
-        (credentials_file, profile.clone()),
-        (
-            config_file,
-            if profile == "default" {
-                "default".to_string()
-            } else {
-                format!("profile {profile}")
-            },
-        ),
-    ];
-    for (path, section) in sources {
-        let Some(path) = path else { continue };
-        let Some(text) = read(&path) else { continue };
-        let keys = ini_section(&text, &section);
-        let get = |k: &str| {
-            keys.iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
-        };
-        match (get("aws_access_key_id"), get("aws_secret_access_key")) {
-            (Some(id), Some(secret)) => {
-                return Ok(Credentials::new(
-                    id,
-                    secret,
-                    get("aws_session_token"),
-                    None,
-                    "profile",
-                ))
-            }
-            (None, None) => continue,
-            _ => {
-                return Err(CredentialsLookupError(format!(
-                    "profile {profile:?} in {} has only one of aws_access_key_id and aws_secret_access_key",
-                    path.display()
-                )))
-            }
-        }
-    }
-    Err(CredentialsLookupError(format!(
-        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put them in profile {profile:?} of ~/.aws/credentials"
-    )))
-}
-
-/// The `key = value` pairs of `[section]` in an INI file (the last
-/// occurrence of a repeated section wins key by key, like the SDK).
-fn ini_section(text: &str, section: &str) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            inside = name.split_whitespace().collect::<Vec<_>>().join(" ") == section;
-            continue;
-        }
-        if !inside {
-            continue;
-        }
-        if let Some((key, value)) = line.split_once('=') {
-            let key = key.trim().to_string();
-            pairs.retain(|(k, _): &(String, String)| !k.eq_ignore_ascii_case(&key));
-            pairs.push((key, value.trim().to_string()));
-        }
-    }
-    pairs
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[test]
     fn prefixes_are_normalised() {
@@ -841,72 +703,6 @@ mod tests {
     fn path_style_follows_the_endpoint() {
         assert!(S3Config::new("b", Some("http://127.0.0.1:1".into())).force_path_style);
         assert!(!S3Config::new("b", None).force_path_style);
-    }
-
-    fn lookup(
-        env: &[(&str, &str)],
-        files: &[(&str, &str)],
-    ) -> Result<Credentials, CredentialsLookupError> {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let files: HashMap<PathBuf, String> = files
-            .iter()
-            .map(|(k, v)| (PathBuf::from(k), v.to_string()))
-            .collect();
-        resolve_credentials(|n| env.get(n).cloned(), |p| files.get(p).cloned())
-    }
-
-    #[test]
-    fn environment_comes_first() {
-        let c = lookup(
-            &[
-                ("AWS_ACCESS_KEY_ID", "AKIAENV"),
-                ("AWS_SECRET_ACCESS_KEY", "envsecret"),
-                ("AWS_SESSION_TOKEN", "tok"),
-                ("HOME", "/h"),
-            ],
-            &[(
-                "/h/.aws/credentials",
-                "[default]\naws_access_key_id=F\naws_secret_access_key=S\n",
-            )],
-        )
-        .unwrap();
-        assert_eq!(c.access_key_id(), "AKIAENV");
-        assert_eq!(c.secret_access_key(), "envsecret");
-        assert_eq!(c.session_token(), Some("tok"));
-        let half = lookup(&[("AWS_ACCESS_KEY_ID", "A")], &[]).unwrap_err();
-        assert!(half.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{half}");
-    }
-
-    #[test]
-    fn profiles_from_the_credentials_then_the_config_file() {
-        let creds = "# comment\n[default]\naws_access_key_id = D\naws_secret_access_key = DS\n\n\
-                     [work]\naws_access_key_id=W\n; note\naws_secret_access_key=WS\naws_session_token=WT\n";
-        let config = "[default]\nregion = us-east-1\n[profile cfg]\naws_access_key_id = C\naws_secret_access_key = CS\n";
-        let files = [("/h/.aws/credentials", creds), ("/h/.aws/config", config)];
-        let c = lookup(&[("HOME", "/h")], &files).unwrap();
-        assert_eq!((c.access_key_id(), c.secret_access_key()), ("D", "DS"));
-        let c = lookup(&[("HOME", "/h"), ("AWS_PROFILE", "work")], &files).unwrap();
-        assert_eq!((c.access_key_id(), c.session_token()), ("W", Some("WT")));
-        let c = lookup(&[("HOME", "/h"), ("AWS_PROFILE", "cfg")], &files).unwrap();
-        assert_eq!(c.access_key_id(), "C");
-        let c = lookup(
-            &[
-                ("AWS_SHARED_CREDENTIALS_FILE", "/elsewhere"),
-                ("AWS_PROFILE", "x"),
-            ],
-            &[(
-                "/elsewhere",
-                "[x]\naws_access_key_id=X\naws_secret_access_key=XS\n",
-            )],
-        )
-        .unwrap();
-        assert_eq!(c.access_key_id(), "X");
-        let missing = lookup(&[("HOME", "/h"), ("AWS_PROFILE", "nope")], &files).unwrap_err();
-        assert!(missing.to_string().contains("\"nope\""), "{missing}");
-        assert!(!missing.to_string().contains('\n'));
     }
 
     #[test]

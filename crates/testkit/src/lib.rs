@@ -5,6 +5,11 @@
 //!   and a real PostgreSQL ([`Postgres`]) per test, on free loopback ports,
 //!   killed on drop; and the contract every lock backend must keep
 //!   ([`locks`]).
+//! - A real browser ([`browser`]): headless Chromium renders a page and
+//!   the test reads what a reader would see.
+//! - AWS credentials: a fake instance metadata service ([`imds`]), a real
+//!   STS ([`moto`]), and a gate in front of an S3 server that admits only
+//!   the temporary credentials they issued, until they expire ([`gate`]).
 //! - Certificates: hand-made DER ([`der`]) and rcgen PKIs ([`pki`]: the one
 //!   CA template, and a root and intermediate issuing leaves).
 //! - The `ct-log` binary from outside: config files and launching it
@@ -16,12 +21,17 @@
 //! - A cluster of `ct-log` processes on shared backends, under load, with
 //!   the checks after a run ([`cluster`]); its final audit uses `ct_client`.
 
+pub mod browser;
 pub mod careless_s3;
 pub mod client;
 pub mod cluster;
 pub mod der;
+pub mod gate;
 pub mod hostile;
+mod http1;
+pub mod imds;
 pub mod locks;
+pub mod moto;
 pub mod pki;
 mod postgres;
 pub mod server;
@@ -30,8 +40,9 @@ pub mod verify;
 pub use postgres::Postgres;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::net::TcpListener as StdListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -84,25 +95,57 @@ pub fn missing(what: &str) {
     eprintln!("SKIPPED: {what}");
 }
 
+/// The path in `$<env>` if set and not empty, else `command` on the PATH.
+pub(crate) fn find_command(env: &str, command: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(command))
+        .find(|path| path.is_file())
+}
+
+/// Spawns `command` in `dir`, its stdout and stderr in `dir/<log>`.
+pub(crate) fn spawn_logged(command: &mut Command, dir: &Path, log: &str) -> Result<Child, String> {
+    let log = std::fs::File::create(dir.join(log)).map_err(|e| e.to_string())?;
+    command
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("spawning {:?}: {e}", command.get_program()))
+}
+
+/// Starts a test server with `try_start`, up to three times: a port taken
+/// between choosing and binding makes the server exit.
+pub(crate) async fn start_retrying<T, F, Fut>(what: &str, mut try_start: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        match try_start().await {
+            Ok(server) => return server,
+            Err(e) => last_error = e,
+        }
+    }
+    panic!("{what} did not start: {last_error}");
+}
+
 /// A third-party command the tests run against (faketime, certspotter, …):
 /// `$<env>` if set, else `command` if on the PATH. Missing, it fails the
 /// test under CI and says SKIPPED elsewhere (`scripts/apt-tool.sh`
 /// installs it).
 pub fn tool(env: &str, command: &str) -> Option<String> {
-    if let Some(path) = std::env::var_os(env) {
-        return Some(path.to_string_lossy().into_owned());
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(command))
-            .find(|path| path.is_file())
-    });
-    if on_path.is_none() {
+    let found = find_command(env, command);
+    if found.is_none() {
         missing(&format!(
             "{command} is not installed (scripts/apt-tool.sh installs it; or set {env})"
         ));
     }
-    on_path.map(|path| path.to_string_lossy().into_owned())
+    found.map(|path| path.to_string_lossy().into_owned())
 }
 
 /// libfaketime, to run one process with its clock off: `$FAKETIME_LIB`, or
@@ -133,16 +176,6 @@ pub const ACCESS_KEY: &str = "ct-log-test-key";
 pub const SECRET_KEY: &str = "ct-log-test-secret";
 pub const BUCKET: &str = "ct-log-test";
 
-/// The `weed` binary: `$WEED_BIN`, else `weed` on PATH.
-fn weed_binary() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("WEED_BIN").filter(|b| !b.is_empty()) {
-        return Some(PathBuf::from(bin));
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("weed"))
-        .find(|candidate| candidate.is_file())
-}
-
 /// A running `weed mini` with one bucket, killed (SIGKILL) on drop.
 pub struct Weed {
     child: Child,
@@ -152,34 +185,46 @@ pub struct Weed {
 }
 
 impl Weed {
-    /// Starts a server, or returns `None` (after printing SKIPPED) when
+    /// Starts a server that checks SigV4 signatures with [`ACCESS_KEY`] and
+    /// [`SECRET_KEY`], or returns `None` (after printing SKIPPED) when
     /// `weed` is not installed. Under CI a missing `weed` fails the test.
     pub async fn start() -> Option<Weed> {
-        let Some(binary) = weed_binary() else {
+        Weed::start_with(true).await
+    }
+
+    /// [`Weed::start`], but the server accepts any keys, signed or not
+    /// (to put a [`gate::CredentialGate`] in front of it).
+    pub async fn start_open() -> Option<Weed> {
+        Weed::start_with(false).await
+    }
+
+    async fn start_with(check_keys: bool) -> Option<Weed> {
+        let Some(binary) = find_command("WEED_BIN", "weed") else {
             missing(
                 "weed not found (WEED_BIN or PATH); run scripts/seaweedfs.sh to install SeaweedFS",
             );
             return None;
         };
-        let mut last_error = String::new();
-        // A port taken between choosing and binding makes weed exit: retry.
-        for _ in 0..3 {
-            match Weed::try_start(&binary).await {
-                Ok(weed) => return Some(weed),
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("weed mini did not start: {last_error}");
+        Some(start_retrying("weed mini", || Weed::try_start(&binary, check_keys)).await)
     }
 
-    async fn try_start(binary: &PathBuf) -> Result<Weed, String> {
+    async fn try_start(binary: &PathBuf, check_keys: bool) -> Result<Weed, String> {
         let dir = tempfile::tempdir().unwrap();
         let ports = free_port_pairs(5);
         let [master, volume, filer, s3, admin] = ports[..] else {
             unreachable!()
         };
-        let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        // weed checks signatures exactly when these are in its environment.
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
+        if check_keys {
+            command
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+        }
+        command
             .arg("mini")
             .arg(format!("-dir={}", dir.path().join("data").display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
@@ -195,15 +240,8 @@ impl Weed {
                 "-s3.port.lance=0",
                 "-master.telemetry=false",
             ])
-            .arg(format!("-bucket={BUCKET}"))
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("spawning {}: {e}", binary.display()))?;
+            .arg(format!("-bucket={BUCKET}"));
+        let child = spawn_logged(&mut command, dir.path(), "weed.log")?;
         let mut weed = Weed {
             child,
             ports,

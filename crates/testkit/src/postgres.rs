@@ -91,15 +91,7 @@ impl Postgres {
             );
             return None;
         };
-        let mut last_error = String::new();
-        // A port taken between choosing and binding makes postgres exit: retry.
-        for _ in 0..3 {
-            match Postgres::try_start(&bin).await {
-                Ok(postgres) => return Some(postgres),
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("PostgreSQL did not start: {last_error}");
+        Some(crate::start_retrying("PostgreSQL", || Postgres::try_start(&bin)).await)
     }
 
     async fn try_start(bin: &Path) -> Result<Postgres, String> {

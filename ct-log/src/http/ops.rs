@@ -4,7 +4,6 @@
 //! All of it reads shared state (each log's latest published checkpoint and
 //! its static info); none of it can change a log.
 
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -165,41 +164,91 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// `GET /`: every log at a glance, as plain HTML.
-pub async fn home(State(ops): State<Arc<Ops>>) -> Html<String> {
-    let mut rows = String::new();
-    for log in &ops.logs {
-        let info = &log.info;
-        let checkpoint = log.published.borrow().clone();
-        let _ = writeln!(
-            rows,
-            "<tr><td>{name}</td><td>{description}</td><td>{size}</td><td>{age}s</td>\
-             <td>{start} – {limit}</td><td>{roots}</td>\
-             <td><a href=\"{sub}\">{sub}</a></td><td><a href=\"{mon}checkpoint\">{mon}</a></td>\
-             <td><a href=\"{sub}ct/v1/get-sth\">{sub}ct/v1/</a></td><td>{status}</td></tr>",
-            name = escape(&info.name),
-            description = escape(&info.description),
-            size = checkpoint.map_or("none yet".into(), |c| c.checkpoint.size.to_string()),
-            age = match checkpoint_age(log) {
-                Duration::MAX => "–".to_string(),
-                age => age.as_secs().to_string(),
-            },
-            start = rfc3339(info.not_after_start),
-            limit = rfc3339(info.not_after_limit),
-            roots = log.roots().len(),
-            sub = escape(&with_slash(&info.submission_prefix)),
-            mon = escape(&with_slash(&info.monitoring_prefix)),
-            status = status(log),
-        );
+/// How old a log's checkpoint is, in words: `12 s`, or `–` before the first.
+fn age_text(log: &Log) -> String {
+    match checkpoint_age(log) {
+        Duration::MAX => "–".to_string(),
+        age => format!("{} s", age.as_secs()),
     }
+}
+
+/// The tree size of a log's latest checkpoint, in words.
+fn size_text(log: &Log) -> String {
+    let published = log.published.borrow();
+    published
+        .as_ref()
+        .map_or("none yet".into(), |c| c.checkpoint.size.to_string())
+}
+
+/// One row of the home page's overview table.
+fn summary_row(log: &Log) -> String {
+    let info = &log.info;
+    format!(
+        "<tr><td><a href=\"#{anchor}\">{name}</a></td><td>{description}</td><td>{size}</td>\
+         <td>{age}</td><td>{status}</td></tr>\n",
+        anchor = escape(&info.name),
+        name = escape(&info.name),
+        description = escape(&info.description),
+        size = size_text(log),
+        age = age_text(log),
+        status = status(log),
+    )
+}
+
+/// What a monitor operator or a log-list reviewer needs of one log: its
+/// identity and key, its promises, its latest round and where to read it.
+fn log_section(log: &Log) -> String {
+    let info = &log.info;
+    let origin = ct_formats::origin_from_prefix(&info.submission_prefix);
+    let sub = escape(&with_slash(&info.submission_prefix));
+    let mon = escape(&with_slash(&info.monitoring_prefix));
+    format!(
+        "<section id=\"{name}\">\n<h2>{name}</h2>\n<dl>\n\
+         <dt>Description</dt><dd>{description}</dd>\n\
+         <dt>Log ID (base64)</dt><dd><code>{id_b64}</code></dd>\n\
+         <dt>Log ID (hex)</dt><dd><code>{id_hex}</code></dd>\n\
+         <dt>State</dt><dd>{status}</dd>\n\
+         <dt>Maximum merge delay (MMD)</dt><dd>{mmd} s</dd>\n\
+         <dt>Temporal interval (leaf NotAfter)</dt><dd>{start} (inclusive) to {limit} (exclusive)</dd>\n\
+         <dt>Last round</dt><dd>tree size {size}, checkpoint age {age}</dd>\n\
+         <dt>Submission URL</dt><dd><a href=\"{sub}\">{sub}</a></dd>\n\
+         <dt>Monitoring URL (static CT API)</dt><dd><a href=\"{mon}\">{mon}</a></dd>\n\
+         <dt>RFC 6962 API</dt><dd><a href=\"{sub}ct/v1/get-sth\">{sub}ct/v1/</a></dd>\n\
+         <dt>Read</dt><dd><a href=\"{mon}checkpoint\">checkpoint</a> · \
+         <a href=\"{sub}log.v3.json\">log.v3.json</a> · \
+         <a href=\"{sub}ct/v1/get-roots\">get-roots</a></dd>\n\
+         <dt>Accepted roots</dt><dd>{roots}</dd>\n\
+         <dt>Note verifier key</dt><dd><code>{vkey}</code></dd>\n\
+         <dt>Public key</dt><dd><pre>{pem}</pre></dd>\n</dl>\n</section>\n",
+        name = escape(&info.name),
+        description = escape(&info.description),
+        id_b64 = B64.encode(log.key.log_id()),
+        id_hex = hex::encode(log.key.log_id()),
+        status = status(log),
+        mmd = MMD_SECONDS,
+        start = rfc3339(info.not_after_start),
+        limit = rfc3339(info.not_after_limit),
+        size = size_text(log),
+        age = age_text(log),
+        roots = log.roots().len(),
+        vkey = escape(&ct_formats::note_verifier_key(&origin, &log.key)),
+        pem = escape(log.key.public_key_pem().trim_end()),
+    )
+}
+
+/// `GET /`: every log at a glance, then each in full, as plain HTML that
+/// reads the same without JavaScript (it has none).
+pub async fn home(State(ops): State<Arc<Ops>>) -> Html<String> {
+    let rows: String = ops.logs.iter().map(|log| summary_row(log)).collect();
+    let sections: String = ops.logs.iter().map(|log| log_section(log)).collect();
     Html(format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ct-log</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head>\n<body>\
-         <h1>Certificate Transparency logs</h1>\n<table>\n<tr><th>log</th><th>description</th>\
-         <th>tree size</th><th>checkpoint age</th><th>NotAfter window</th><th>roots</th>\
-         <th>submission prefix</th><th>monitoring prefix (static CT API)</th>\
-         <th>RFC 6962 API</th><th>status</th></tr>\n{rows}</table>\n\
+         <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}\
+         dt{{font-weight:bold;margin-top:.5em}}code,pre{{overflow-wrap:anywhere;white-space:pre-wrap}}\
+         pre{{user-select:all;background:#f4f4f4;padding:.5em;display:inline-block}}</style></head>\n\
+         <body><h1>Certificate Transparency logs</h1>\n<table>\n<tr><th>log</th><th>description</th>\
+         <th>tree size</th><th>checkpoint age</th><th>state</th></tr>\n{rows}</table>\n{sections}\
          <p>ct-log {version} · <a href=\"/metrics\">metrics</a> · <a href=\"/health\">health</a></p>\
          </body></html>\n",
         version = env!("CARGO_PKG_VERSION"),

@@ -72,6 +72,20 @@ fn key_id_derivation() {
 }
 
 #[test]
+fn note_verifier_key_layout() {
+    let key = test_key();
+    let vkey = note_verifier_key(ORIGIN, &key);
+    // The base64 may hold '+' too: the key is the rest after the second.
+    let parts: Vec<&str> = vkey.splitn(3, '+').collect();
+    assert_eq!(parts.len(), 3, "{vkey}");
+    assert_eq!(parts[0], ORIGIN);
+    assert_eq!(unhex(parts[1]), key_id_rfc6962(ORIGIN, key.log_id()));
+    let material = BASE64_STANDARD.decode(parts[2]).unwrap();
+    assert_eq!(material[0], 0x05, "RFC6962NoteSignature type");
+    assert_eq!(&material[1..], key.spki_der());
+}
+
+#[test]
 fn note_layout() {
     let key = test_key();
     let text = note_text();
