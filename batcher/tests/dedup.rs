@@ -65,6 +65,7 @@ impl Backends {
             key,
             period: Duration::from_millis(1000),
             pool_size: 100_000,
+            cosigners: Default::default(),
             claim_wait: Some(Duration::ZERO),
             create: true,
             cleanup: None,

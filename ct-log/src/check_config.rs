@@ -8,6 +8,7 @@ use ct_formats::{open_checkpoint, LogKey};
 use ct_storage::LockBackend;
 
 use crate::config::{Config, LogConfig};
+use crate::keys::{load_cosigners, load_key};
 use crate::roots::{download, load_roots};
 use crate::wiring::{open_lock, open_store, shared_dedup};
 
@@ -86,13 +87,13 @@ async fn check_log(log: &LogConfig, lock: Option<&dyn LockBackend>) -> Vec<Strin
             problems.push("the not_after window is longer than one year".into());
         }
     }
-    let key = std::fs::read_to_string(&log.key)
-        .map_err(anyhow::Error::from)
-        .and_then(|pem| Ok(LogKey::from_pem(&pem)?));
-    let key = match key {
+    if let Err(e) = load_cosigners(log) {
+        problems.push(format!("{e:#}"));
+    }
+    let key = match load_key(log) {
         Ok(key) => key,
         Err(e) => {
-            problems.push(format!("key {}: {e}", log.key.display()));
+            problems.push(format!("{e:#}"));
             return problems;
         }
     };

@@ -70,6 +70,12 @@ pub struct LogConfig {
     pub monitoring_prefix: String,
     /// ECDSA P-256 private key, PKCS#8 or SEC1 PEM.
     pub key: PathBuf,
+    /// Ed25519 private key (PKCS#8 PEM): adds an Ed25519 cosignature/v1
+    /// line (c2sp.org/tlog-cosignature) to every checkpoint.
+    pub ed25519_key: Option<PathBuf>,
+    /// ML-DSA-44 private key (PKCS#8 PEM): adds an ML-DSA-44 cosignature
+    /// line to every checkpoint.
+    pub mldsa44_key: Option<PathBuf>,
     /// PEM bundle of accepted roots.
     pub roots: PathBuf,
     /// Where more roots come from, fetched at start and every
@@ -417,6 +423,12 @@ impl Config {
                 .unwrap_or_else(|| dedup_dir.join(format!("{}-dedup.db", log.name)));
             log.dedup_db = Some(base.join(dedup_db));
             log.key = base.join(&log.key);
+            for path in [&mut log.ed25519_key, &mut log.mldsa44_key]
+                .into_iter()
+                .flatten()
+            {
+                *path = base.join(&*path);
+            }
             log.roots = base.join(&log.roots);
             if let StorageConfig::Fs { path } = &mut log.storage {
                 *path = base.join(&*path);

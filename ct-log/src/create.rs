@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use ct_formats::LogKey;
 
 use crate::config::{Config, LogConfig, LogsArgs};
+use crate::keys::{load_cosigners, load_key};
 use crate::wiring::{open_lock, open_store};
 
 /// Create the logs of a config file (or one of them).
@@ -35,14 +35,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn create(config: &LogConfig, lock: Arc<dyn ct_storage::LockBackend>) -> anyhow::Result<()> {
-    let pem = std::fs::read_to_string(&config.key)
-        .with_context(|| format!("reading key {}", config.key.display()))?;
-    let key = Arc::new(LogKey::from_pem(&pem).context("loading the key")?);
+    let key = Arc::new(load_key(config)?);
     let store = open_store(config).await?;
     let sequencer = ct_sequencer::LogConfig {
         name: config.name.clone(),
         origin: config.origin(),
         key: key.clone(),
+        cosigners: load_cosigners(config)?.into(),
         period: Duration::from_millis(config.period_ms),
         pool_size: config.pool_size,
         claim_wait: Some(Duration::ZERO),

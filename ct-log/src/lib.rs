@@ -24,6 +24,7 @@ pub mod forward;
 pub mod http;
 pub mod internal_api;
 pub mod keygen;
+pub mod keys;
 pub mod listener;
 pub mod log;
 pub mod object_cache;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ct_dedup::PersistentDedup;
-use ct_formats::{Hash, LogKey, SignedCheckpoint};
+use ct_formats::{Cosigner, Hash, LogKey, SignedCheckpoint};
 use ct_storage::{ObjectStore, StorageError};
 use ct_validate::{Policy, Roots};
 use sha2::{Digest, Sha256};
@@ -43,6 +43,8 @@ pub struct LogInfo {
 pub struct Log {
     pub info: LogInfo,
     pub key: Arc<LogKey>,
+    /// Extra checkpoint signers, whose verifier keys the log publishes.
+    pub cosigners: Arc<[Cosigner]>,
     pub roots: Arc<RootSet>,
     pub policy: Arc<Policy>,
     pub store: Arc<dyn ObjectStore>,

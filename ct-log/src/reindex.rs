@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use ct_dedup::{Location, PersistentDedup, Record};
-use ct_formats::{leaf_hash, open_checkpoint, Hash, LogKey, TileKind, TILE_WIDTH};
+use ct_formats::{leaf_hash, open_checkpoint, Hash, TileKind, TILE_WIDTH};
 use ct_storage::ObjectStore;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
 use crate::audit::progress_bar;
 use crate::config::{Config, LogConfig, LogsArgs};
+use crate::keys::load_key;
 use crate::log::Log;
 use crate::tree::{decode_data_tile, tile_at};
 use crate::wiring::{open_store, shared_dedup, DedupChoice};
@@ -54,10 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 /// Reindexes one log from entry `start`; returns the entries indexed.
 async fn reindex(config: &Config, log: &LogConfig, start: u64) -> anyhow::Result<u64> {
-    let pem = std::fs::read_to_string(&log.key)
-        .with_context(|| format!("reading key {}", log.key.display()))?;
-    let key =
-        LogKey::from_pem(&pem).with_context(|| format!("loading key {}", log.key.display()))?;
+    let key = load_key(log)?;
     let store = open_store(log).await?;
     let note = store
         .get("checkpoint")

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ct_batcher::{BatcherConfig, Batchers};
 use ct_dedup::{PersistentDedup, PostgresDedup, SqliteDedup};
-use ct_formats::LogKey;
+use ct_formats::{Cosigner, LogKey};
 use ct_sequencer::LoadError;
 use ct_storage::{
     probe_conditional_writes, FsStore, LeaseOptions, LockBackend, LockError, ObjectStore,
@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use crate::admission::{Admission, WorkQueue};
 use crate::config::{Config, DedupConfig, LockConfig, LogConfig, StorageConfig};
 use crate::forward::{Forwarder, Peers};
+use crate::keys::{load_cosigners, load_key};
 use crate::log::{Log, LogInfo};
 use crate::object_cache::ObjectCache;
 use crate::published::Follower;
@@ -71,11 +72,8 @@ pub async fn start_log(
     config: &LogConfig,
     wiring: &Wiring,
 ) -> anyhow::Result<(Log, Vec<JoinHandle<()>>)> {
-    let pem = std::fs::read_to_string(&config.key)
-        .with_context(|| format!("reading key {}", config.key.display()))?;
-    let key = Arc::new(
-        LogKey::from_pem(&pem).with_context(|| format!("loading key {}", config.key.display()))?,
-    );
+    let key = Arc::new(load_key(config)?);
+    let cosigners: Arc<[Cosigner]> = load_cosigners(config)?.into();
     let info = log_info(config)?;
     let store = open_store(config).await?;
     let roots = Arc::new(RootSet::open(config, store.clone()).await?);
@@ -88,7 +86,7 @@ pub async fn start_log(
     let leaf_hashes = DedupChoice::of(config, wiring.dedup.as_ref())
         .open(key.log_id())
         .await?;
-    let (local, tasks) = start_sequencing(config, &key, &store, wiring).await?;
+    let (local, tasks) = start_sequencing(config, &key, &cosigners, &store, wiring).await?;
     let remote = match &wiring.cluster {
         Some(peers) => Some(Forwarder::new(peers, &config.name, &key)?),
         None => None,
@@ -110,6 +108,7 @@ pub async fn start_log(
         }),
         info,
         key,
+        cosigners,
         roots,
         store,
         in_flight: Arc::new(Semaphore::new(config.max_in_flight_submissions)),
@@ -152,6 +151,7 @@ fn log_info(config: &LogConfig) -> anyhow::Result<LogInfo> {
 async fn start_sequencing(
     config: &LogConfig,
     key: &Arc<LogKey>,
+    cosigners: &Arc<[Cosigner]>,
     store: &Arc<dyn ObjectStore>,
     wiring: &Wiring,
 ) -> anyhow::Result<(watch::Receiver<Option<Arc<Local>>>, Vec<JoinHandle<()>>)> {
@@ -160,7 +160,8 @@ async fn start_sequencing(
     let Some(lock) = &wiring.lock else {
         return Ok((local, tasks));
     };
-    let starter = Starter::new(config, key.clone(), store.clone(), lock.clone(), wiring);
+    let signers = (key.clone(), cosigners.clone());
+    let starter = Starter::new(config, signers, store.clone(), lock.clone(), wiring);
     match starter.start(Some(wiring.claim_wait)).await {
         Ok((started, started_tasks)) => {
             local_tx.send_replace(Some(Arc::new(started)));
@@ -272,7 +273,7 @@ impl DedupChoice {
 impl Starter {
     fn new(
         config: &LogConfig,
-        key: Arc<LogKey>,
+        (key, cosigners): (Arc<LogKey>, Arc<[Cosigner]>),
         store: Arc<dyn ObjectStore>,
         lock: Arc<dyn LockBackend>,
         wiring: &Wiring,
@@ -283,6 +284,7 @@ impl Starter {
                 name: config.name.clone(),
                 origin: config.origin(),
                 key,
+                cosigners,
                 period: Duration::from_millis(config.period_ms),
                 pool_size: config.pool_size,
                 claim_wait: None,

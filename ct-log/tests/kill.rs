@@ -211,7 +211,7 @@ fn pick_tiles(size: u64, rng: &mut Rng) -> BTreeSet<TileKey> {
             out.insert((l, n, w, true));
         }
     };
-    if let Some(&t) = all.iter().filter(|t| t.0 == 0).last() {
+    if let Some(&t) = all.iter().rfind(|t| t.0 == 0) {
         add(t);
     }
     if let Some(&t) = all.last() {
@@ -253,7 +253,7 @@ async fn monitor(
         let size = cp.size;
         obs.lock().unwrap().checkpoints.push((run, cp));
         reads += 1;
-        if reads % 2 != 0 || size == 0 {
+        if !reads.is_multiple_of(2) || size == 0 {
             continue;
         }
         for key @ (l, n, w, data) in pick_tiles(size, &mut rng) {

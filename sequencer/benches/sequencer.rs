@@ -44,6 +44,7 @@ fn benches(c: &mut Criterion) {
         key: Arc::new(LogKey::from_pem(LOG_KEY).unwrap()),
         period: Duration::from_millis(1),
         pool_size: ROUND * 4,
+        cosigners: Default::default(),
         claim_wait: Some(Duration::ZERO),
         create: true,
         cleanup: None,

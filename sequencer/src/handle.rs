@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ct_formats::{Entry, LogKey, SignedCheckpoint};
+use ct_formats::{Cosigner, Entry, LogKey, SignedCheckpoint};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cleanup::Cleanup;
@@ -46,6 +46,8 @@ pub struct LogConfig {
     /// The checkpoint origin (submission prefix without scheme).
     pub origin: String,
     pub key: Arc<LogKey>,
+    /// Extra checkpoint signers (cosignature lines after the RFC 6962 one).
+    pub cosigners: Arc<[Cosigner]>,
     /// How often a round runs.
     pub period: Duration,
     /// At most this many entries wait for one round; beyond it, batches

@@ -55,6 +55,8 @@ pub enum LoadError {
     RootMismatch,
     #[error("publishing the checkpoint: {0}")]
     Publish(#[from] PublishError),
+    #[error("signing the first checkpoint: {0}")]
+    Sign(#[from] FormatError),
 }
 
 /// Whether opening may create a new, empty log. Creation is an explicit
@@ -110,7 +112,7 @@ pub(crate) async fn create_log(log: &Log) -> Result<Tree, LoadError> {
         size: 0,
         root: empty_root(),
     };
-    let signed = checkpoint.sign(&log.key, now_millis());
+    let signed = checkpoint.sign_with(&log.key, &log.cosigners, now_millis())?;
     match log.lock.create(&log.lock_id, &signed.note).await {
         Err(LockError::Lost) => return Err(LoadError::AlreadyExists),
         other => other?,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ct_formats::{LogKey, SignedCheckpoint};
+use ct_formats::{Cosigner, LogKey, SignedCheckpoint};
 use ct_storage::{LockBackend, ObjectStore};
 
 use crate::edge::RightEdge;
@@ -14,6 +14,7 @@ pub(crate) struct Log {
     pub name: String,
     pub origin: String,
     pub key: Arc<LogKey>,
+    pub cosigners: Arc<[Cosigner]>,
     pub store: Arc<dyn ObjectStore>,
     pub lock: Arc<dyn LockBackend>,
     /// The log's row in the lock backend: its log ID in hex.
@@ -26,6 +27,7 @@ impl Log {
             name: config.name.clone(),
             origin: config.origin.clone(),
             key: config.key.clone(),
+            cosigners: config.cosigners.clone(),
             store,
             lock,
             lock_id: hex::encode(config.key.log_id()),

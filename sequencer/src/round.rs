@@ -181,7 +181,8 @@ async fn build(
     timestamp: u64,
 ) -> Result<Round, RoundError> {
     let (edge, origin, key) = (tree.edge.clone(), log.origin.clone(), log.key.clone());
-    let built = tokio::task::spawn_blocking(move || {
+    let cosigners = log.cosigners.clone();
+    let built = tokio::task::spawn_blocking(move || -> Result<Round, ct_formats::FormatError> {
         let old_size = edge.size();
         let (edge, full, first_indexes) = append(edge, pool, timestamp);
         let tiles: Vec<(String, Bytes)> = full
@@ -194,19 +195,22 @@ async fn build(
             size: edge.size(),
             root: edge.root(),
         }
-        .sign(&key, timestamp);
-        Round {
+        .sign_with(&key, &cosigners, timestamp)?;
+        Ok(Round {
             old_size,
             edge,
             checkpoint,
             bundle: Bytes::from(staging::encode(&tiles)),
             tiles: tiles.len(),
             first_indexes,
-        }
+        })
     });
-    built
-        .await
-        .map_err(|e| RoundError::new(Phase::Build, false, e))
+    // A signing failure is not fatal: nothing was written, and the next
+    // round tries again with the same entries' successors.
+    match built.await {
+        Ok(round) => round.map_err(|e| RoundError::new(Phase::Build, false, e)),
+        Err(e) => Err(RoundError::new(Phase::Build, false, e)),
+    }
 }
 
 /// Gives every entry of the pool the round's timestamp and the next index.

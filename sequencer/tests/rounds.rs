@@ -37,6 +37,7 @@ fn config(key: &Arc<LogKey>) -> LogConfig {
         key: key.clone(),
         period: Duration::from_millis(50),
         pool_size: 100_000,
+        cosigners: Default::default(),
         claim_wait: Some(Duration::ZERO),
         create: true,
         cleanup: None,

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::codec::parse_canonical;
 use crate::key::spki_der_of;
-use crate::{log_id_of, verify_digitally_signed, FormatError, Hash, LogKey};
+use crate::{log_id_of, verify_digitally_signed, Cosigner, FormatError, Hash, LogKey};
 
 /// Signed-note signature type of RFC6962NoteSignature.
 const SIG_TYPE_RFC6962: u8 = 0x05;
@@ -92,6 +92,25 @@ impl Checkpoint {
             timestamp,
             note: note.into_bytes(),
         }
+    }
+}
+
+impl Checkpoint {
+    /// [`Checkpoint::sign`], then one cosignature line per cosigner after
+    /// the RFC 6962 line, timestamped with the same instant in seconds
+    /// (rounded down, so never later than the RFC 6962 timestamp).
+    pub fn sign_with(
+        &self,
+        key: &LogKey,
+        cosigners: &[Cosigner],
+        timestamp: u64,
+    ) -> Result<SignedCheckpoint, FormatError> {
+        let mut signed = self.sign(key, timestamp);
+        for cosigner in cosigners {
+            let line = cosigner.signature_line(self, timestamp / 1000)?;
+            signed.note.extend_from_slice(line.as_bytes());
+        }
+        Ok(signed)
     }
 }
 

@@ -170,7 +170,7 @@ pub(crate) fn spki_der_of(key: &VerifyingKey) -> Vec<u8> {
 
 /// Splits PEM text into (label, whole block text) pairs, in order.
 /// Text outside blocks is ignored; an unterminated block ends the scan.
-fn pem_blocks(pem: &str) -> impl Iterator<Item = (&str, &str)> {
+pub(crate) fn pem_blocks(pem: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut rest = pem;
     std::iter::from_fn(move || {
         let start = rest.find("-----BEGIN ")?;

@@ -13,6 +13,7 @@
 
 mod checkpoint;
 mod codec;
+mod cosign;
 mod entry;
 mod error;
 mod fast_sign;
@@ -28,6 +29,7 @@ pub use checkpoint::{
     key_id_rfc6962, note_verifier_key, open_checkpoint, origin_from_prefix,
     tree_head_signature_input, Checkpoint, SignedCheckpoint,
 };
+pub use cosign::Cosigner;
 pub use entry::{
     leaf_index_extension, parse_leaf_index_extension, parse_tile_leaves, Entry, EntryKind, TileLeaf,
 };

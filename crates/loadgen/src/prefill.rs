@@ -58,6 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         key,
         period: Duration::from_millis(args.period_ms),
         pool_size,
+        cosigners: Default::default(),
         claim_wait: Some(Duration::ZERO),
         create: true,
         cleanup: None,

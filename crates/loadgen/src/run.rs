@@ -322,7 +322,7 @@ async fn one_request(shared: &Shared, i: usize) -> bool {
     let mut bad_sct = None;
     let mut checked = false;
     if let (Some(verifier), Some((200, body))) = (&shared.verifier, &body) {
-        if i % shared.verify_every == 0 {
+        if i.is_multiple_of(shared.verify_every) {
             checked = true;
             if let Err(e) = check_sct(verifier, chain, body) {
                 bad_sct = Some(format!("chain {i}: {e:#}"));

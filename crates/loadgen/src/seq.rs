@@ -10,7 +10,7 @@
 //! sequencer never reads a tile back while it runs) so that such a run
 //! fits in memory; batches are cloned from the samples as they are sent.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,11 +69,7 @@ fn mean_tile_leaf(entries: &[Entry]) -> usize {
 }
 
 /// Entries as the frontend builds them, from validating `chains`.
-pub fn entries_from_chains(
-    chains: &PathBuf,
-    roots: &PathBuf,
-    max: usize,
-) -> anyhow::Result<Vec<Entry>> {
+pub fn entries_from_chains(chains: &Path, roots: &Path, max: usize) -> anyhow::Result<Vec<Entry>> {
     use sha2::{Digest, Sha256};
     let roots = ct_validate::Roots::from_pem(&std::fs::read(roots)?)?;
     let policy = ct_validate::Policy {
@@ -201,6 +197,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         key,
         period: Duration::from_millis(args.period_ms),
         pool_size: args.pool_size,
+        cosigners: Default::default(),
         claim_wait: Some(Duration::ZERO),
         create: true,
         cleanup: None,

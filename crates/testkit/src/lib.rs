@@ -25,6 +25,7 @@ pub mod browser;
 pub mod careless_s3;
 pub mod client;
 pub mod cluster;
+pub mod cosign;
 pub mod der;
 pub mod gate;
 pub mod hostile;

@@ -109,7 +109,6 @@ mod tests {
             Err(()),
             "leaves are always checked"
         );
-        drop(run);
         assert_eq!(calls, 4);
         let other_kind = PublicKey {
             kind: KeyKind::P384,

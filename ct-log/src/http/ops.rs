@@ -137,10 +137,17 @@ fn status(log: &Log) -> &'static str {
 /// under the submission prefix.
 pub async fn log_metadata(State(log): State<Arc<Log>>) -> Json<serde_json::Value> {
     let info = &log.info;
+    let origin = ct_formats::origin_from_prefix(&info.submission_prefix);
     Json(json!({
         "description": info.description,
         "log_id": B64.encode(log.key.log_id()),
         "key": B64.encode(log.key.spki_der()),
+        "note_verifier_key": ct_formats::note_verifier_key(&origin, &log.key),
+        "cosignature_verifier_keys": log
+            .cosigners
+            .iter()
+            .map(|c| (c.algorithm().to_string(), json!(c.verifier_key())))
+            .collect::<serde_json::Map<_, _>>(),
         "mmd": MMD_SECONDS,
         "url": with_slash(&info.submission_prefix),
         "submission_url": with_slash(&info.submission_prefix),
@@ -219,7 +226,7 @@ fn log_section(log: &Log) -> String {
          <a href=\"{sub}ct/v1/get-roots\">get-roots</a></dd>\n\
          <dt>Accepted roots</dt><dd>{roots}</dd>\n\
          <dt>Note verifier key</dt><dd><code>{vkey}</code></dd>\n\
-         <dt>Public key</dt><dd><pre>{pem}</pre></dd>\n</dl>\n</section>\n",
+         {cosigners}<dt>Public key</dt><dd><pre>{pem}</pre></dd>\n</dl>\n</section>\n",
         name = escape(&info.name),
         description = escape(&info.description),
         id_b64 = B64.encode(log.key.log_id()),
@@ -232,8 +239,23 @@ fn log_section(log: &Log) -> String {
         age = age_text(log),
         roots = log.roots().len(),
         vkey = escape(&ct_formats::note_verifier_key(&origin, &log.key)),
+        cosigners = cosigner_rows(log),
         pem = escape(log.key.public_key_pem().trim_end()),
     )
+}
+
+/// The verifier keys of the log's cosignatures, one `<dt>`/`<dd>` each.
+fn cosigner_rows(log: &Log) -> String {
+    log.cosigners
+        .iter()
+        .map(|c| {
+            format!(
+                "<dt>{} verifier key</dt><dd><code>{}</code></dd>\n",
+                c.description(),
+                escape(&c.verifier_key())
+            )
+        })
+        .collect()
 }
 
 /// `GET /`: every log at a glance, then each in full, as plain HTML that
