@@ -23,10 +23,17 @@
 #     batchers and sequencer (ct-loadgen prefill), then replays again;
 #  8. read path: wrk GETs of full tiles from ct-log and from nginx serving
 #     the same files, with each server's CPU time (skipped when nginx or wrk
-#     is missing: apt-get install -y nginx wrk).
-# The table ends with each figure of issue 16 beside its goal; the figures
-# this script does not measure (latency under overload, several cores) are
-# printed as "not measured here".
+#     is missing: apt-get install -y nginx wrk);
+#  9. overload (BENCH_OVERLOAD=1, the default): fresh fs logs offered 0.5,
+#     1, 2 and 4 times the fs-capacity figure, open loop, for
+#     BENCH_OVERLOAD_DURATION s each: goodput, the accepted submissions'
+#     latency and how fast the surplus gets its 503;
+# 10. cores: the closed loop again with the server on BENCH_SCALE_CPUS
+#     (default: every core), for accepted entries per server CPU-second
+#     against the one-core run. With fewer cores than the server set plus
+#     one, the load generator shares the server's cores (the table says so).
+# The table ends with each figure of issue 16 beside its goal; a figure
+# this script did not measure is printed as "not measured here".
 # It exits non-zero only when something failed functionally (a server that
 # does not start, a bad SCT, nothing accepted); figures are only printed.
 set -euo pipefail
@@ -53,6 +60,9 @@ LOADGEN_CPU=${BENCH_LOADGEN_CPU:-1}
 PERIOD_MS=${BENCH_PERIOD_MS:-1000}
 WORK=${BENCH_DIR:-/tmp/ct-bench}
 BACKENDS=${BENCH_BACKENDS:-fs s3}
+OVERLOAD=${BENCH_OVERLOAD:-1}
+OVERLOAD_DURATION=${BENCH_OVERLOAD_DURATION:-20}
+SCALE_CPUS=${BENCH_SCALE_CPUS:-0-$(($(nproc) - 1))}
 mkdir -p "$WORK"
 OUT="$WORK/results"
 rm -rf "$OUT"
@@ -153,15 +163,49 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null || true
 }
 
-# replay LABEL PORT MODE_ARGS...
+# replay LABEL PORT MODE_ARGS... (RUN_SECONDS and RUN_WARMUP override the
+# durations for one run)
 replay() {
-  local label=$1 port=$2
+  local label=$1 port=$2 seconds=${RUN_SECONDS:-$DURATION} warmup=${RUN_WARMUP:-$WARMUP}
   shift 2
-  say "replay $label: $* for ${DURATION}s (+${WARMUP}s warm-up), server on core $SERVER_CPU, load generator on core $LOADGEN_CPU"
+  say "replay $label: $* for ${seconds}s (+${warmup}s warm-up), server on core $SERVER_CPU, load generator on core $LOADGEN_CPU"
   on_loadgen "$LOADGEN" run --url "http://127.0.0.1:$port/bench" \
     --chains "$CHAINS_DIR/chains.bin" --log-key "$KEY" --roots "$CHAINS_DIR/roots.pem" \
-    --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" \
+    --duration "$seconds" --warmup "$warmup" --server-pid "$SERVER_PID" \
     --label "$label" --json-out "$OUT/$label.json" "$@" >&2
+}
+
+# fresh_fs_log DIR PORT: an empty fs log in DIR, served on PORT.
+fresh_fs_log() {
+  rm -rf "$1" && mkdir -p "$1"
+  write_config "$1" "$2" "{ type = \"fs\", path = \"$1/data\" }"
+  start_server "$1" "$2"
+}
+
+# overload DIR PORT: offered 0.5, 1, 2 and 4 times the fs-capacity figure.
+overload() {
+  local capacity mult
+  capacity=$(python3 -c "import json; print(json.load(open('$OUT/fs-capacity.json'))['accepted_per_s'])")
+  for mult in 0.5 1 2 4; do
+    fresh_fs_log "$1" "$2"
+    RUN_SECONDS=$OVERLOAD_DURATION RUN_WARMUP=3 replay "overload-$mult" "$2" \
+      --rate "$(python3 -c "print(round($capacity * $mult))")"
+    stop_server
+  done
+}
+
+# cores DIR PORT: the closed loop with the server on SCALE_CPUS.
+cores() {
+  local one=$SERVER_CPU loadgen=$LOADGEN_CPU
+  SERVER_CPU=$SCALE_CPUS
+  # Other cores for the load generator when there are any left.
+  local last=${SCALE_CPUS##*-}
+  if [ "$last" -lt "$(($(nproc) - 1))" ]; then LOADGEN_CPU=$((last + 1))-$(($(nproc) - 1)); else LOADGEN_CPU=$SCALE_CPUS; fi
+  echo "{\"server_cpus\": \"$SERVER_CPU\", \"loadgen_cpus\": \"$LOADGEN_CPU\"}" >"$OUT/cores.json"
+  fresh_fs_log "$1" "$2"
+  replay "fs-capacity-cores" "$2" --concurrency "$CONCURRENCY" --threads 0
+  stop_server
+  SERVER_CPU=$one LOADGEN_CPU=$loadgen
 }
 
 WEED_PID=
@@ -295,13 +339,16 @@ for backend in $BACKENDS; do
   if [ "$backend" = s3 ]; then stop_weed; fi
   if [ "$backend" = fs ]; then
     # Capacity: a fresh log, closed loop (as many as the server takes).
-    rm -rf "$dir" && mkdir -p "$dir"
-    write_config "$dir" "$port" "{ type = \"fs\", path = \"$dir/data\" }"
-    start_server "$dir" "$port"
+    fresh_fs_log "$dir" "$port"
     replay "fs-capacity" "$port" --concurrency "$CONCURRENCY"
     if [ "$PREFILL" -gt 0 ]; then stop_server; else read_path "$dir" "$port"; fi
   fi
 done
+
+if [ "$OVERLOAD" = 1 ] && [ -s "$OUT/fs-capacity.json" ]; then
+  overload "$WORK/overload" "$(free_port)"
+  cores "$WORK/cores" "$(free_port)"
+fi
 
 if [ "$PREFILL" -gt 0 ]; then
   dir="$WORK/scale"

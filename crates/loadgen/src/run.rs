@@ -81,8 +81,11 @@ struct Verifier {
 
 #[derive(Default)]
 struct Stats {
-    /// Latencies (µs) of requests completed inside the measured window.
+    /// Latencies (µs) of submissions accepted inside the measured window.
     latencies: Vec<u32>,
+    /// Latencies (µs) of the 503 refusals inside the window: how quickly
+    /// surplus load is shed.
+    refused_latencies: Vec<u32>,
     /// Status (or "conn-error") of requests completed inside the window.
     statuses: BTreeMap<String, u64>,
     accepted: u64,
@@ -334,9 +337,12 @@ async fn one_request(shared: &Shared, i: usize) -> bool {
         // Throughput counts what completes inside the window, whenever it
         // started (in a steady state that is the offered rate).
         if done >= shared.measure_from && done <= shared.end {
-            stats
-                .latencies
-                .push(latency.as_micros().min(u32::MAX as u128) as u32);
+            let micros = latency.as_micros().min(u32::MAX as u128) as u32;
+            match status.as_str() {
+                "200" => stats.latencies.push(micros),
+                "503" => stats.refused_latencies.push(micros),
+                _ => {}
+            }
             *stats.statuses.entry(status.clone()).or_default() += 1;
             if status == "200" {
                 stats.accepted += 1;
@@ -423,6 +429,10 @@ struct Latency {
 }
 
 impl Latency {
+    fn json(&self) -> serde_json::Value {
+        json!({ "p50": self.p50, "p90": self.p90, "p99": self.p99, "max": self.max })
+    }
+
     fn of(sorted: &[u32]) -> Latency {
         Latency {
             p50: percentile(sorted, 50.0),
@@ -443,6 +453,7 @@ fn report(
     figures: &ProcessFigures,
 ) -> anyhow::Result<()> {
     stats.latencies.sort_unstable();
+    stats.refused_latencies.sort_unstable();
     let latency = Latency::of(&stats.latencies);
     let result = result_json(args, mode, shared, &stats, &latency, figures);
     print_summary(args, mode, &stats, &latency, figures);
@@ -487,12 +498,8 @@ fn result_json(
         "drained_after_window": stats.drained,
         "not_started_client_saturated": shared.not_started.load(Ordering::Relaxed),
         "chains_exhausted": shared.exhausted.load(Ordering::Acquire),
-        "latency_s": {
-            "p50": latency.p50,
-            "p90": latency.p90,
-            "p99": latency.p99,
-            "max": latency.max,
-        },
+        "latency_s": latency.json(),
+        "refused_latency_s": Latency::of(&stats.refused_latencies).json(),
         "server_cpu_s": server_cpu,
         "server_cpu_utilization": server_cpu.map(|c| c / window),
         "server_cpu_per_accepted_us": server_cpu.map(|c| if stats.accepted > 0 { c * 1e6 / stats.accepted as f64 } else { 0.0 }),
@@ -527,8 +534,13 @@ fn print_summary(
         errors
     );
     println!(
-        "  latency p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s",
+        "  accepted latency p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s",
         latency.p50, latency.p90, latency.p99, latency.max
+    );
+    let refused = Latency::of(&stats.refused_latencies);
+    println!(
+        "  503 latency p50 {:.3} s, p99 {:.3} s, max {:.3} s",
+        refused.p50, refused.p99, refused.max
     );
     if let Some(cpu) = figures.server_cpu {
         println!(
