@@ -110,10 +110,18 @@ impl Served {
     }
 
     /// When to renew it (Unix seconds): `before` seconds ahead of expiry,
-    /// by default when a third of its lifetime is left.
+    /// by default when a third of its lifetime is left, and never before
+    /// half of it has passed (a margin as long as the CA's lifetimes would
+    /// renew without end).
     fn renew_at(&self, before: Option<u64>) -> i64 {
-        let margin = before.map_or((self.not_after - self.not_before) / 3, |s| s as i64);
+        let lifetime = self.not_after - self.not_before;
+        let margin = before.map_or(lifetime / 3, |s| (s as i64).min(lifetime / 2));
         self.not_after - margin
+    }
+
+    /// Seconds until it is due for renewal (0 or less: now).
+    fn due_in(&self, before: Option<u64>) -> i64 {
+        self.renew_at(before) - unix_now()
     }
 }
 
@@ -240,17 +248,27 @@ impl Acme {
     pub async fn run(self) {
         let mut retry = FIRST_RETRY;
         loop {
-            let due = self.certificates.current().map_or(0, |served| {
-                served.renew_at(self.config.renew_before_s) - unix_now()
-            });
+            let before = self.config.renew_before_s;
+            let due = (self.certificates.current()).map_or(0, |served| served.due_in(before));
             if due > 0 {
                 tokio::time::sleep(Duration::from_secs(due as u64).min(MAX_SLEEP)).await;
                 continue;
             }
             let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, self.renew()).await;
-            match attempt
+            // An attempt cut short leaves its challenges behind.
+            locked(&self.certificates.challenges).clear();
+            let outcome = attempt
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out after {ATTEMPT_TIMEOUT:?}")))
-            {
+                .and_then(|()| match self.certificates.current() {
+                    // Ordering again at once would never end.
+                    Some(served) if served.due_in(before) <= 0 => Err(anyhow::anyhow!(
+                        "the new certificate (valid {} to {}) is already due for renewal: check this machine's clock",
+                        served.not_before,
+                        served.not_after
+                    )),
+                    _ => Ok(()),
+                });
+            match outcome {
                 Ok(()) => {
                     metrics::counter!("ct_acme_renewals_total", "result" => "ok").increment(1);
                     retry = FIRST_RETRY;
@@ -608,6 +626,10 @@ mod tests {
         // A third of the lifetime before expiry, or as configured.
         assert_eq!(served.renew_at(None), served.not_after - 30 * 86_400);
         assert_eq!(served.renew_at(Some(60)), served.not_after - 60);
+        assert_eq!(
+            served.renew_at(Some(100 * 86_400)),
+            served.not_after - 45 * 86_400
+        );
         let err =
             Served::from_pem(pem.as_bytes(), &domains(&["c.example.org"]), &provider).unwrap_err();
         assert!(err.to_string().contains("c.example.org"), "{err}");

@@ -173,15 +173,15 @@ async fn metric(plain: &str, series: &str) -> f64 {
     series_value(&text, series).unwrap_or(0.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_certificate_from_pebble_is_obtained_served_renewed_and_cached() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let Some(pebble) = Pebble::start(dir.path(), port, VALIDITY_S).await else {
-        return;
-    };
-    let pki = TestPki::new("Acme");
-    std::fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
+/// The config of one log (roots of `pki`) with `acme` pointing at
+/// `directory`, a plain listener, and `listen` on `port`.
+fn acme_config(
+    dir: &Path,
+    pki: &TestPki,
+    port: u16,
+    directory: &str,
+) -> (std::path::PathBuf, LogSpec) {
+    std::fs::write(dir.join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = format!("https://{DOMAIN}/acme");
     let spec = LogSpec::new(
         "acme",
@@ -195,19 +195,66 @@ async fn a_certificate_from_pebble_is_obtained_served_renewed_and_cached() {
         extra: vec![
             "plain_listen = \"127.0.0.1:0\"".into(),
             format!(
-                "acme = {{ directory = {:?}, email = \"ops@acme.test\", domains = [{DOMAIN:?}], cache_dir = \"acme-cache\", ca = \"pebble-ca.pem\" }}",
-                pebble.directory
+                "acme = {{ directory = {directory:?}, email = \"ops@acme.test\", domains = [{DOMAIN:?}], cache_dir = \"acme-cache\", ca = \"pebble-ca.pem\" }}"
             ),
         ],
         ..TopLevel::default()
     };
-    let config = write_config_with(dir.path(), &top, &[&spec]);
+    let config = write_config_with(dir, &top, &[&spec]);
     let text = std::fs::read_to_string(&config).unwrap();
     let text = text.replace(
         "127.0.0.1:0\"\nlock_db",
         &format!("127.0.0.1:{port}\"\nlock_db"),
     );
     std::fs::write(&config, text).unwrap();
+    (config, spec)
+}
+
+/// With no certificate to be had (nothing answers at the directory), the
+/// server still comes up: the plain listener serves, `/health` says why
+/// HTTPS cannot work yet, and the failures are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_certificate_the_plain_listener_serves_and_health_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _, _) = ct_testkit::pki::loopback_tls("Nobody");
+    std::fs::write(dir.path().join("pebble-ca.pem"), ca).unwrap();
+    let pki = TestPki::new("NoAcme");
+    let port = free_port();
+    let nowhere = format!("https://127.0.0.1:{}/dir", free_port());
+    let (config, _) = acme_config(dir.path(), &pki, port, &nowhere);
+    let server = Https::start(&config, port, "nowhere");
+    let http = ct_testkit::client::http_client();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let health = get(&http, &format!("{}/health", server.plain)).await;
+        let text = health.text();
+        if health.status == 503 && text.contains("acme: no certificate yet (last attempt:") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health: {} {text}",
+            health.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let checkpoint = get(&http, &format!("{}/acme/checkpoint", server.plain)).await;
+    assert_eq!(checkpoint.status, 200);
+    assert!(metric(&server.plain, "ct_acme_renewals_total{result=\"failed\"}").await >= 1.0);
+    assert!(server
+        .stderr()
+        .contains("acme: obtaining a certificate failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_pebble_is_obtained_served_renewed_and_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let Some(pebble) = Pebble::start(dir.path(), port, VALIDITY_S).await else {
+        return;
+    };
+    let pki = TestPki::new("Acme");
+    let (config, spec) = acme_config(dir.path(), &pki, port, &pebble.directory);
     let log = spec.handle(dir.path());
 
     // check-config accepts the table.
