@@ -5,7 +5,8 @@
 # credentials test asks, and the NIST PKITS data from PyPI's
 # cryptography_vectors) and apt (PostgreSQL, for the PostgreSQL lock
 # backend's tests; faketime, for the clock-skew test; certspotter, the RFC
-# 6962 monitor of the read API's test; chromium, for the home page test).
+# 6962 monitor of the read API's test; chromium, for the home page test;
+# pebble, the ACME CA of the HTTPS certificate test).
 # Under CI (CI set) it also fuzzes each target for 15 s. Tests that use the
 # third-party vectors in ../shared/vectors print "SKIPPED" and pass when that
 # folder is absent.
@@ -38,6 +39,9 @@ FAKETIME_LIB="$(dpkg -L libfaketime | grep -m1 'libfaketimeMT.so.1$')"
 export FAKETIME_LIB
 CERTSPOTTER_BIN="$(scripts/certspotter.sh | tail -n 1)"
 export CERTSPOTTER_BIN
+# Let's Encrypt's ACME test server, for the ACME certificate test.
+PEBBLE_BIN="$(scripts/apt-tool.sh pebble pebble | tail -n 1)"
+export PEBBLE_BIN
 if [ -n "${CI:-}" ]; then
   # A short, bounded fuzzing pass (15 s per target) that fails on any crash.
   scripts/fuzz.sh

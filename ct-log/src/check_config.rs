@@ -31,6 +31,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let mut problems = config.problems();
+    if let Some(acme) = &config.acme {
+        problems.extend(crate::acme::file_problems(acme));
+    }
     // A missing SQLite lock database just means no log exists yet: do not
     // create one.
     let sqlite_missing = config.lock_db.as_ref().is_some_and(|db| !db.exists());

@@ -37,6 +37,12 @@ pub struct Config {
     /// HTTPS on `listen` with this certificate; plain HTTP without it, e.g.
     /// behind a TLS-terminating proxy.
     pub tls: Option<TlsConfig>,
+    /// HTTPS on `listen` with certificates obtained and renewed from an
+    /// ACME CA (in place of `tls`).
+    pub acme: Option<AcmeConfig>,
+    /// A second listener, plain HTTP, serving the same as `listen`: for a
+    /// TLS-terminating proxy or a local scraper when `listen` is HTTPS.
+    pub plain_listen: Option<SocketAddr>,
     /// Client connections open at once (both listeners together); past it
     /// a connection gets a quick 503. Default: what the file limit leaves
     /// after a reserve for storage, the lock and the databases.
@@ -140,6 +146,87 @@ impl TlsConfig {
         self.cert = base.join(&self.cert);
         self.key = base.join(&self.key);
     }
+}
+
+/// `acme = { … }`: the certificate of `listen`, obtained and renewed from
+/// an ACME CA (RFC 8555) with the TLS-ALPN-01 challenge, answered on
+/// `listen` itself.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeConfig {
+    /// The CA's directory URL, e.g.
+    /// `https://acme-v02.api.letsencrypt.org/directory`.
+    pub directory: String,
+    /// The account's contact address, if any (`mailto:` is added).
+    pub email: Option<String>,
+    /// The names the certificate is for; `listen` must be reachable on
+    /// port 443 of each of them.
+    pub domains: Vec<String>,
+    /// Where the account key and the certificate are kept (created 0700),
+    /// so that a restart reuses them instead of ordering again.
+    pub cache_dir: PathBuf,
+    /// CA certificates (PEM) to trust for the directory's HTTPS, besides
+    /// the system's: for a private or test CA (Pebble).
+    pub ca: Option<PathBuf>,
+    /// Renew when less than this is left of the certificate (default: a
+    /// third of its lifetime, as certbot and Caddy do).
+    pub renew_before_s: Option<u64>,
+}
+
+impl AcmeConfig {
+    fn resolve(&mut self, base: &Path) {
+        self.cache_dir = base.join(&self.cache_dir);
+        self.ca = self.ca.take().map(|ca| base.join(ca));
+    }
+
+    /// Problems in the table's values (the files are checked elsewhere).
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match reqwest::Url::parse(&self.directory) {
+            Ok(url) if url.scheme() == "https" && url.host().is_some() => {}
+            Ok(_) => problems.push(format!(
+                "acme: directory {:?} must be an https:// URL",
+                self.directory
+            )),
+            Err(e) => problems.push(format!("acme: directory {:?}: {e}", self.directory)),
+        }
+        if self.domains.is_empty() {
+            problems.push("acme: domains lists no name".into());
+        }
+        for domain in &self.domains {
+            if !is_dns_name(domain) {
+                problems.push(format!(
+                    "acme: {domain:?} is not a DNS name (TLS-ALPN-01 allows no wildcard or IP address)"
+                ));
+            }
+        }
+        if let Some(email) = &self.email {
+            let address = email.strip_prefix("mailto:").unwrap_or(email);
+            if !address.contains('@') || address.contains([' ', ',']) {
+                problems.push(format!("acme: email {email:?} is not an address"));
+            }
+        }
+        if self.renew_before_s == Some(0) {
+            problems.push("acme: renew_before_s must be positive".into());
+        }
+        problems
+    }
+}
+
+/// A host name: dot-separated labels of letters, digits and inner hyphens,
+/// not all digits (no IP address).
+fn is_dns_name(name: &str) -> bool {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    name.len() <= 253
+        && name.split('.').all(label_ok)
+        && !name
+            .split('.')
+            .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Where a log's tiles, issuers and checkpoint are stored.
@@ -409,6 +496,9 @@ impl Config {
         if let Some(tls) = &mut config.tls {
             tls.resolve(base);
         }
+        if let Some(acme) = &mut config.acme {
+            acme.resolve(base);
+        }
         // Dedup databases default to the lock database's folder.
         let dedup_dir = config
             .lock_db
@@ -455,6 +545,18 @@ impl Config {
         }
         if self.lease_ttl_ms < 300 {
             problems.push("lease_ttl_ms must be at least 300".into());
+        }
+        if let Some(acme) = &self.acme {
+            if self.tls.is_some() {
+                problems.push("set only one of tls and acme".into());
+            }
+            problems.extend(acme.problems());
+        }
+        if self
+            .plain_listen
+            .is_some_and(|plain| plain == self.listen && plain.port() != 0)
+        {
+            problems.push("plain_listen must differ from listen".into());
         }
         if let Some(cluster) = &self.cluster {
             problems.extend(cluster.problems());

@@ -2,8 +2,9 @@
 //!
 //! The modules, from the leaves up (each uses only those above it):
 //! - `config`: the operator's TOML file and the process's role;
-//! - `internal_api`, `refused`, `object_cache`, `roots`: the internal API's
-//!   wire format, the refusal of an entry, the read cache, a log's roots;
+//! - `internal_api`, `refused`, `object_cache`, `roots`, `acme`: the
+//!   internal API's wire format, the refusal of an entry, the read cache, a
+//!   log's roots, the HTTPS certificate from an ACME CA;
 //! - `forward`, `sequencing`: where an entry gets its index, here or on
 //!   another process;
 //! - `log`, `published`, `admission`: a running log, its newest checkpoint,
@@ -15,6 +16,7 @@
 //! - `serve`, `create`, `audit`, `submit`, `keygen`, `check_config`,
 //!   `reindex`: the subcommands `main.rs` dispatches to.
 
+pub mod acme;
 pub mod admission;
 pub mod audit;
 pub mod check_config;

@@ -2,7 +2,8 @@
 //! cap on open connections that leaves file descriptors for storage, the
 //! lock and the dedup database; a quick 503 for connections past the cap;
 //! a time limit on request headers that also closes idle keep-alive
-//! connections and trickling (slowloris) clients; TLS when configured;
+//! connections and trickling (slowloris) clients; TLS when configured,
+//! from files or from an ACME CA (whose validation handshakes end here);
 //! and a graceful shutdown.
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::acme::ACME_TLS_ALPN;
 use crate::config::TlsConfig;
 
 /// How long a client may take to send a request's headers, and how long a
@@ -150,6 +152,22 @@ pub fn tls_acceptor(config: &TlsConfig) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
 
+/// The TLS side of a listener whose certificate comes from `certificates`
+/// (an ACME client's, which also answers the CA's TLS-ALPN-01 validation).
+pub fn resolver_acceptor(
+    certificates: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> anyhow::Result<TlsAcceptor> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("tls: no protocol version")?
+        .with_no_client_auth()
+        .with_cert_resolver(certificates);
+    // HTTP/1.1 first: a client offering both gets it.
+    server.alpn_protocols = vec![b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
 /// Serves HTTP/1 (over TLS when `tls` is given) on `listener` until
 /// `shutdown` resolves, then lets the requests in progress finish (bounded
 /// by `SHUTDOWN_GRACE`).
@@ -217,6 +235,10 @@ async fn serve_connection(
     match tls {
         None => serve_http1(watcher, stream, app).await,
         Some(tls) => match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+            // A CA's validation ends with the handshake (RFC 8737).
+            Ok(Ok(mut stream)) if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) => {
+                let _ = tokio::time::timeout(SHED_TIMEOUT, stream.shutdown()).await;
+            }
             Ok(Ok(stream)) => serve_http1(watcher, stream, app).await,
             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!("TLS handshake timed out"),

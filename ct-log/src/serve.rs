@@ -17,11 +17,14 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::acme::{Acme, Certificates};
 use crate::admission::WorkQueue;
 use crate::config::{Config, Role};
 use crate::forward::Peers;
 use crate::http::{self, Mounted};
-use crate::listener::{connection_cap, raise_file_limit, serve_http, tls_acceptor, Connections};
+use crate::listener::{
+    connection_cap, raise_file_limit, resolver_acceptor, serve_http, tls_acceptor, Connections,
+};
 use crate::log::Log;
 use crate::reindex::repair_tail;
 use crate::wiring::{open_lock, shared_dedup, start_log, Wiring};
@@ -59,6 +62,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let cap = connection_cap(config.max_connections, file_limit, config.logs.len())?;
     tracing::info!(file_limit, max_connections = cap, "connection cap");
     let wiring = wiring(&config, &args).await?;
+    // The cached certificate, if any, is served from the first handshake;
+    // ordering waits for the listener (validation connects to it).
+    let acme = match &config.acme {
+        Some(acme) => Some(Acme::start(acme).await?),
+        None => None,
+    };
     // Before the logs start, so that what they report at once is kept.
     let metrics = install_metrics()?;
     let mut mounted = Vec::new();
@@ -79,9 +88,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         hangups,
         mounted.iter().map(|m| m.log.clone()).collect(),
     ));
-    let listeners = listeners(&config, &args, &mounted, metrics, wiring.lock.clone())?;
+    let tls = match (&config.tls, &acme) {
+        (Some(tls), _) => Some(tls_acceptor(tls)?),
+        (None, Some(acme)) => Some(resolver_acceptor(acme.certificates())?),
+        (None, None) => None,
+    };
+    let certificates = acme.as_ref().map(Acme::certificates);
+    let listeners = listeners(
+        &config,
+        &args,
+        &mounted,
+        metrics,
+        wiring.lock.clone(),
+        (tls, certificates),
+    )?;
     drop((mounted, wiring));
-    serve_until_signal(listeners, Connections::new(cap)).await?;
+    serve_until_signal(listeners, Connections::new(cap), acme).await?;
     // It holds the logs too; they must all be released for the last round.
     reload_roots.abort();
     let _ = reload_roots.await;
@@ -103,9 +125,14 @@ struct Listen {
     tls: Option<TlsAcceptor>,
 }
 
-/// Binds every listener (the public one, and the internal one if apart),
-/// serves until SIGTERM or Ctrl-C, then finishes the requests in progress.
-async fn serve_until_signal(listens: Vec<Listen>, connections: Connections) -> anyhow::Result<()> {
+/// Binds every listener (the public one, the plain one and the internal
+/// one if apart), starts the ACME client if any, serves until SIGTERM or
+/// Ctrl-C, then finishes the requests in progress.
+async fn serve_until_signal(
+    listens: Vec<Listen>,
+    connections: Connections,
+    acme: Option<Acme>,
+) -> anyhow::Result<()> {
     let (stop, stopping) = watch::channel(());
     let mut served = Vec::new();
     for listen in listens {
@@ -133,6 +160,9 @@ async fn serve_until_signal(listens: Vec<Listen>, connections: Connections) -> a
             stopped,
         ));
     }
+    if let Some(acme) = acme {
+        tokio::spawn(acme.run());
+    }
     tokio::spawn(async move {
         shutdown_signal().await;
         stop.send_replace(());
@@ -147,42 +177,54 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding {addr}"))
 }
 
-/// The public listener, with the internal API merged in, or the internal
-/// API on a listener of its own when `internal_listen` is set. Only
-/// processes that may sequence serve the internal API.
+/// The public listener (over `tls`, if given), with the internal API
+/// merged in, or the internal API on a listener of its own when
+/// `internal_listen` is set; and the same as the public one in plain HTTP
+/// on `plain_listen`. Only processes that may sequence serve the internal
+/// API.
 fn listeners(
     config: &Config,
     args: &Args,
     mounted: &[Mounted],
     metrics: PrometheusHandle,
     lock: Option<Arc<dyn LockBackend>>,
+    (tls, acme): (Option<TlsAcceptor>, Option<Arc<Certificates>>),
 ) -> anyhow::Result<Vec<Listen>> {
     let mut public = Listen {
         what: "",
         addr: args.listen.unwrap_or(config.listen),
-        app: http::router(mounted, metrics, args.role, lock),
-        tls: config.tls.as_ref().map(tls_acceptor).transpose()?,
+        app: http::router(mounted, metrics, args.role, lock, acme),
+        tls,
     };
-    let Some(cluster) = config
+    let mut apart = Vec::new();
+    if let Some(cluster) = config
         .cluster
         .as_ref()
         .filter(|_| args.role != Role::Frontend)
-    else {
-        return Ok(vec![public]);
-    };
-    let logs = mounted.iter().map(|m| m.log.clone()).collect();
-    let internal = http::internal_router(logs, &cluster.secret()?);
-    let Some(addr) = args.internal_listen.or(cluster.internal_listen) else {
-        public.app = public.app.merge(internal);
-        return Ok(vec![public]);
-    };
-    let internal = Listen {
-        what: "internal API ",
+    {
+        let logs = mounted.iter().map(|m| m.log.clone()).collect();
+        let internal = http::internal_router(logs, &cluster.secret()?);
+        match args.internal_listen.or(cluster.internal_listen) {
+            None => public.app = public.app.merge(internal),
+            Some(addr) => apart.push(Listen {
+                what: "internal API ",
+                addr,
+                app: http::not_found_elsewhere(internal),
+                tls: cluster.tls.as_ref().map(tls_acceptor).transpose()?,
+            }),
+        }
+    }
+    let plain = config.plain_listen.map(|addr| Listen {
+        what: "plain HTTP ",
         addr,
-        app: http::not_found_elsewhere(internal),
-        tls: cluster.tls.as_ref().map(tls_acceptor).transpose()?,
-    };
-    Ok(vec![public, internal])
+        app: public.app.clone(),
+        tls: None,
+    });
+    Ok([Some(public), plain]
+        .into_iter()
+        .flatten()
+        .chain(apart)
+        .collect())
 }
 
 /// What this process brings to its logs: the lock for roles that sequence,

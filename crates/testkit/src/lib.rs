@@ -5,6 +5,8 @@
 //!   and a real PostgreSQL ([`Postgres`]) per test, on free loopback ports,
 //!   killed on drop; and the contract every lock backend must keep
 //!   ([`locks`]).
+//! - A real ACME CA ([`pebble`]): Let's Encrypt's Pebble, validating
+//!   through a DNS responder that maps every name to 127.0.0.1.
 //! - A real browser ([`browser`]): headless Chromium renders a page and
 //!   the test reads what a reader would see.
 //! - AWS credentials: a fake instance metadata service ([`imds`]), a real
@@ -33,6 +35,7 @@ mod http1;
 pub mod imds;
 pub mod locks;
 pub mod moto;
+pub mod pebble;
 pub mod pki;
 mod postgres;
 pub mod server;

@@ -26,6 +26,7 @@ pub use error::ApiError;
 pub use internal::router as internal_router;
 use limits::{guard_submissions, Cap, MAX_BODY_BYTES};
 
+use crate::acme::Certificates;
 use crate::config::{prefix_path, Role};
 use crate::log::Log;
 
@@ -58,11 +59,13 @@ pub fn router(
     metrics: PrometheusHandle,
     role: Role,
     lock: Option<Arc<dyn LockBackend>>,
+    acme: Option<Arc<Certificates>>,
 ) -> Router {
     let ops = Arc::new(ops::Ops {
         logs: logs.iter().map(|m| m.log.clone()).collect(),
         metrics,
         lock,
+        acme,
     });
     let mut app = Router::new()
         .route("/", get(ops::home))

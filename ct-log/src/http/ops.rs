@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 
 use ct_storage::LockBackend;
 
+use crate::acme::Certificates;
 use crate::log::Log;
 
 /// The maximum merge delay log.v3.json announces. SCTs are only handed out
@@ -35,6 +36,8 @@ pub struct Ops {
     /// The lock backend, when this process may sequence: it knows whether
     /// this machine's clock is fit to.
     pub lock: Option<Arc<dyn LockBackend>>,
+    /// The HTTPS certificate from an ACME CA, if `acme` is configured.
+    pub acme: Option<Arc<Certificates>>,
 }
 
 fn now_millis() -> u64 {
@@ -77,7 +80,7 @@ pub async fn metrics(State(ops): State<Arc<Ops>>) -> Response {
 
 /// `GET /health`: 200 when every log published a checkpoint within a few
 /// periods and nothing needs an operator; else 503 naming each problem (a
-/// stale log, a clock unfit to sign with).
+/// stale log, a clock unfit to sign with, no valid ACME certificate).
 pub async fn health(State(ops): State<Arc<Ops>>) -> Response {
     let stale: Vec<String> = ops
         .logs
@@ -97,6 +100,7 @@ pub async fn health(State(ops): State<Arc<Ops>>) -> Response {
         })
         .collect();
     problems.extend(ops.lock.as_ref().and_then(|lock| lock.clock_problem()));
+    problems.extend(ops.acme.as_ref().and_then(|acme| acme.problem()));
     problems.extend(ops.logs.iter().filter_map(|log| {
         let problem = log.roots.fetch_problem()?;
         Some(format!("{}: {problem}", log.info.name))
