@@ -21,6 +21,9 @@ if [ ! -d ../shared/vectors ]; then
 fi
 # The code's shape first: no module import cycles, no function over 80 lines.
 python3 scripts/check-shape.py
+# The fuzz crate is its own workspace with its own lock file; a dependency
+# added to a crate it uses must reach that lock too, or CI's fuzz pass fails.
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
 WEED_BIN="$(scripts/seaweedfs.sh | tail -n 1)"
 export WEED_BIN
 # moto's server, the local STS of the web-identity credentials test.
