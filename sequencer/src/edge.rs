@@ -52,9 +52,12 @@ impl RightEdge {
                 index: self.size / TILE_WIDTH - 1,
                 width: TILE_WIDTH,
             };
+            // The next tile will be about as long: room for it at once
+            // spares the copies and page faults of growing it by doubling.
+            let next = Vec::with_capacity(self.data.len() + self.data.len() / 8);
             full.push(NewTile {
                 id,
-                bytes: std::mem::take(&mut self.data),
+                bytes: std::mem::replace(&mut self.data, next),
             });
         }
         let mut hash = leaf_hash;

@@ -1,55 +1,45 @@
-//! gzip of data tiles, with one deflate state per thread reused for every
-//! tile.
+//! gzip of data tiles: libdeflate, whole tile at once, with one compressor
+//! per thread reused for every tile.
 //!
-//! A fresh `GzEncoder` per tile allocates the deflate window and hash
-//! chains (a few hundred KiB) and frees them again; the allocator hands
-//! that memory back to the kernel in between, so every tile paid for page
-//! faults and page zeroing (`clear_page_erms`, 14% of the sequencer's CPU
-//! in the profile). Resetting one state keeps the memory.
+//! Compression is most of the sequencer's CPU. A tile is compressed from
+//! one buffer into another, which is the case libdeflate is built for: at
+//! the same level of compression it takes 15-20% less CPU than zlib-rs
+//! streaming (BENCHMARKS.md, "gzip of data tiles"). A fresh compressor per
+//! tile would allocate its hash tables and free them again, and the
+//! allocator hands that memory back to the kernel in between, so every
+//! tile would pay for page faults and page zeroing; one per thread keeps it.
 
 use std::cell::RefCell;
 
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use libdeflater::{CompressionLvl, Compressor};
 
-/// The gzip level of data tiles. Compression is most of the sequencer's
-/// CPU; on the bench's entries (zlib-rs) level 4 takes 3.2 µs per entry
-/// where the default 6 takes 3.8, for tiles 3% larger (21.4% of the raw
-/// size instead of 20.8%). Levels 1-3 are faster still but 7-12% larger.
-const LEVEL: u32 = 4;
-
-/// RFC 1952 header: deflate, no flags, no mtime, no extra flags, OS
-/// unknown (as `flate2::GzBuilder` writes it for this level).
-const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+/// The compression level of data tiles. On the bench's entries libdeflate
+/// level 5 makes tiles as small as zlib-rs level 4 did (21.3% of the raw
+/// size) in 2.7 µs per entry instead of 3.2-3.4. Level 1 would take 1.7 µs
+/// but make every tile, served to every monitor for ever, 2.3% larger.
+const LEVEL: i32 = 5;
 
 thread_local! {
-    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::new(LEVEL), false));
+    /// The compressor and a scratch buffer as large as the largest tile's
+    /// bound so far; the tile is then copied out at its compressed size.
+    static COMPRESSOR: RefCell<(Compressor, Vec<u8>)> = RefCell::new((
+        Compressor::new(CompressionLvl::new(LEVEL).expect("a level libdeflate supports")),
+        Vec::new(),
+    ));
 }
 
 /// `data` as one gzip member.
 pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
-    // Room for a tile compressed to a quarter, so it rarely regrows.
-    let mut out = Vec::with_capacity(HEADER.len() + data.len() / 4 + 1024);
-    out.extend_from_slice(&HEADER);
-    DEFLATE.with_borrow_mut(|deflate| {
-        deflate.reset();
-        loop {
-            if out.capacity() - out.len() < 1024 {
-                out.reserve(out.capacity());
-            }
-            let read = deflate.total_in() as usize;
-            let status = deflate
-                .compress_vec(&data[read..], &mut out, FlushCompress::Finish)
-                .expect("deflate into memory cannot fail");
-            if status == Status::StreamEnd {
-                break;
-            }
+    COMPRESSOR.with_borrow_mut(|(compressor, scratch)| {
+        let bound = compressor.gzip_compress_bound(data.len());
+        if scratch.len() < bound {
+            scratch.resize(bound, 0);
         }
-    });
-    let mut crc = Crc::new();
-    crc.update(data);
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out
+        let written = compressor
+            .gzip_compress(data, scratch)
+            .expect("the bound always has room");
+        scratch[..written].to_vec()
+    })
 }
 
 #[cfg(test)]
@@ -58,7 +48,7 @@ mod tests {
     use std::io::Read;
 
     /// Every output is a gzip member that standard decoders read back,
-    /// also when the state is reused and the output must grow.
+    /// also when the compressor is reused.
     #[test]
     fn round_trips_through_a_standard_decoder() {
         let mut x = 1u64;
@@ -78,7 +68,7 @@ mod tests {
                 .read_to_end(&mut back)
                 .unwrap();
             assert_eq!(&back, input);
-            assert_eq!(&gz[..10], &HEADER);
+            assert_eq!(&gz[..3], &[0x1f, 0x8b, 8], "a gzip member of deflate data");
         }
     }
 }

@@ -22,7 +22,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ct_formats::{leaf_hash, Checkpoint, Entry, SignedCheckpoint, TileKind};
+use ct_formats::{Checkpoint, Entry, SignedCheckpoint, TileKind};
 use ct_storage::Claim;
 
 use crate::clock::{now_millis, round_timestamp};
@@ -227,12 +227,8 @@ fn append(
         for entry in &batch {
             let index = edge.size();
             tile_leaf.clear();
-            entry.write_tile_leaf(timestamp, index, &mut tile_leaf);
-            edge.append(
-                leaf_hash(&entry.merkle_tree_leaf(timestamp, index)),
-                &tile_leaf,
-                &mut full,
-            );
+            let hash = entry.write_tile_leaf_and_hash(timestamp, index, &mut tile_leaf);
+            edge.append(hash, &tile_leaf, &mut full);
         }
     }
     (edge, full, first_indexes)

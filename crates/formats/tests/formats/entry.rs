@@ -272,6 +272,12 @@ fn oracle_agrees_on_encoding() {
         e.write_tile_leaf(*ts, *idx, &mut ours);
         assert_eq!(ours, oracle.tile_leaf());
         assert_eq!(e.merkle_tree_leaf(*ts, *idx), oracle.merkle_tree_leaf());
+        // The sequencer's path: the same bytes, appended, and the leaf
+        // hash of the oracle's MerkleTreeLeaf.
+        let mut appended = vec![0xff];
+        let hash = e.write_tile_leaf_and_hash(*ts, *idx, &mut appended);
+        assert_eq!(appended[1..], ours[..]);
+        assert_eq!(hash, leaf_hash(&oracle.merkle_tree_leaf()));
         tile.extend(ours);
     }
     // The oracle parses our tile and re-encodes it byte for byte.
