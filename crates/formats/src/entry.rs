@@ -4,6 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::codec::{put_prefixed, Reader};
+use crate::merkle::leaf_hash_of_parts;
 use crate::{FormatError, Hash};
 
 /// CtExtensions type of the static-ct-api `leaf_index` extension.
@@ -102,12 +103,10 @@ impl Entry {
     ) -> Hash {
         let start = out.len();
         self.write_timestamped_entry(timestamp, &leaf_index_extension(leaf_index), out);
-        // leaf_hash(MerkleTreeLeaf): 0x00 | version v1 (0) | timestamped_entry (0) | entry.
-        let mut h = Sha256::new();
-        h.update([0x00, 0, 0]);
-        h.update(&out[start..]);
+        // MerkleTreeLeaf: version v1 (0), leaf_type timestamped_entry (0), entry.
+        let hash = leaf_hash_of_parts(&[&[0, 0], &out[start..]]);
         self.write_tile_leaf_rest(out);
-        h.finalize().into()
+        hash
     }
 
     /// What a TileLeaf holds after its TimestampedEntry.

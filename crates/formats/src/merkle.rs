@@ -6,9 +6,17 @@ use crate::{FormatError, Hash};
 
 /// Leaf hash: SHA-256(0x00 | MerkleTreeLeaf).
 pub fn leaf_hash(merkle_tree_leaf: &[u8]) -> Hash {
+    leaf_hash_of_parts(&[merkle_tree_leaf])
+}
+
+/// The leaf hash of a MerkleTreeLeaf given as consecutive parts, for
+/// callers that hold its bytes in pieces and need not join them.
+pub(crate) fn leaf_hash_of_parts(parts: &[&[u8]]) -> Hash {
     let mut h = Sha256::new();
     h.update([0x00]);
-    h.update(merkle_tree_leaf);
+    for part in parts {
+        h.update(part);
+    }
     h.finalize().into()
 }
 
