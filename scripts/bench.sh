@@ -25,9 +25,12 @@
 #     the same files, with each server's CPU time (skipped when nginx or wrk
 #     is missing: apt-get install -y nginx wrk);
 #  9. overload (BENCH_OVERLOAD=1, the default): fresh fs logs offered 0.5,
-#     1, 2 and 4 times the fs-capacity figure, open loop, for
+#     1, 2 and 4 times the server's capacity, open loop, for
 #     BENCH_OVERLOAD_DURATION s each: goodput, the accepted submissions'
-#     latency and how fast the surplus gets its 503;
+#     latency and how fast the surplus gets its 503. So that one load
+#     generator core can offer 4x, the server is held to
+#     BENCH_OVERLOAD_SHARE (0.5) of its core by a cgroup CPU quota where
+#     one is writable (root), its capacity measured again under it;
 # 10. cores: the closed loop again with the server on BENCH_SCALE_CPUS
 #     (default: every core), for accepted entries per server CPU-second
 #     against the one-core run. With fewer cores than the server set plus
@@ -62,6 +65,8 @@ WORK=${BENCH_DIR:-/tmp/ct-bench}
 BACKENDS=${BENCH_BACKENDS:-fs s3}
 OVERLOAD=${BENCH_OVERLOAD:-1}
 OVERLOAD_DURATION=${BENCH_OVERLOAD_DURATION:-20}
+# The share of its core the server gets in the overload runs (see overload).
+OVERLOAD_SHARE=${BENCH_OVERLOAD_SHARE:-0.5}
 SCALE_CPUS=${BENCH_SCALE_CPUS:-0-$(($(nproc) - 1))}
 mkdir -p "$WORK"
 OUT="$WORK/results"
@@ -182,12 +187,46 @@ fresh_fs_log() {
   start_server "$1" "$2"
 }
 
-# overload DIR PORT: offered 0.5, 1, 2 and 4 times the fs-capacity figure.
+# quota_group SHARE: a cgroup that holds a process to SHARE of one core
+# (cgroup v1 `cpu` or v2 `cpu.max`); prints the file to add a pid to, or
+# nothing when no writable cgroup is at hand.
+quota_group() {
+  local period=10000 quota
+  quota=$(python3 -c "print(round($1 * 10000))")
+  local v1=/sys/fs/cgroup/cpu v2=/sys/fs/cgroup
+  if [ -w "$v1" ] && mkdir -p "$v1/ct-bench" 2>/dev/null &&
+    echo "$period" >"$v1/ct-bench/cpu.cfs_period_us" 2>/dev/null &&
+    echo "$quota" >"$v1/ct-bench/cpu.cfs_quota_us" 2>/dev/null; then
+    echo "$v1/ct-bench/cgroup.procs"
+  elif [ -f "$v2/cgroup.controllers" ] && mkdir -p "$v2/ct-bench" 2>/dev/null &&
+    echo "$quota $period" >"$v2/ct-bench/cpu.max" 2>/dev/null; then
+    echo "$v2/ct-bench/cgroup.procs"
+  fi
+}
+
+# overload DIR PORT: offered 0.5, 1, 2 and 4 times the server's capacity.
+# The load generator must offer 4x without being the bottleneck itself:
+# where a cgroup allows, the server is held to OVERLOAD_SHARE of its core
+# and its capacity measured again under that quota (closed loop); else
+# the fs-capacity figure of the whole core is used.
 overload() {
-  local capacity mult
-  capacity=$(python3 -c "import json; print(json.load(open('$OUT/fs-capacity.json'))['accepted_per_s'])")
+  local capacity mult procs=
+  [ "$OVERLOAD_SHARE" = 1 ] || procs=$(quota_group "$OVERLOAD_SHARE")
+  if [ -n "$procs" ]; then
+    echo "{\"cpu_share\": $OVERLOAD_SHARE}" >"$OUT/overload.json"
+    fresh_fs_log "$1" "$2"
+    echo "$SERVER_PID" >"$procs"
+    RUN_SECONDS=$OVERLOAD_DURATION RUN_WARMUP=3 replay "overload-capacity" "$2" \
+      --concurrency "$(python3 -c "print(round($CONCURRENCY * $OVERLOAD_SHARE))")"
+    stop_server
+    capacity=$(python3 -c "import json; print(json.load(open('$OUT/overload-capacity.json'))['accepted_per_s'])")
+  else
+    echo '{"cpu_share": 1}' >"$OUT/overload.json"
+    capacity=$(python3 -c "import json; print(json.load(open('$OUT/fs-capacity.json'))['accepted_per_s'])")
+  fi
   for mult in 0.5 1 2 4; do
     fresh_fs_log "$1" "$2"
+    [ -z "$procs" ] || echo "$SERVER_PID" >"$procs"
     RUN_SECONDS=$OVERLOAD_DURATION RUN_WARMUP=3 replay "overload-$mult" "$2" \
       --rate "$(python3 -c "print(round($capacity * $mult))")"
     stop_server

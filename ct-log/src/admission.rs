@@ -5,32 +5,38 @@
 //! finish in time would instead make every submission late (congestion
 //! collapse), and CAs give up on a log after a couple of seconds anyway.
 //!
-//! Two measurements decide (a full pool does not: an entry the log already
+//! Three measurements decide (a full pool does not: an entry the log already
 //! knows is answered even then, and only its validation can tell):
+//! - **the standing delay of the front runtime** ([`RuntimeLag`]), which
+//!   reads every request: when even the least late of its tasks waited
+//!   beyond [`lag::TARGET`](crate::lag::TARGET) lately, requests arrive
+//!   faster than the cores can serve them, and only a share of them is
+//!   admitted, refused at once otherwise;
 //! - **the work queue**: submissions being parsed, validated and handed to
-//!   the batchers, across every log of the process. That is CPU work, done
-//!   by a few per core at a time; the others wait their turn. A new one
-//!   whose expected wait (the submissions ahead of it times how long one
-//!   takes lately) is beyond [`MAX_QUEUE_WAIT`] is refused at once;
+//!   the batchers, across every log of the process, on the log runtime. At
+//!   most a few per core at a time; the others wait their turn, and one
+//!   that waited [`MAX_QUEUE_WAIT`] is refused;
 //! - **the rounds**: when the period plus the time rounds take lately
 //!   exceeds the budget, no new submission can be answered in time.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::lag::RuntimeLag;
 use crate::refused::Refused;
 use crate::sequencing::Sequencing;
 
 /// Submissions parsed and validated at once per core, by default: enough to
 /// keep every core busy while some wait on storage for a new issuer.
 pub const WORKING_PER_CORE: usize = 4;
-/// The longest a submission may wait for its turn to be validated. Its SCT
-/// then waits for the next round (up to a period) and the round itself:
-/// with this, about 1.2 s at the default 1 s period.
-pub const MAX_QUEUE_WAIT: Duration = Duration::from_millis(100);
+/// The longest a submission may wait for its turn to be validated. Such
+/// waits fall mostly in the burst of SCTs that follows each round, and
+/// cost no latency: the entry still makes the next round, up to a period
+/// away. A longer wait means the log runtime itself cannot keep up.
+pub const MAX_QUEUE_WAIT: Duration = Duration::from_millis(250);
 
 /// The default `max_working_submissions`.
 pub fn default_working() -> usize {
@@ -39,73 +45,51 @@ pub fn default_working() -> usize {
 }
 
 /// The CPU-bound part of every submission of the process: at most `limit`
-/// at once, the others waiting in line for a bounded time.
+/// at once, the others waiting in line for a bounded time. It runs on the
+/// log runtime (the one that runs the rounds), not on the front runtime
+/// that reads and refuses requests: a flood fills the front's queue, and
+/// an admitted submission, which wakes several times on its way to its
+/// SCT, would otherwise wait behind the whole flood each time.
 pub struct WorkQueue {
     permits: Arc<Semaphore>,
-    limit: u64,
-    waiting: AtomicUsize,
-    /// How long one submission's work takes lately, in microseconds.
-    work_micros: AtomicU64,
+    /// The front runtime's.
+    lag: Arc<RuntimeLag>,
+    log_runtime: Handle,
 }
 
 impl WorkQueue {
-    pub fn new(limit: usize) -> Arc<WorkQueue> {
+    pub fn new(limit: usize, lag: Arc<RuntimeLag>, log_runtime: Handle) -> Arc<WorkQueue> {
         Arc::new(WorkQueue {
             permits: Arc::new(Semaphore::new(limit)),
-            limit: limit as u64,
-            waiting: AtomicUsize::new(0),
-            // A first guess, replaced as soon as submissions are measured.
-            work_micros: AtomicU64::new(200),
+            lag,
+            log_runtime,
         })
     }
 
-    /// A turn to do a submission's work: at once, or after a wait that is
-    /// expected (and bounded) to stay within [`MAX_QUEUE_WAIT`]; `None`
-    /// when it would not.
+    /// A turn to do a submission's work, within [`MAX_QUEUE_WAIT`].
     async fn enter(self: &Arc<Self>) -> Option<Working> {
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => self.wait_in_line().await?,
-        };
+        let turn = self.permits.clone().acquire_owned();
+        let permit = tokio::time::timeout(MAX_QUEUE_WAIT, turn)
+            .await
+            .ok()?
+            .ok()?;
         Some(Working {
             queue: self.clone(),
             _permit: permit,
-            started: Instant::now(),
         })
-    }
-
-    async fn wait_in_line(&self) -> Option<OwnedSemaphorePermit> {
-        let ahead = self.waiting.fetch_add(1, Ordering::AcqRel) as u64 + 1;
-        let expected = self.work_micros.load(Ordering::Relaxed) * ahead / self.limit;
-        let permit = if Duration::from_micros(expected) > MAX_QUEUE_WAIT {
-            None
-        } else {
-            let turn = self.permits.clone().acquire_owned();
-            tokio::time::timeout(MAX_QUEUE_WAIT, turn).await.ok()?.ok()
-        };
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        permit
     }
 }
 
-/// A submission's turn in the [`WorkQueue`]; ends when dropped, which also
-/// teaches the queue how long a turn takes.
+/// A submission's turn in the [`WorkQueue`]; ends when dropped.
 pub struct Working {
     queue: Arc<WorkQueue>,
     _permit: OwnedSemaphorePermit,
-    started: Instant,
 }
 
-impl Drop for Working {
-    fn drop(&mut self) {
-        let took = self.started.elapsed().as_micros() as u64;
-        // A moving average over the last few dozen submissions.
-        let _ =
-            self.queue
-                .work_micros
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
-                    Some(average - average / 16 + took / 16)
-                });
+impl Working {
+    /// Where the rest of the submission's work runs.
+    pub fn runtime(&self) -> &Handle {
+        &self.queue.log_runtime
     }
 }
 
@@ -137,6 +121,13 @@ impl Admission {
             if let Err(why) = rounds_allow(self.period, round_time, self.budget) {
                 return Err(self.refuse("slow_rounds", why));
             }
+        }
+        if !self.queue.lag.admits_one() {
+            let why = format!(
+                "the server is overloaded (requests wait {} ms for a core); retry later",
+                self.queue.lag.standing().as_millis()
+            );
+            return Err(self.refuse("overloaded", why));
         }
         self.queue
             .enter()
@@ -179,41 +170,22 @@ mod tests {
         assert!(why.contains("rounds take 1.5 s"), "{why}");
     }
 
-    /// Past its limit the queue lets in only whom it expects to serve
-    /// within the bound, refuses the rest at once, and learns how long a
-    /// turn takes.
+    /// Past its limit the queue serves whoever gets a turn in time, and
+    /// refuses the others after a bounded wait.
     #[tokio::test(start_paused = true)]
-    async fn the_queue_refuses_what_it_cannot_serve_in_time() {
-        let queue = WorkQueue::new(2);
-        let (a, b) = (queue.enter().await.unwrap(), queue.enter().await.unwrap());
-        // Two turns of 200 µs ahead, on two lanes: well within the bound.
+    async fn the_queue_waits_a_bounded_time() {
+        let queue = WorkQueue::new(2, Default::default(), Handle::current());
+        let (a, _b) = (queue.enter().await.unwrap(), queue.enter().await.unwrap());
         let waiting = tokio::spawn({
             let queue = queue.clone();
-            async move { queue.enter().await.is_some() }
+            async move { queue.enter().await }
         });
         tokio::task::yield_now().await;
         drop(a);
-        assert!(waiting.await.unwrap(), "served when a turn ended");
-        let _c = queue.enter().await.unwrap(); // both lanes busy again: b and c
-                                               // Turns that take 50 ms each: a fifth in line would wait beyond it.
-        queue.work_micros.store(50_000, Ordering::Relaxed);
-        queue.waiting.store(4, Ordering::Relaxed);
+        let _c = waiting.await.unwrap().expect("served when a turn ended");
+        // Both turns taken, and nobody ends one.
         let started = tokio::time::Instant::now();
         assert!(queue.enter().await.is_none());
-        assert_eq!(
-            started.elapsed(),
-            Duration::ZERO,
-            "refused at once, not after waiting"
-        );
-        queue.waiting.store(0, Ordering::Relaxed);
-        // Nobody ends a turn: the wait is bounded.
-        queue.work_micros.store(1_000, Ordering::Relaxed);
-        assert!(queue.enter().await.is_none());
-        assert!(started.elapsed() >= MAX_QUEUE_WAIT);
-        drop(b);
-        assert!(
-            queue.work_micros.load(Ordering::Relaxed) < 1_000,
-            "learned from b's turn"
-        );
+        assert_eq!(started.elapsed(), MAX_QUEUE_WAIT);
     }
 }

@@ -7,6 +7,7 @@
 //!   log's roots, the HTTPS certificate from an ACME CA;
 //! - `forward`, `sequencing`: where an entry gets its index, here or on
 //!   another process;
+//! - `lag`: how long ready work waits for the async workers;
 //! - `log`, `published`, `admission`: a running log, its newest checkpoint,
 //!   and whether it can take one more submission in time;
 //! - `tree`: the published tree read back from storage (proofs, entries);
@@ -27,6 +28,7 @@ pub mod http;
 pub mod internal_api;
 pub mod keygen;
 pub mod keys;
+pub mod lag;
 pub mod listener;
 pub mod log;
 pub mod object_cache;

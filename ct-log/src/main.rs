@@ -5,6 +5,7 @@
 //! library (`lib.rs`).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ct_log::{audit, check_config, create, keygen, reindex, serve, submit};
@@ -84,7 +85,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Serve(args) => {
+            let front = front_runtime()?;
+            let served = runtime.block_on(serve::run(args, front.handle().clone()));
+            // Its listeners have finished their requests by now.
+            front.shutdown_timeout(Duration::from_secs(1));
+            served
+        }
         Command::Create(args) => runtime.block_on(create::run(args)),
         Command::Audit(args) => runtime.block_on(audit::run(args)),
         Command::Submit(args) => runtime.block_on(submit::run(args)),
@@ -92,6 +99,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig(args) => runtime.block_on(check_config::run(args)),
         Command::Reindex(args) => runtime.block_on(reindex::run(args)),
     }
+}
+
+/// The runtime that serves HTTP: it reads every request and refuses the
+/// surplus, so that a flood queues there and not in front of the rounds
+/// and the submissions the logs have admitted.
+fn front_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name("front")
+        .enable_all()
+        .build()
 }
 
 /// A SIGHUP (the roots reload) must never kill a server, not even before

@@ -13,6 +13,7 @@ use axum::Router;
 use ct_storage::LockBackend;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -22,6 +23,7 @@ use crate::admission::WorkQueue;
 use crate::config::{Config, Role};
 use crate::forward::Peers;
 use crate::http::{self, Mounted};
+use crate::lag::RuntimeLag;
 use crate::listener::{
     connection_cap, raise_file_limit, resolver_acceptor, serve_http, tls_acceptor, Connections,
 };
@@ -53,7 +55,10 @@ pub struct Args {
     create_missing: bool,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+/// Serves the configured logs until SIGTERM or Ctrl-C. HTTP is served on
+/// `front`, a runtime of its own; the logs (rounds, batchers, admitted
+/// submissions) run on the current one. See `admission::WorkQueue` for why.
+pub async fn run(args: Args, front: Handle) -> anyhow::Result<()> {
     // First of all: from here on a SIGHUP is queued for the roots reload
     // (main ignores it until now), however long the logs take to start.
     let hangups = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
@@ -61,7 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let file_limit = raise_file_limit();
     let cap = connection_cap(config.max_connections, file_limit, config.logs.len())?;
     tracing::info!(file_limit, max_connections = cap, "connection cap");
-    let wiring = wiring(&config, &args).await?;
+    let wiring = wiring(&config, &args, &front).await?;
     // The cached certificate, if any, is served from the first handshake;
     // ordering waits for the listener (validation connects to it).
     let acme = match &config.acme {
@@ -103,7 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         (tls, certificates),
     )?;
     drop((mounted, wiring));
-    serve_until_signal(listeners, Connections::new(cap), acme).await?;
+    serve_until_signal(listeners, Connections::new(cap), acme, &front).await?;
     // It holds the logs too; they must all be released for the last round.
     reload_roots.abort();
     let _ = reload_roots.await;
@@ -132,11 +137,13 @@ async fn serve_until_signal(
     listens: Vec<Listen>,
     connections: Connections,
     acme: Option<Acme>,
+    front: &Handle,
 ) -> anyhow::Result<()> {
     let (stop, stopping) = watch::channel(());
     let mut served = Vec::new();
     for listen in listens {
-        let listener = bind(listen.addr).await?;
+        // A listener belongs to the runtime that binds it.
+        let listener = front.spawn(bind(listen.addr)).await??;
         let scheme = if listen.tls.is_some() {
             "https"
         } else {
@@ -152,13 +159,13 @@ async fn serve_until_signal(
         let stopped = async move {
             let _ = stopping.changed().await;
         };
-        served.push(serve_http(
+        served.push(front.spawn(serve_http(
             listener,
             listen.app,
             listen.tls,
             connections.clone(),
             stopped,
-        ));
+        )));
     }
     if let Some(acme) = acme {
         tokio::spawn(acme.run());
@@ -167,7 +174,9 @@ async fn serve_until_signal(
         shutdown_signal().await;
         stop.send_replace(());
     });
-    futures_util::future::join_all(served).await;
+    for result in futures_util::future::join_all(served).await {
+        result.context("a listener's task failed")?;
+    }
     Ok(())
 }
 
@@ -229,7 +238,7 @@ fn listeners(
 
 /// What this process brings to its logs: the lock for roles that sequence,
 /// the shared dedup store, and the other sequencers for roles that forward.
-async fn wiring(config: &Config, args: &Args) -> anyhow::Result<Wiring> {
+async fn wiring(config: &Config, args: &Args, front: &Handle) -> anyhow::Result<Wiring> {
     let role = args.role;
     let cluster = match &config.cluster {
         // A sequencer process never forwards: it answers for itself.
@@ -269,7 +278,11 @@ async fn wiring(config: &Config, args: &Args) -> anyhow::Result<Wiring> {
         dedup: shared_dedup(config),
         cluster,
         create_missing: args.create_missing,
-        work: WorkQueue::new(config.max_working_submissions),
+        work: WorkQueue::new(
+            config.max_working_submissions,
+            RuntimeLag::watch(front.clone())?,
+            Handle::current(),
+        ),
         cleanup: config.cleanup(),
     })
 }

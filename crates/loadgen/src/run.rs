@@ -253,9 +253,10 @@ async fn closed_loop(shared: Arc<Shared>) {
         let Some(i) = take_chain(&shared) else { return };
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
         if !one_request(&shared, i).await {
-            // Back off like a CA would after a 503, instead of burning
-            // through the chains in a hot loop.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Back off like a CA would after a 503: for the second of
+            // ct-log's `Retry-After: 1`, instead of retrying in a hot loop
+            // that makes the load whatever the refusals' speed allows.
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::error::ApiError;
+use crate::admission::Working;
 use crate::log::Log;
 
 /// Chains up to this long are validated on the async worker itself.
@@ -85,6 +86,21 @@ async fn submit(
         )));
     }
     let working = log.admission.admit(&log.sequencing).await?;
+    let runtime = working.runtime().clone();
+    runtime
+        .spawn(answer(log, body, endpoint, working).in_current_span())
+        .await
+        .map_err(|e| ApiError::Internal(format!("submission task failed: {e}")))?
+}
+
+/// Validates an admitted submission, waits for its entry's index and signs
+/// its SCT, on the log runtime.
+async fn answer(
+    log: Arc<Log>,
+    body: Bytes,
+    endpoint: Endpoint,
+    working: Working,
+) -> Result<Json<SctResponse>, ApiError> {
     let chain = parse_chain(&body).inspect_err(|_| count_rejection(&log, "bad_request_body"))?;
     let (roots, policy) = (log.roots(), log.policy.clone());
     // A usual chain (leaf, intermediate, maybe the root) validates in tens
