@@ -115,6 +115,8 @@ if runs and overload_capacity:
         other = {k: v for k, v in r["statuses"].items() if k not in ("200", "503")}
         if r.get("not_started_client_saturated"):
             other["not-started"] = r["not_started_client_saturated"]
+        if r.get("chains_exhausted"):
+            other["chains-exhausted (the figures are not valid)"] = 1
         rl, al = r.get("refused_latency_s", {}), r["latency_s"]
         print(
             f"| {label.split('-')[1]}× ({r['mode']}) | {r['accepted_per_s']:,.0f} | "
