@@ -107,8 +107,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn front_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .thread_name("front")
+        .on_thread_start(batch_scheduling)
         .enable_all()
         .build()
+}
+
+/// The calling thread (a front worker) under `SCHED_BATCH`: woken, it no
+/// longer preempts the thread running. Every answer the log runtime hands
+/// back wakes the front; preempting, that was a context switch per answer,
+/// and the front parked again after taking one. The log runtime keeps the
+/// default policy, so rounds and admitted submissions still preempt the
+/// flood. Measured (BENCHMARKS.md): 4 times fewer context switches, about
+/// 5% less server CPU per accepted entry, overload latency unchanged.
+fn batch_scheduling() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a plain system call on this thread, with a valid parameter.
+    let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if set != 0 {
+        let why = std::io::Error::last_os_error();
+        tracing::warn!("SCHED_BATCH not available to the front, keeping the default: {why}");
+    }
 }
 
 /// A SIGHUP (the roots reload) must never kill a server, not even before

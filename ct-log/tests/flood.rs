@@ -4,7 +4,8 @@
 //! connections must never starve storage, the lock or the dedup database of
 //! file descriptors: no submission may get a 500, the checkpoint must keep
 //! advancing throughout, and every SCT handed out must be in the audited
-//! tree afterwards.
+//! tree afterwards. And the front runtime, which takes the flood, must not
+//! preempt the log runtime's work.
 
 mod common;
 
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::CT_LOG;
 use ct_testkit::client::{add, add_error_status, http_client_with_timeout, Submission};
 use ct_testkit::pki::{LeafKind, TestPki};
-use ct_testkit::server::{write_config, LogSpec};
+use ct_testkit::server::{write_config, LogSpec, Server};
 use ct_testkit::verify::{parse_checkpoint, verify_log};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -257,4 +258,59 @@ async fn a_connection_flood_is_shed_and_sequencing_goes_on() {
     );
     let verified = verify_log(&http, &base, &log, &scts).await;
     assert_eq!(verified.checkpoint.size as usize, scts.len());
+}
+
+/// The scheduling policy of each thread of process `pid`, by thread name
+/// (field 41 of `/proc/PID/task/TID/stat`).
+fn thread_policies(pid: u32) -> Vec<(String, i32)> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?.path();
+            let name = fs::read_to_string(task.join("comm")).ok()?;
+            let stat = fs::read_to_string(task.join("stat")).ok()?;
+            // Fields after the name (which may hold spaces) start at 3.
+            let after_name = &stat[stat.rfind(')')? + 2..];
+            let policy = after_name.split(' ').nth(41 - 3)?.parse().ok()?;
+            Some((name.trim().to_string(), policy))
+        })
+        .collect()
+}
+
+/// The front runtime, woken for every answer the log runtime hands back,
+/// must not preempt the thread running (`SCHED_BATCH`); the log runtime
+/// keeps the default policy, so rounds and admitted work still preempt a
+/// flood.
+#[test]
+fn only_the_front_runtime_waits_for_a_time_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new("sched");
+    fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
+    let prefix = "http://ct.test/sched";
+    let spec = LogSpec::new(
+        "sched",
+        prefix,
+        prefix,
+        "roots.pem",
+        "2026-01-01T00:00:00Z",
+        "2027-01-01T00:00:00Z",
+    );
+    let config = write_config(dir.path(), &[&spec]);
+    let server = Server::start(CT_LOG, &config, "sched");
+    let policies = thread_policies(server.pid());
+    let of = |name: &str| -> Vec<i32> {
+        let matching = policies.iter().filter(|(n, _)| n == name);
+        matching.map(|(_, policy)| *policy).collect()
+    };
+    assert!(!of("front").is_empty(), "front threads: {policies:?}");
+    assert!(
+        of("front").iter().all(|&p| p == libc::SCHED_BATCH),
+        "{policies:?}"
+    );
+    assert!(!of("tokio-rt-worker").is_empty(), "{policies:?}");
+    let log_runtime = of("tokio-rt-worker");
+    assert!(
+        log_runtime.iter().all(|&p| p == libc::SCHED_OTHER),
+        "{policies:?}"
+    );
 }
