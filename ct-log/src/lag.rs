@@ -70,6 +70,11 @@ impl RuntimeLag {
         Duration::from_micros(self.standing_micros.load(Ordering::Relaxed))
     }
 
+    /// Whether the runtime kept up lately (its share is whole).
+    pub fn keeps_up(&self) -> bool {
+        self.share.load(Ordering::Relaxed) >= SHARE_SCALE
+    }
+
     /// Whether to take one more piece of new work: always while the
     /// runtime keeps up, else by chance at the current share.
     pub fn admits_one(&self) -> bool {

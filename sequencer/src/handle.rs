@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ct_formats::{Cosigner, Entry, LogKey, SignedCheckpoint};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::cleanup::Cleanup;
 
@@ -74,6 +75,7 @@ pub struct SequencerHandle {
     pub(crate) active: watch::Receiver<bool>,
     pub(crate) trouble: watch::Receiver<Option<String>>,
     pub(crate) round_time: watch::Receiver<Duration>,
+    pub(crate) next_round: watch::Receiver<Instant>,
 }
 
 impl SequencerHandle {
@@ -98,6 +100,13 @@ impl SequencerHandle {
     /// submission's wait, which admission control keeps within its budget.
     pub fn round_time(&self) -> Duration {
         *self.round_time.borrow()
+    }
+
+    /// When the next round is due to start: an entry pooled before then
+    /// gets its SCT one round time later, one pooled after waits a period
+    /// more. Admission control sizes a submission's wait with it.
+    pub fn next_round(&self) -> Instant {
+        *self.next_round.borrow()
     }
 
     /// Why rounds fail now for a reason an operator must fix (this

@@ -12,6 +12,7 @@ use ct_formats::SignedCheckpoint;
 use ct_storage::{Claim, LockBackend, LockError, ObjectStore};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::cleanup::Cleaner;
@@ -50,6 +51,7 @@ pub async fn start(
     let (active, active_rx) = watch::channel(false);
     let (trouble, trouble_rx) = watch::channel(None);
     let (round_time, round_time_rx) = watch::channel(Duration::ZERO);
+    let (next_round, next_round_rx) = watch::channel(Instant::now());
     let sequencer = Sequencer {
         log,
         tree,
@@ -58,6 +60,7 @@ pub async fn start(
         active,
         trouble,
         round_time,
+        next_round,
         claim,
     };
     sequencer.set_active(true);
@@ -78,6 +81,7 @@ pub async fn start(
         active: active_rx,
         trouble: trouble_rx,
         round_time: round_time_rx,
+        next_round: next_round_rx,
     };
     Ok((handle, task))
 }
@@ -147,6 +151,8 @@ struct Sequencer {
     trouble: watch::Sender<Option<String>>,
     /// How long rounds take lately (a moving average).
     round_time: watch::Sender<Duration>,
+    /// When the next round is due to start.
+    next_round: watch::Sender<Instant>,
     /// The right to sequence this log; a lease that can be lost for some
     /// lock backends, and then this sequencer must stand down.
     claim: Claim,
@@ -176,7 +182,8 @@ impl Sequencer {
                     pooled = 0;
                     self.step_down(std::mem::take(&mut pool)).await
                 }
-                _ = ticker.tick() => {
+                started = ticker.tick() => {
+                    self.next_round.send_replace(started + config.period);
                     pooled = 0;
                     self.round_or_reload(std::mem::take(&mut pool)).await
                 }

@@ -206,6 +206,37 @@ async fn rounds_build_a_tree_the_oracle_verifies() {
     );
 }
 
+/// Admission control sizes each submission's wait by when the next round
+/// starts: an entry pooled before then is answered by it.
+#[tokio::test(start_paused = true)]
+async fn the_handle_says_when_the_next_round_starts() {
+    let store = Arc::new(MemoryStore::new());
+    let log = start(&store, Arc::new(MemoryLock::new())).await.unwrap();
+    let period = config(&key()).period;
+    for round in 0..3 {
+        log.submit(round..round + 1).await.unwrap();
+        let next = log.handle.next_round();
+        let now = tokio::time::Instant::now();
+        assert!(next > now, "round {round}: the next round is ahead");
+        assert!(next - now <= period, "round {round}: within a period");
+        // An entry sent now is in the round that starts then.
+        let (reply, answer) = oneshot::channel();
+        let batch = Batch {
+            entries: vec![entry(100 + round)],
+            reply,
+        };
+        assert!(log.handle.send(batch).await.is_ok());
+        answer.await.unwrap().unwrap();
+        let answered = tokio::time::Instant::now();
+        assert!(
+            answered >= next && answered < next + period,
+            "round {round}"
+        );
+        tokio::time::sleep(period / 3).await;
+    }
+    log.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_restart_continues_the_tree() {
     let store = Arc::new(MemoryStore::new());
