@@ -30,7 +30,9 @@
 #     latency and how fast the surplus gets its 503. So that one load
 #     generator core can offer 4x, the server is held to
 #     BENCH_OVERLOAD_SHARE (0.5) of its core by a cgroup CPU quota where
-#     one is writable (root), its capacity measured again under it;
+#     one is writable (root), its capacity measured again under it; and
+#     what a refusal costs: a read-only log refusing every submission at
+#     BENCH_RATE, before parsing (10 s);
 # 10. cores: the closed loop again with the server on BENCH_SCALE_CPUS
 #     (default: every core), for accepted entries per server CPU-second
 #     against the one-core run. With fewer cores than the server set plus
@@ -238,6 +240,21 @@ overload() {
   done
 }
 
+# refusal_cost DIR PORT: server CPU per refused submission. A log past its
+# read_only_after answers every add-chain 410 once the body is read and
+# before it is parsed: the work of admission's 503, with nothing admitted
+# beside it. ct-loadgen exits 1 (nothing accepted) after writing its JSON.
+refusal_cost() {
+  rm -rf "$1" && mkdir -p "$1"
+  write_config "$1" "$2" "{ type = \"fs\", path = \"$1/data\" }"
+  sed -i -e 's/^not_after_start = .*/not_after_start = "2025-01-01T00:00:00Z"/' \
+    -e 's/^not_after_limit = .*/not_after_limit = "2026-01-01T00:00:00Z"\nsunset_grace_days = 0/' \
+    "$1/ct-log.toml"
+  start_server "$1" "$2"
+  RUN_SECONDS=10 RUN_WARMUP=2 replay "refusal" "$2" --rate "$RATE" || true
+  stop_server
+}
+
 # cores DIR PORT: the closed loop with the server on SCALE_CPUS.
 cores() {
   local one=$SERVER_CPU loadgen=$LOADGEN_CPU
@@ -390,6 +407,7 @@ for backend in $BACKENDS; do
 done
 
 if [ "$OVERLOAD" = 1 ] && [ -s "$OUT/fs-capacity.json" ]; then
+  refusal_cost "$WORK/refusal" "$(free_port)"
   overload "$WORK/overload" "$(free_port)"
   cores "$WORK/cores" "$(free_port)"
 fi

@@ -194,6 +194,22 @@ def overload_goal():
 
 
 overload_goal()
+
+
+def refusal_goal():
+    """What a refusal costs, against an accepted entry (fs-rate). Offered k
+    times capacity, goodput is (1 - k·x) / (1 - x) of capacity when a
+    refusal costs x of an accepted entry: 90% at 4x needs x <= 1/31."""
+    refused, accepted = load("refusal.json"), load("fs-rate.json")
+    name, target = "server CPU per refused submission", "a small fraction of an accepted entry's (≤ 3.2%: goodput 90% at 4×)"
+    if not refused or not refused["requests"] or not accepted or not accepted.get("server_cpu_per_accepted_us"):
+        return goal(name, target, None, False)
+    per = refused["server_cpu_s"] * 1e6 / refused["requests"]
+    share = per / accepted["server_cpu_per_accepted_us"]
+    goal(name, target, f"{per:.1f} µs = {share * 100:.1f}% of an accepted entry (fs-rate)", share <= 1 / 31)
+
+
+refusal_goal()
 half = dict(runs).get("overload-0.5")
 goal("p50 at 50% load", "≤ 0.6 s", half and f"{half['latency_s']['p50']:.3f} s", bool(half) and half["latency_s"]["p50"] <= 0.6)
 many, where = load("fs-capacity-cores.json"), load("cores.json")
