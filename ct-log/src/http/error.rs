@@ -48,8 +48,14 @@ impl IntoResponse for ApiError {
             ApiError::Busy(r) => (StatusCode::SERVICE_UNAVAILABLE, r),
             ApiError::Internal(r) => (StatusCode::INTERNAL_SERVER_ERROR, r),
         };
-        if status.is_server_error() {
-            tracing::warn!(%status, reason, "request failed");
+        // A 503 is the log shedding load, counted in `ct_http_requests_total`
+        // (and by reason in `ct_admission_refused_total`); a line for each
+        // would flood the log and cost the flood as much CPU again as
+        // refusing it (BENCHMARKS.md, 2026-12-06). A 500 is a bug.
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => tracing::debug!(%status, reason, "request refused"),
+            s if s.is_server_error() => tracing::warn!(%status, reason, "request failed"),
+            _ => {}
         }
         let one_line = reason.replace(['\n', '\r'], " ");
         let mut response = (
@@ -95,5 +101,49 @@ impl From<TreeError> for ApiError {
                 ApiError::Internal(format!("reading the tree: {why}"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// The log lines at `WARN` and above that answering `error` writes.
+    fn warnings(error: ApiError) -> String {
+        let lines = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || drop(error.into_response()));
+        let bytes = lines.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Shedding a flood writes no line per refusal; a bug does.
+    #[test]
+    fn only_a_bug_is_logged_as_a_warning() {
+        let shed = warnings(ApiError::Busy("the log is busy; retry later".into()));
+        assert_eq!(shed, "", "a 503 is counted, not logged");
+        let bug = warnings(ApiError::Internal("reading the tree: gone".into()));
+        assert!(
+            bug.contains("WARN") && bug.contains("reading the tree: gone"),
+            "{bug}"
+        );
     }
 }
