@@ -127,7 +127,8 @@ say "sequencer alone, in-memory store (core $SERVER_CPU)"
 on_server "$LOADGEN" sequencer --chains "$CHAINS_DIR/chains.bin" --roots "$CHAINS_DIR/roots.pem" \
   --log-key "$KEY" --entries "$SEQ_ENTRIES" --json-out "$OUT/sequencer.json" >&2
 
-# write_config DIR PORT STORAGE_TOML
+# write_config DIR PORT STORAGE_TOML (NOT_AFTER_START, NOT_AFTER_LIMIT and
+# LOG_EXTRA, more lines of the log's table, may be set for one call)
 write_config() {
   cat >"$1/ct-log.toml" <<EOF
 listen = "127.0.0.1:$2"
@@ -139,10 +140,11 @@ submission_prefix = "http://127.0.0.1:$2/bench"
 monitoring_prefix = "http://127.0.0.1:$2/bench"
 key = "$KEY"
 roots = "$CHAINS_DIR/roots.pem"
-not_after_start = "2026-01-01T00:00:00Z"
-not_after_limit = "2027-01-01T00:00:00Z"
+not_after_start = "${NOT_AFTER_START:-2026-01-01T00:00:00Z}"
+not_after_limit = "${NOT_AFTER_LIMIT:-2027-01-01T00:00:00Z}"
 period_ms = $PERIOD_MS
 latency_budget_ms = $BUDGET_MS
+${LOG_EXTRA:-}
 storage = $3
 EOF
 }
@@ -246,10 +248,8 @@ overload() {
 # beside it. ct-loadgen exits 1 (nothing accepted) after writing its JSON.
 refusal_cost() {
   rm -rf "$1" && mkdir -p "$1"
-  write_config "$1" "$2" "{ type = \"fs\", path = \"$1/data\" }"
-  sed -i -e 's/^not_after_start = .*/not_after_start = "2025-01-01T00:00:00Z"/' \
-    -e 's/^not_after_limit = .*/not_after_limit = "2026-01-01T00:00:00Z"\nsunset_grace_days = 0/' \
-    "$1/ct-log.toml"
+  NOT_AFTER_START=2025-01-01T00:00:00Z NOT_AFTER_LIMIT=2026-01-01T00:00:00Z \
+    LOG_EXTRA="sunset_grace_days = 0" write_config "$1" "$2" "{ type = \"fs\", path = \"$1/data\" }"
   start_server "$1" "$2"
   RUN_SECONDS=10 RUN_WARMUP=2 replay "refusal" "$2" --rate "$RATE" || true
   stop_server
