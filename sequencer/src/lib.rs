@@ -23,6 +23,7 @@ mod round;
 mod sequencer;
 mod staging;
 mod upload;
+mod worker;
 
 pub use cleanup::{Cleanup, PROGRESS_KEY as CLEANUP_PROGRESS_KEY};
 pub use clock::MAX_AHEAD_MS;

@@ -57,6 +57,8 @@ pub enum LoadError {
     Publish(#[from] PublishError),
     #[error("signing the first checkpoint: {0}")]
     Sign(#[from] FormatError),
+    #[error("starting the log's round thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Whether opening may create a new, empty log. Creation is an explicit

@@ -8,6 +8,7 @@ use ct_storage::{LockBackend, ObjectStore};
 
 use crate::edge::RightEdge;
 use crate::handle::LogConfig;
+use crate::worker::RoundWorker;
 
 /// A log's fixed parts and its backends.
 pub(crate) struct Log {
@@ -19,11 +20,17 @@ pub(crate) struct Log {
     pub lock: Arc<dyn LockBackend>,
     /// The log's row in the lock backend: its log ID in hex.
     pub lock_id: String,
+    /// Where rounds do their CPU work.
+    pub worker: RoundWorker,
 }
 
 impl Log {
-    pub fn new(config: &LogConfig, store: Arc<dyn ObjectStore>, lock: Arc<dyn LockBackend>) -> Log {
-        Log {
+    pub fn new(
+        config: &LogConfig,
+        store: Arc<dyn ObjectStore>,
+        lock: Arc<dyn LockBackend>,
+    ) -> std::io::Result<Log> {
+        Ok(Log {
             name: config.name.clone(),
             origin: config.origin.clone(),
             key: config.key.clone(),
@@ -31,7 +38,8 @@ impl Log {
             store,
             lock,
             lock_id: hex::encode(config.key.log_id()),
-        }
+            worker: RoundWorker::spawn(&config.name)?,
+        })
     }
 }
 

@@ -171,9 +171,9 @@ pub(crate) async fn drop_staging(log: &Log, published: &Published) {
     }
 }
 
-/// Steps 2 and 3's packing, on the blocking pool: hashing, encoding and
-/// compressing a round's tiles is CPU work that must not stall the async
-/// workers.
+/// Steps 2 and 3's packing, on the log's round thread: hashing, encoding
+/// and compressing a round's tiles is CPU work that must not stall the
+/// async workers.
 async fn build(
     log: &Log,
     tree: &Tree,
@@ -182,29 +182,31 @@ async fn build(
 ) -> Result<Round, RoundError> {
     let (edge, origin, key) = (tree.edge.clone(), log.origin.clone(), log.key.clone());
     let cosigners = log.cosigners.clone();
-    let built = tokio::task::spawn_blocking(move || -> Result<Round, ct_formats::FormatError> {
-        let old_size = edge.size();
-        let (edge, full, first_indexes) = append(edge, pool, timestamp);
-        let tiles: Vec<(String, Bytes)> = full
-            .into_iter()
-            .chain(edge.partial_tiles_since(old_size))
-            .map(encode_tile)
-            .collect();
-        let checkpoint = Checkpoint {
-            origin,
-            size: edge.size(),
-            root: edge.root(),
-        }
-        .sign_with(&key, &cosigners, timestamp)?;
-        Ok(Round {
-            old_size,
-            edge,
-            checkpoint,
-            bundle: Bytes::from(staging::encode(&tiles)),
-            tiles: tiles.len(),
-            first_indexes,
-        })
-    });
+    let built = log
+        .worker
+        .run(move || -> Result<Round, ct_formats::FormatError> {
+            let old_size = edge.size();
+            let (edge, full, first_indexes) = append(edge, pool, timestamp);
+            let tiles: Vec<(String, Bytes)> = full
+                .into_iter()
+                .chain(edge.partial_tiles_since(old_size))
+                .map(encode_tile)
+                .collect();
+            let checkpoint = Checkpoint {
+                origin,
+                size: edge.size(),
+                root: edge.root(),
+            }
+            .sign_with(&key, &cosigners, timestamp)?;
+            Ok(Round {
+                old_size,
+                edge,
+                checkpoint,
+                bundle: Bytes::from(staging::encode(&tiles)),
+                tiles: tiles.len(),
+                first_indexes,
+            })
+        });
     // A signing failure is not fatal: nothing was written, and the next
     // round tries again with the same entries' successors.
     match built.await {

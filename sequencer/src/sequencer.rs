@@ -34,7 +34,7 @@ pub async fn start(
     lock: Arc<dyn LockBackend>,
 ) -> Result<(SequencerHandle, JoinHandle<()>), LoadError> {
     let span = tracing::info_span!("sequencer", log = %config.origin);
-    let log = Log::new(&config, store, lock);
+    let log = Log::new(&config, store, lock).map_err(LoadError::Thread)?;
     // Refuse before any work if another process sequences this log; the
     // lock's compare-and-swap would only stop it at its first commit.
     let claim = claim_within(&log, config.claim_wait)
@@ -94,7 +94,7 @@ pub async fn create(
     store: Arc<dyn ObjectStore>,
     lock: Arc<dyn LockBackend>,
 ) -> Result<SignedCheckpoint, LoadError> {
-    let log = Log::new(config, store, lock);
+    let log = Log::new(config, store, lock).map_err(LoadError::Thread)?;
     if log.lock.fetch(&log.lock_id).await?.is_some() {
         return Err(LoadError::AlreadyExists);
     }
