@@ -35,12 +35,9 @@ use crate::server::{
     LogHandle, LogSpec, Server, TopLevel,
 };
 use crate::verify::{decoded_body, parse_checkpoint, verify_log, CheckpointInfo};
+use crate::window::{LIMIT, START};
 use crate::{Postgres, Weed};
 
-/// The NotAfter window of the cluster's log: from `START`, inclusive...
-pub const START: &str = "2026-01-01T00:00:00Z";
-/// ...to `LIMIT`, exclusive.
-pub const LIMIT: &str = "2027-01-01T00:00:00Z";
 /// The sequencing lease of every cluster's log.
 pub const LEASE_TTL_MS: u64 = 2000;
 /// The internal API's bearer secret.
@@ -156,7 +153,7 @@ impl Cluster {
         let pki = TestPki::new(name);
         std::fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
         let prefix = format!("http://ct.test/{name}");
-        let mut spec = LogSpec::new(name, &prefix, &prefix, "roots.pem", START, LIMIT);
+        let mut spec = LogSpec::new(name, &prefix, &prefix, "roots.pem", &START, &LIMIT);
         spec.period_ms = settings.period_ms;
         spec.storage = Some(s3_storage(&weed, name));
         let (sequencer_listen, internal_listen) = listen_addresses(&settings);
@@ -248,7 +245,7 @@ impl Cluster {
 
     /// `(chain, precert)` items for leaves `serials` (the standard mix).
     pub fn items(&self, serials: std::ops::Range<u64>) -> Vec<Item> {
-        self.pki.mixed_chains(serials, START, LIMIT)
+        self.pki.mixed_chains(serials, &START, &LIMIT)
     }
 
     /// `<name>{log="…"}` on `server`; None when it does not answer or has

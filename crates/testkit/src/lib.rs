@@ -20,6 +20,8 @@
 //!   ([`verify`]). They judge the log with the Azul crates as the oracle,
 //!   never with the project's own code. The binary's path is a parameter,
 //!   since only the `ct-log` package's own tests know it.
+//! - The NotAfter window of a test log ([`window`]): this UTC year, so
+//!   that a test log never turns read-only with the calendar.
 //! - A cluster of `ct-log` processes on shared backends, under load, with
 //!   the checks after a run ([`cluster`]); its final audit uses `ct_client`.
 
@@ -40,6 +42,7 @@ pub mod pki;
 mod postgres;
 pub mod server;
 pub mod verify;
+pub mod window;
 
 pub use postgres::Postgres;
 
