@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use common::CT_LOG;
 use ct_testkit::client::{add, get, series_value};
 use ct_testkit::pebble::Pebble;
-use ct_testkit::pki::{ts, LeafKind, TestPki};
+use ct_testkit::pki::{LeafKind, TestPki};
 use ct_testkit::server::{free_port, stderr_tail_of, write_config_with, LogSpec, TopLevel};
 use ct_testkit::verify::{root_pool, verify_sct};
+use ct_testkit::window::{mid_window, LIMIT, START};
 
 /// The name the certificate is for; Pebble resolves every name to
 /// 127.0.0.1.
@@ -183,14 +184,7 @@ fn acme_config(
 ) -> (std::path::PathBuf, LogSpec) {
     std::fs::write(dir.join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = format!("https://{DOMAIN}/acme");
-    let spec = LogSpec::new(
-        "acme",
-        &prefix,
-        &prefix,
-        "roots.pem",
-        "2026-01-01T00:00:00Z",
-        "2027-01-01T00:00:00Z",
-    );
+    let spec = LogSpec::new("acme", &prefix, &prefix, "roots.pem", &START, &LIMIT);
     let top = TopLevel {
         extra: vec![
             "plain_listen = \"127.0.0.1:0\"".into(),
@@ -280,7 +274,7 @@ async fn a_certificate_from_pebble_is_obtained_served_renewed_and_cached() {
     eprintln!("first certificate after {:?}", started.elapsed());
 
     // A submission over HTTPS gets a valid SCT.
-    let not_after = ts("2026-06-01T00:00:00Z");
+    let not_after = mid_window();
     let chain = vec![
         pki.leaf(1, LeafKind::Final, not_after),
         pki.intermediate_der.clone(),

@@ -22,9 +22,8 @@ use common::CT_LOG;
 use ct_testkit::client::{http_client, submit_all};
 use ct_testkit::pki::{ts, LeafKind, TestPki};
 use ct_testkit::server::{fresh_key, write_config, LogSpec, Server};
+use ct_testkit::window::{LIMIT, START};
 
-const START: &str = "2026-01-01T00:00:00Z";
-const LIMIT: &str = "2027-01-01T00:00:00Z";
 const ORIGIN: &str = "ct.test/e2e";
 const IN_FLIGHT: usize = 64;
 
@@ -77,7 +76,7 @@ fn pem_chain(chain: &[Vec<u8>]) -> String {
 /// `ct-log submit` of one leaf: the SCT comes back as JSON and base64, with
 /// the right log ID, and the entry is proven included.
 fn submit_with_cli(dir: &Path, base: &str, key: &Path, pki: &TestPki, serial: u64, kind: LeafKind) {
-    let leaf = pki.leaf(serial, kind, ts(START) + time::Duration::days(30));
+    let leaf = pki.leaf(serial, kind, ts(&START) + time::Duration::days(30));
     let chain_path = dir.join(format!("chain-{serial}.pem"));
     std::fs::write(
         &chain_path,
@@ -253,8 +252,8 @@ async fn audit_real_run_and_tampering() {
         "http://ct.test/e2e",
         "http://ct.test/e2e",
         "roots.pem",
-        START,
-        LIMIT,
+        &START,
+        &LIMIT,
     );
     spec.period_ms = 100;
     spec.key = fresh_key("audit");
@@ -296,7 +295,7 @@ async fn audit_real_run_and_tampering() {
         &http,
         &base,
         &log,
-        pki.mixed_chains(0..1000, START, LIMIT),
+        pki.mixed_chains(0..1000, &START, &LIMIT),
         IN_FLIGHT,
     )
     .await;
@@ -318,7 +317,7 @@ async fn audit_real_run_and_tampering() {
         &http,
         &base,
         &log,
-        pki.mixed_chains(1000..3000, START, LIMIT),
+        pki.mixed_chains(1000..3000, &START, &LIMIT),
         IN_FLIGHT,
     )
     .await;

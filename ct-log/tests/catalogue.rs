@@ -24,10 +24,9 @@ use ct_testkit::hostile::{
 use ct_testkit::pki::ts;
 use ct_testkit::server::{LogSpec, Server};
 use ct_testkit::verify::verify_log;
+use ct_testkit::window::{mid_window, rfc3339, LIMIT, START};
 use rcgen::ExtendedKeyUsagePurpose;
 
-const START: &str = "2026-01-01T00:00:00Z";
-const LIMIT: &str = "2027-01-01T00:00:00Z";
 /// The server's body limit (128 KiB).
 const MAX_BODY: usize = 128 * 1024;
 
@@ -169,8 +168,8 @@ async fn bad_submission_catalogue() {
         "http://ct.test/catalogue",
         "http://ct.test/catalogue",
         "roots.pem",
-        START,
-        LIMIT,
+        &START,
+        &LIMIT,
     );
     spec.period_ms = 150;
     let config = ct_testkit::server::write_config(dir.path(), &[&spec]);
@@ -178,7 +177,7 @@ async fn bad_submission_catalogue() {
     let server = Server::start(CT_LOG, &config, "server");
     let base = server.base_url.clone();
 
-    let good_na = ts("2026-06-01T00:00:00Z");
+    let good_na = mid_window();
     let int = pki.intermediate_der.clone();
     let chain = |leaf: Vec<u8>| chain_body(&[leaf, int.clone()]);
     let leaf = pki.leaf(100, good_na);
@@ -186,7 +185,27 @@ async fn bad_submission_catalogue() {
     let int_b64 = BASE64_STANDARD.encode(&int);
     let ecdsa_sha256 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
     let ecdsa_sha512 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04];
+    // NotAfters just outside the window, and the refusals that name them.
+    let (before, after) = (
+        ts(&START) - time::Duration::seconds(1),
+        ts(&LIMIT) + time::Duration::days(151),
+    );
+    let before_start = format!(
+        "leaf NotAfter {} is before the log's not_after_start {}",
+        rfc3339(before),
+        *START
+    );
+    let at_limit = format!(
+        "leaf NotAfter {} is not before the log's not_after_limit {}",
+        *LIMIT, *LIMIT
+    );
+    let after_limit = format!(
+        "leaf NotAfter {} is not before the log's not_after_limit",
+        rfc3339(after)
+    );
 
+    // A table, one case a line (rustfmt would spread each over seven).
+    #[rustfmt::skip]
     let cases: Vec<Case> = vec![
         // --- The request body is not the JSON we want.
         case("not JSON", ADD_CHAIN, b"this is not json".to_vec(), 400, &["invalid request body", "expected"]),
@@ -252,12 +271,12 @@ async fn bad_submission_catalogue() {
         case("impostor chain with impostor root", ADD_CHAIN, chain_body(&[impostor.leaf(2, good_na), impostor.intermediate_der.clone(), impostor.root_der.clone()]), 400, &["chain[2]: signature does not verify with any accepted root named"]),
         case("unsupported signature algorithm (ecdsa-with-SHA512)", ADD_CHAIN, chain(replace_last(&pki.leaf(105, good_na), &ecdsa_sha256, &ecdsa_sha512)), 400, &["chain[0]: unsupported signature algorithm 1.2.840.10045.4.3.4"]),
         // --- NotAfter window [START, LIMIT).
-        case("NotAfter 1 s before the window", ADD_CHAIN, chain(pki.leaf(110, ts(START) - time::Duration::seconds(1))), 400, &["leaf NotAfter 2025-12-31T23:59:59Z is before the log's not_after_start 2026-01-01T00:00:00Z"]),
-        case("NotAfter = window end (exclusive)", ADD_CHAIN, chain(pki.leaf(111, ts(LIMIT))), 400, &["leaf NotAfter 2027-01-01T00:00:00Z is not before the log's not_after_limit 2027-01-01T00:00:00Z"]),
-        case("NotAfter after the window", ADD_CHAIN, chain(pki.leaf(112, ts("2027-06-01T00:00:00Z"))), 400, &["leaf NotAfter 2027-06-01T00:00:00Z is not before the log's not_after_limit"]),
+        case("NotAfter 1 s before the window", ADD_CHAIN, chain(pki.leaf(110, before)), 400, &[before_start.as_str()]),
+        case("NotAfter = window end (exclusive)", ADD_CHAIN, chain(pki.leaf(111, ts(&LIMIT))), 400, &[at_limit.as_str()]),
+        case("NotAfter after the window", ADD_CHAIN, chain(pki.leaf(112, after)), 400, &[after_limit.as_str()]),
         case("NotAfter in 9999 (GeneralizedTime)", ADD_CHAIN, chain(pki.leaf(113, ts("9999-12-31T23:59:59Z"))), 400, &["leaf NotAfter 9999-12-31T23:59:59Z is not before the log's not_after_limit"]),
         case("NotAfter in 1970", ADD_CHAIN, chain(pki.leaf(114, ts("1970-01-01T00:00:00Z"))), 400, &["leaf NotAfter 1970-01-01T00:00:00Z is before the log's not_after_start"]),
-        case("precert NotAfter after the window", ADD_PRE, chain(pki.precert(115, ts("2027-06-01T00:00:00Z"))), 400, &["leaf NotAfter 2027-06-01T00:00:00Z is not before the log's not_after_limit"]),
+        case("precert NotAfter after the window", ADD_PRE, chain(pki.precert(115, after)), 400, &[after_limit.as_str()]),
         // --- EKU.
         case("clientAuth-only EKU", ADD_CHAIN, chain(pki.leaf_with(120, good_na, |p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth])), 400, &["leaf ExtendedKeyUsage has neither serverAuth nor anyExtendedKeyUsage"]),
         case("precert with codeSigning-only EKU", ADD_PRE, chain(pki.leaf_with(121, good_na, |p| { p.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning]; p.custom_extensions.push(poison(true, vec![5, 0])) })), 400, &["leaf ExtendedKeyUsage has neither serverAuth nor anyExtendedKeyUsage"]),

@@ -35,8 +35,9 @@ use ct_testkit::client::{add, http_client, http_client_with_timeout, leaf_index,
 use ct_testkit::cluster::{
     check_run, leaves_of, wait_until, Cluster, Running, ACTIVE, FRONTENDS, LEASE_TTL_MS, SECRET,
 };
-use ct_testkit::pki::{ts, LeafKind};
+use ct_testkit::pki::LeafKind;
 use ct_testkit::verify::{fetch_checkpoint, verify_log};
+use ct_testkit::window::mid_window;
 
 /// Distinct chains generated for a run under load (more than it can use).
 const CHAINS: u64 = 2000;
@@ -262,7 +263,7 @@ async fn dedup_across_frontends() {
         .await;
     let frontends = cluster.frontends(FRONTENDS);
     let log = &cluster.log;
-    let not_after = ts("2026-06-01T00:00:00Z");
+    let not_after = mid_window();
     let chain = |serial: u64, kind: LeafKind| {
         vec![
             cluster.pki.leaf(serial, kind, not_after),

@@ -18,6 +18,7 @@ use ct_testkit::cosign::CosignatureVerifier;
 use ct_testkit::pki::{LeafKind, TestPki};
 use ct_testkit::server::{write_config, LogHandle, LogSpec, Server};
 use ct_testkit::verify::parse_checkpoint;
+use ct_testkit::window::{mid_window, LIMIT, START};
 use signed_note::{Note, Verifier, VerifierList};
 use static_ct_api::RFC6962Verifier;
 
@@ -58,14 +59,7 @@ fn cosigned_log(dir: &Path) -> (LogSpec, TestPki) {
     let pki = TestPki::new(NAME);
     fs::write(dir.join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = format!("http://{ORIGIN}");
-    let mut log = LogSpec::new(
-        NAME,
-        &prefix,
-        &prefix,
-        "roots.pem",
-        "2026-01-01T00:00:00Z",
-        "2027-01-01T00:00:00Z",
-    );
+    let mut log = LogSpec::new(NAME, &prefix, &prefix, "roots.pem", &START, &LIMIT);
     log.extra = vec![
         "ed25519_key = \"ed25519.pem\"".into(),
         "mldsa44_key = \"mldsa44.pem\"".into(),
@@ -90,11 +84,7 @@ async fn checkpoint_of_size(base: &str, log: &LogHandle, size: u64) -> Vec<u8> {
 
 /// Submits the chain of a new leaf (`serial`) and waits for its SCT.
 async fn submit(server: &Server, log: &LogHandle, pki: &TestPki, serial: u64) {
-    let leaf = pki.leaf(
-        serial,
-        LeafKind::Final,
-        ct_testkit::pki::ts("2026-06-01T00:00:00Z"),
-    );
+    let leaf = pki.leaf(serial, LeafKind::Final, mid_window());
     let chain = [leaf, pki.intermediate_der.clone()];
     add(&http_client(), &server.base_url, log, &chain, false)
         .await

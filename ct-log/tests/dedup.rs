@@ -8,19 +8,17 @@ use std::fs;
 
 use common::CT_LOG;
 use ct_testkit::client::{add, http_client, Submission};
-use ct_testkit::pki::{ts, LeafKind, TestPki};
+use ct_testkit::pki::{LeafKind, TestPki};
 use ct_testkit::server::{write_config, LogSpec, Server};
 use ct_testkit::verify::verify_log;
-
-const START: &str = "2026-01-01T00:00:00Z";
-const LIMIT: &str = "2027-01-01T00:00:00Z";
+use ct_testkit::window::{mid_window, LIMIT, START};
 
 fn setup(name: &str) -> (tempfile::TempDir, std::path::PathBuf, LogSpec, TestPki) {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new(name);
     fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = format!("http://ct.test/{name}");
-    let mut spec = LogSpec::new(name, &prefix, &prefix, "roots.pem", START, LIMIT);
+    let mut spec = LogSpec::new(name, &prefix, &prefix, "roots.pem", &START, &LIMIT);
     spec.period_ms = 200;
     let config = write_config(dir.path(), &[&spec]);
     (dir, config, spec, pki)
@@ -29,7 +27,7 @@ fn setup(name: &str) -> (tempfile::TempDir, std::path::PathBuf, LogSpec, TestPki
 /// A newly issued leaf (each call signs a new certificate) and its
 /// intermediate.
 fn chain(pki: &TestPki, serial: u64) -> Vec<Vec<u8>> {
-    let leaf = pki.leaf(serial, LeafKind::Final, ts("2026-06-01T00:00:00Z"));
+    let leaf = pki.leaf(serial, LeafKind::Final, mid_window());
     vec![leaf, pki.intermediate_der.clone()]
 }
 

@@ -19,9 +19,8 @@ use ct_testkit::client::{
 use ct_testkit::pki::{ts, LeafKind, TestPki};
 use ct_testkit::server::{KeyFormat, LogHandle, LogSpec, Server};
 use ct_testkit::verify::{self, fetch_checkpoint, verify_log, verify_sct};
+use ct_testkit::window::{LIMIT, START};
 
-const START: &str = "2026-01-01T00:00:00Z";
-const LIMIT: &str = "2027-01-01T00:00:00Z";
 /// Concurrent submissions in flight.
 const IN_FLIGHT: usize = 48;
 
@@ -39,10 +38,10 @@ fn kind_for(serial: u64) -> LeafKind {
 /// START (inclusive bound), serial 1 is one second before LIMIT.
 fn not_after_for(serial: u64) -> time::OffsetDateTime {
     match serial {
-        0 => ts(START),
-        1 => ts(LIMIT) - time::Duration::seconds(1),
+        0 => ts(&START),
+        1 => ts(&LIMIT) - time::Duration::seconds(1),
         s => {
-            ts(START)
+            ts(&START)
                 + time::Duration::hours(((s * 37) % 8700) as i64)
                 + time::Duration::seconds((s % 3600) as i64)
         }
@@ -92,8 +91,8 @@ fn single_log_setup(
         "http://ct.test/e2e",
         "http://ct.test/e2e",
         "roots.pem",
-        START,
-        LIMIT,
+        &START,
+        &LIMIT,
     );
     spec.period_ms = period_ms;
     spec.storage = storage;
@@ -545,16 +544,16 @@ async fn two_logs_are_independent() {
         "http://ct.test/alpha/",
         "http://ct.test/alpha/",
         "roots-a.pem",
-        START,
-        LIMIT,
+        &START,
+        &LIMIT,
     );
     let mut spec_b = LogSpec::new(
         "beta",
         "http://ct.test/sub2",
         "http://ct.test/mon2",
         "roots-b.pem",
-        START,
-        LIMIT,
+        &START,
+        &LIMIT,
     );
     spec_b.key_format = KeyFormat::Sec1;
     spec_b.period_ms = 100;

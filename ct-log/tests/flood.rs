@@ -21,6 +21,7 @@ use ct_testkit::client::{add, add_error_status, http_client_with_timeout, Submis
 use ct_testkit::pki::{LeafKind, TestPki};
 use ct_testkit::server::{write_config, LogSpec, Server};
 use ct_testkit::verify::{parse_checkpoint, verify_log};
+use ct_testkit::window::{mid_window, LIMIT, START};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -166,20 +167,13 @@ async fn a_connection_flood_is_shed_and_sequencing_goes_on() {
     let pki = TestPki::new("flood");
     fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = "http://ct.test/flood";
-    let mut spec = LogSpec::new(
-        "flood",
-        prefix,
-        prefix,
-        "roots.pem",
-        "2026-01-01T00:00:00Z",
-        "2027-01-01T00:00:00Z",
-    );
+    let mut spec = LogSpec::new("flood", prefix, prefix, "roots.pem", &START, &LIMIT);
     spec.period_ms = 500;
     let config = write_config(dir.path(), &[&spec]);
     let log = spec.handle(dir.path());
     let chains: Vec<Vec<Vec<u8>>> = (0..(SUBMITTERS * PER_SUBMITTER) as u64)
         .map(|serial| {
-            let not_after = ct_testkit::pki::ts("2026-06-01T00:00:00Z");
+            let not_after = mid_window();
             vec![
                 pki.leaf(serial, LeafKind::Final, not_after),
                 pki.intermediate_der.clone(),
@@ -287,14 +281,7 @@ fn only_the_front_runtime_waits_for_a_time_slice() {
     let pki = TestPki::new("sched");
     fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = "http://ct.test/sched";
-    let spec = LogSpec::new(
-        "sched",
-        prefix,
-        prefix,
-        "roots.pem",
-        "2026-01-01T00:00:00Z",
-        "2027-01-01T00:00:00Z",
-    );
+    let spec = LogSpec::new("sched", prefix, prefix, "roots.pem", &START, &LIMIT);
     let config = write_config(dir.path(), &[&spec]);
     let server = Server::start(CT_LOG, &config, "sched");
     let policies = thread_policies(server.pid());

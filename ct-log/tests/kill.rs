@@ -25,6 +25,7 @@ use ct_testkit::verify::{
     decoded_body, fetch_checkpoint, parse_checkpoint, path_of, tiles_for, verify_log,
     CheckpointInfo,
 };
+use ct_testkit::window::{LIMIT, START};
 
 /// Used unless `CT_KILL_SEED` is set (decimal or 0x-hex).
 const DEFAULT_SEED: u64 = 0x6b69_6c6c_2d39_0001;
@@ -63,20 +64,6 @@ impl Rng {
     fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next() % (hi - lo + 1)
     }
-}
-
-/// The log's NotAfter window `[start, limit)` as RFC 3339: from yesterday
-/// (UTC midnight) for a year, so that the log accepts submissions whatever
-/// the date (a log whose window has passed is read-only).
-fn not_after_window() -> (String, String) {
-    let rfc3339 = &time::format_description::well_known::Rfc3339;
-    let start = time::OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT)
-        - time::Duration::days(1);
-    let limit = start + time::Duration::days(365);
-    (
-        start.format(rfc3339).unwrap(),
-        limit.format(rfc3339).unwrap(),
-    )
 }
 
 fn seed() -> u64 {
@@ -319,8 +306,7 @@ async fn kill_nine_under_load_loses_nothing() {
     let mut rng = Rng::new(seed);
 
     let pki = TestPki::new("Kill");
-    let (start, limit) = not_after_window();
-    let (start, limit) = (start.as_str(), limit.as_str());
+    let (start, limit) = (START.as_str(), LIMIT.as_str());
     let t_gen = Instant::now();
     let half = CHAINS / 2;
     let items: Vec<Item> = std::thread::scope(|s| {

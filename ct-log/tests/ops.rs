@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use common::CT_LOG;
 use ct_testkit::client::{add, add_error_status, get, http_client, monitoring_url, submission_url};
-use ct_testkit::pki::{LeafKind, TestPki};
+use ct_testkit::pki::{ts, LeafKind, TestPki};
 use ct_testkit::server::{write_config, LogSpec, Server};
 use ct_testkit::verify::fetch_checkpoint;
+use ct_testkit::window::{mid_window, rfc3339, LIMIT, START};
 use p256::pkcs8::DecodePrivateKey;
 use sha2::{Digest, Sha256};
 
@@ -45,20 +46,13 @@ fn spec_with_pki(dir: &Path, name: &str) -> (LogSpec, TestPki) {
     let pki = TestPki::new(name);
     fs::write(dir.join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = format!("http://ct.test/{name}");
-    let spec = LogSpec::new(name, &prefix, &prefix, "roots.pem", START, LIMIT);
+    let spec = LogSpec::new(name, &prefix, &prefix, "roots.pem", &START, &LIMIT);
     (spec, pki)
 }
 
-const START: &str = "2026-01-01T00:00:00Z";
-const LIMIT: &str = "2027-01-01T00:00:00Z";
-
 /// A chain (leaf, intermediate) from `pki` whose NotAfter is in the window.
 fn chain(pki: &TestPki, serial: u64) -> Vec<Vec<u8>> {
-    let leaf = pki.leaf(
-        serial,
-        LeafKind::Final,
-        ct_testkit::pki::ts("2026-06-01T00:00:00Z"),
-    );
+    let leaf = pki.leaf(serial, LeafKind::Final, mid_window());
     vec![leaf, pki.intermediate_der.clone()]
 }
 
@@ -170,11 +164,11 @@ async fn check_config_reports_each_mistake() {
             "roots",
         ),
         (
-            good.replace("2027-01-01", "2025-06-01"),
+            good.replace(&*LIMIT, &rfc3339(ts(&START) - time::Duration::days(214))),
             "not_after_start must be before not_after_limit",
         ),
         (
-            good.replace("2027-01-01", "2028-01-01"),
+            good.replace(&*LIMIT, &rfc3339(ts(&LIMIT) + time::Duration::days(365))),
             "longer than one year",
         ),
         (
@@ -187,10 +181,7 @@ async fn check_config_reports_each_mistake() {
             good.replace("path = \"chk-data\"", "path = \"not-a-dir/x\""),
             "storage",
         ),
-        (
-            good.replace("2026-01-01T00:00:00Z", "yesterday"),
-            "RFC 3339",
-        ),
+        (good.replace(&*START, "yesterday"), "RFC 3339"),
     ];
     for (text, want) in cases {
         let out = check(&text);
@@ -516,8 +507,8 @@ async fn metadata_and_home_page_describe_each_log() {
     assert_eq!(metadata["submission_url"], "http://ct.test/meta/");
     assert_eq!(metadata["monitoring_url"], "http://ct.test/meta/");
     assert_eq!(metadata["url"], "http://ct.test/meta/", "the RFC 6962 API");
-    assert_eq!(metadata["temporal_interval"]["start_inclusive"], START);
-    assert_eq!(metadata["temporal_interval"]["end_exclusive"], LIMIT);
+    assert_eq!(metadata["temporal_interval"]["start_inclusive"], *START);
+    assert_eq!(metadata["temporal_interval"]["end_exclusive"], *LIMIT);
     assert_eq!(metadata["state"], "accepting");
     assert!(metadata["mmd"].is_u64());
 
@@ -568,7 +559,10 @@ async fn metadata_and_home_page_describe_each_log() {
         "Meta <b>bold</b> & \"quoted\"".into(),
         "State accepting".into(),
         "Maximum merge delay (MMD) 60 s".into(),
-        format!("Temporal interval (leaf NotAfter) {START} (inclusive) to {LIMIT} (exclusive)"),
+        format!(
+            "Temporal interval (leaf NotAfter) {} (inclusive) to {} (exclusive)",
+            *START, *LIMIT
+        ),
         "Last round tree size 1, checkpoint age".into(),
         "Read checkpoint · log.v3.json · get-roots Accepted roots 1".into(),
         "RFC 6962 API http://ct.test/meta/ct/v1/".into(),

@@ -14,10 +14,8 @@ use common::CT_LOG;
 use ct_testkit::client::{http_client, submit_all};
 use ct_testkit::pki::TestPki;
 use ct_testkit::server::{write_config_with, LogSpec, Server, TopLevel};
+use ct_testkit::window::{LIMIT, START};
 use p256::pkcs8::{EncodePublicKey, LineEnding};
-
-const START: &str = "2026-01-01T00:00:00Z";
-const LIMIT: &str = "2027-01-01T00:00:00Z";
 
 /// Every `.p/` file under `dir`, as a path relative to it.
 fn partial_tiles(dir: &Path) -> Vec<String> {
@@ -50,7 +48,7 @@ async fn only_full_tiles_and_the_right_edge_remain() {
     let pki = TestPki::new("partials");
     fs::write(dir.path().join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = "http://ct.test/partials";
-    let mut spec = LogSpec::new("partials", prefix, prefix, "roots.pem", START, LIMIT);
+    let mut spec = LogSpec::new("partials", prefix, prefix, "roots.pem", &START, &LIMIT);
     spec.period_ms = 100;
     let top = TopLevel {
         extra: vec!["partial_tile_grace_s = 1".into()],
@@ -59,7 +57,7 @@ async fn only_full_tiles_and_the_right_edge_remain() {
     let config = write_config_with(dir.path(), &top, &[&spec]);
     let server = Server::start(CT_LOG, &config, "serve");
     let (http, log) = (http_client(), spec.handle(dir.path()));
-    let items = pki.mixed_chains(0..1_200, START, LIMIT);
+    let items = pki.mixed_chains(0..1_200, &START, &LIMIT);
     for chunk in items.chunks(97) {
         submit_all(&http, &server.base_url, &log, chunk.to_vec(), 32).await;
     }

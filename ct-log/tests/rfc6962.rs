@@ -15,13 +15,12 @@ use ct_testkit::client::{get, http_client, submission_url, submit_all, Resp, Sub
 use ct_testkit::pki::TestPki;
 use ct_testkit::server::{LogHandle, LogSpec, Server};
 use ct_testkit::verify::{root_pool, verify_sct, IMMUTABLE};
+use ct_testkit::window::{LIMIT, START};
 use futures_util::{stream, StreamExt};
 use p256::ecdsa::signature::Verifier as _;
 use sha2::{Digest, Sha256};
 use tlog_tiles::{check_record, check_tree, record_hash, stored_hashes, tree_hash, HashReader};
 
-const START: &str = "2026-01-01T00:00:00Z";
-const LIMIT: &str = "2027-01-01T00:00:00Z";
 /// Requests in flight when checking many proofs.
 const IN_FLIGHT: usize = 16;
 
@@ -44,8 +43,8 @@ fn setup_on(
         "http://ct.test/rfc",
         "http://ct.test/rfc",
         "roots.pem",
-        START,
-        LIMIT,
+        &START,
+        &LIMIT,
     );
     spec.period_ms = 100;
     spec.storage = storage;
@@ -276,7 +275,7 @@ async fn grow(monitor: &Monitor, pki: &TestPki) -> (Vec<Submission>, Vec<Sth>) {
     let (mut subs, mut sths) = (Vec::new(), vec![monitor.sth().await]);
     let mut next = 0;
     for round in [1u64, 2, 61, 192, 1, 255, 88] {
-        let items = pki.mixed_chains(next..next + round, START, LIMIT);
+        let items = pki.mixed_chains(next..next + round, &START, &LIMIT);
         next += round;
         subs.extend(submit_all(&monitor.http, &monitor.base, &monitor.log, items, 48).await);
         // An SCT comes only after its checkpoint is published, but this
@@ -430,7 +429,7 @@ async fn bad_requests_get_one_line_4xx() {
         base: server.base_url.clone(),
         log,
     };
-    let items = pki.mixed_chains(0..3, START, LIMIT);
+    let items = pki.mixed_chains(0..3, &START, &LIMIT);
     submit_all(&monitor.http, &monitor.base, &monitor.log, items, 3).await;
     while monitor.sth().await.size < 3 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -709,7 +708,7 @@ async fn certspotter_follows_a_live_log() {
     let ca = {
         let (http, base, log) = (monitor.http.clone(), monitor.base.clone(), log.clone());
         let batches: Vec<_> = (0..10u64)
-            .map(|b| pki.mixed_chains(b * 30..b * 30 + 30, START, LIMIT))
+            .map(|b| pki.mixed_chains(b * 30..b * 30 + 30, &START, &LIMIT))
             .collect();
         tokio::spawn(async move {
             let mut subs = Vec::new();
@@ -751,7 +750,7 @@ async fn certspotter_follows_a_live_log() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(spotter.pass("from-end", true).await.is_empty());
-    let items = pki.mixed_chains(1000..1005, START, LIMIT);
+    let items = pki.mixed_chains(1000..1005, &START, &LIMIT);
     let late = submit_all(&monitor.http, &monitor.base, &monitor.log, items, 5).await;
     while monitor.sth().await.size < size + 5 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -806,7 +805,7 @@ async fn reindex_rebuilds_a_lost_index() {
         base: server.base_url.clone(),
         log,
     };
-    let items = pki.mixed_chains(0..300, START, LIMIT);
+    let items = pki.mixed_chains(0..300, &START, &LIMIT);
     let subs = submit_all(&monitor.http, &monitor.base, &monitor.log, items, 48).await;
     while monitor.sth().await.size < 300 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -14,9 +14,7 @@ use common::CT_LOG;
 use ct_testkit::client::{get, http_client, submission_url};
 use ct_testkit::pki::TestPki;
 use ct_testkit::server::{write_config, LogSpec, Server};
-
-const START: &str = "2026-01-01T00:00:00Z";
-const LIMIT: &str = "2027-01-01T00:00:00Z";
+use ct_testkit::window::{LIMIT, START};
 
 /// Serves whatever `body` holds at `/roots`.
 async fn roots_server(body: Arc<Mutex<(u16, Vec<u8>)>>) -> String {
@@ -54,7 +52,7 @@ async fn roots_from_a_url_only_accumulate_and_bad_downloads_change_nothing() {
     let served = Arc::new(Mutex::new((200, url_pki.root_pem.clone().into_bytes())));
     let url = roots_server(served.clone()).await;
     let prefix = "http://ct.test/rooted";
-    let mut spec = LogSpec::new("rooted", prefix, prefix, "roots.pem", START, LIMIT);
+    let mut spec = LogSpec::new("rooted", prefix, prefix, "roots.pem", &START, &LIMIT);
     spec.extra = vec![
         format!("roots_url = \"{url}\""),
         "roots_refresh_s = 1".into(),

@@ -13,9 +13,7 @@ use common::CT_LOG;
 use ct_testkit::client::{add, http_client};
 use ct_testkit::pki::{LeafKind, TestPki};
 use ct_testkit::server::{write_config, LogSpec, Server};
-
-const START: &str = "2026-01-01T00:00:00Z";
-const LIMIT: &str = "2027-01-01T00:00:00Z";
+use ct_testkit::window::{mid_window, LIMIT, START};
 
 /// A one-log config in `dir`, with a fresh test PKI as its roots.
 fn spec(dir: &Path, name: &str) -> (LogSpec, TestPki) {
@@ -23,7 +21,7 @@ fn spec(dir: &Path, name: &str) -> (LogSpec, TestPki) {
     fs::write(dir.join("roots.pem"), &pki.root_pem).unwrap();
     let prefix = format!("http://ct.test/{name}");
     (
-        LogSpec::new(name, &prefix, &prefix, "roots.pem", START, LIMIT),
+        LogSpec::new(name, &prefix, &prefix, "roots.pem", &START, &LIMIT),
         pki,
     )
 }
@@ -46,7 +44,7 @@ fn serve_refused(config: &Path) -> String {
 }
 
 fn chain(pki: &TestPki, serial: u64) -> Vec<Vec<u8>> {
-    let not_after = ct_testkit::pki::ts("2026-06-01T00:00:00Z");
+    let not_after = mid_window();
     vec![
         pki.leaf(serial, LeafKind::Final, not_after),
         pki.intermediate_der.clone(),
