@@ -48,9 +48,12 @@ pub struct LogSpec {
     pub key: SigningKey,
     /// The `storage` inline table; `None` for `{ type = "fs", path = "<name>-data" }`.
     pub storage: Option<String>,
-    /// Days after `not_after_limit` until the log turns read-only. Tests
-    /// use fixed windows, so the default (a century) keeps them from
-    /// expiring with the calendar.
+    /// Days after `not_after_limit` until the log turns read-only. The
+    /// default is the server's (7): a log on [`crate::window`] stays
+    /// writable whatever the date, and a window of fixed dates in a test
+    /// shows as a failure once the calendar passes it, not years later. A
+    /// log whose window must be fixed (real certificates' NotAfter) sets a
+    /// longer grace itself.
     pub sunset_grace_days: u64,
     /// More `key = value` lines for this `[[log]]` table.
     pub extra: Vec<String>,
@@ -78,7 +81,7 @@ impl LogSpec {
             key_format: KeyFormat::Pkcs8,
             key: fresh_key(name),
             storage: None,
-            sunset_grace_days: 36_500,
+            sunset_grace_days: 7,
             extra: Vec::new(),
         }
     }
