@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Regenerates the development PKI and log key in testdata/dev/ with openssl.
 # NOT FOR PRODUCTION: the private keys are checked in so anyone can make more
-# test certificates. The leaf NotAfter (2026-12-15) sits inside the example
-# config's window [2026-01-01, 2027-01-01).
+# test certificates. The leaves' NotAfter (2026-12-15) sits inside the
+# example config's window [2026-01-01, 2027-01-01) (testdata/dev.toml),
+# whatever the day this runs: `openssl ca` issues them with fixed dates,
+# where `openssl x509 -days` could not reach a day already past.
 set -euo pipefail
 cd "$(dirname "$0")/../testdata/dev"
-days_to() { echo $(( ( $(date -d "$1" +%s) - $(date +%s) ) / 86400 )); }
+ca_dir=$(mktemp -d)
+trap 'rm -rf "$ca_dir"' EXIT
+touch "$ca_dir/index.txt"
+printf '%s\n' "[ca]" "default_ca = dev" "[dev]" "database = $ca_dir/index.txt" \
+  "serial = $ca_dir/serial" "new_certs_dir = $ca_dir" "default_md = sha256" "policy = any" \
+  "unique_subject = no" "[any]" "commonName = supplied" >"$ca_dir/ca.cnf"
 
 # The log key, in the format `openssl ecparam -genkey` writes (SEC1 with an
 # EC PARAMETERS block), which the server must accept.
@@ -24,8 +31,10 @@ openssl x509 -req -in int.csr -CA roots.pem -CAkey root-key.pem -set_serial 2 -d
 make_leaf() { # name extra-extension
   openssl ecparam -name prime256v1 -genkey -noout -out "$1-key.pem"
   openssl req -new -key "$1-key.pem" -subj "/CN=$1.dev.invalid" -out "$1.csr"
-  openssl x509 -req -in "$1.csr" -CA intermediate.pem -CAkey intermediate-key.pem -set_serial "0x$(openssl rand -hex 8)" \
-    -days "$(days_to 2026-12-15)" -out "$1.pem" -extfile <(printf "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:$1.dev.invalid\n%s\n" "$2")
+  openssl rand -hex 8 >"$ca_dir/serial"
+  openssl ca -batch -notext -config "$ca_dir/ca.cnf" -cert intermediate.pem -keyfile intermediate-key.pem \
+    -in "$1.csr" -startdate 20260101000000Z -enddate 20261215000000Z -out "$1.pem" \
+    -extfile <(printf "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:$1.dev.invalid\n%s\n" "$2")
   rm "$1.csr" "$1-key.pem"
 }
 make_leaf leaf ""
