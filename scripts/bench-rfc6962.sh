@@ -39,12 +39,17 @@ say "building (release)"
 cargo build --release --locked -p ct-log -p ct-loadgen >&2
 CTLOG="$ROOT/target/release/ct-log"
 LOADGEN="$ROOT/target/release/ct-loadgen"
+# The log's NotAfter window is this UTC year: a log is read-only once
+# not_after_limit + sunset_grace_days has passed, so a fixed window would
+# make every later run fail. The chains' NotAfter falls in the same year
+# (chains made before New Year's midnight are made again).
+YEAR=$(date -u +%Y)
 for set in fill write; do
   count=$ENTRIES
   [ "$set" = write ] && count=$((RATE * SECONDS_WRITE * 3))
-  if [ -z "$(find "$WORK/chains-$set-$count/chains.bin" -mmin -1440 2>/dev/null)" ]; then
+  if [ -z "$(find "$WORK/chains-$set-$count/chains.bin" -mmin -1440 -newermt "$YEAR-01-01 00:00:00 UTC" 2>/dev/null)" ]; then
     say "generating $count chains ($set)"
-    "$LOADGEN" generate --out "$WORK/chains-$set-$count" --count "$count" >&2
+    "$LOADGEN" generate --out "$WORK/chains-$set-$count" --count "$count" --not-after-year "$YEAR" >&2
   fi
 done
 FILL="$WORK/chains-fill-$ENTRIES"
@@ -64,8 +69,8 @@ submission_prefix = "$BASE"
 monitoring_prefix = "$BASE"
 key = "$KEY"
 roots = "$WORK/roots.pem"
-not_after_start = "2026-01-01T00:00:00Z"
-not_after_limit = "2027-01-01T00:00:00Z"
+not_after_start = "$YEAR-01-01T00:00:00Z"
+not_after_limit = "$((YEAR + 1))-01-01T00:00:00Z"
 storage = { type = "fs", path = "$WORK/log/data" }
 EOF
 taskset -c "$SERVER_CPU" "$CTLOG" serve --config "$WORK/log/ct-log.toml" --create-missing \

@@ -105,12 +105,17 @@ LOADGEN="$ROOT/target/profiling/ct-loadgen"
 on_server() { taskset -c "$SERVER_CPU" "$@"; }
 on_loadgen() { taskset -c "$LOADGEN_CPU" "$@"; }
 
+# The bench logs' NotAfter window is this UTC year: a log is read-only once
+# not_after_limit + sunset_grace_days has passed, so a fixed window would
+# make every later run fail. The chains' NotAfter falls in the same year.
+YEAR=$(date -u +%Y)
 CHAINS_DIR="$WORK/chains-$CHAINS"
 # Chains are reused for a day: their NotBefore must stay within 48 hours
-# (older precertificates get a lower priority in the pool).
-if [ -z "$(find "$CHAINS_DIR/chains.bin" -mmin -1440 2>/dev/null)" ]; then
+# (older precertificates get a lower priority in the pool). Chains made
+# last year (before New Year's midnight) have NotAfters outside the window.
+if [ -z "$(find "$CHAINS_DIR/chains.bin" -mmin -1440 -newermt "$YEAR-01-01 00:00:00 UTC" 2>/dev/null)" ]; then
   say "generating $CHAINS chains"
-  "$LOADGEN" generate --out "$CHAINS_DIR" --count "$CHAINS" >&2
+  "$LOADGEN" generate --out "$CHAINS_DIR" --count "$CHAINS" --not-after-year "$YEAR" >&2
 fi
 KEY="$WORK/log-key.pem"
 [ -s "$KEY" ] || "$CTLOG" keygen --out "$KEY" >/dev/null
@@ -140,8 +145,8 @@ submission_prefix = "http://127.0.0.1:$2/bench"
 monitoring_prefix = "http://127.0.0.1:$2/bench"
 key = "$KEY"
 roots = "$CHAINS_DIR/roots.pem"
-not_after_start = "${NOT_AFTER_START:-2026-01-01T00:00:00Z}"
-not_after_limit = "${NOT_AFTER_LIMIT:-2027-01-01T00:00:00Z}"
+not_after_start = "${NOT_AFTER_START:-$YEAR-01-01T00:00:00Z}"
+not_after_limit = "${NOT_AFTER_LIMIT:-$((YEAR + 1))-01-01T00:00:00Z}"
 period_ms = $PERIOD_MS
 latency_budget_ms = $BUDGET_MS
 ${LOG_EXTRA:-}
@@ -246,9 +251,10 @@ overload() {
 # read_only_after answers every add-chain 410 once the body is read and
 # before it is parsed: the work of admission's 503, with nothing admitted
 # beside it. ct-loadgen exits 1 (nothing accepted) after writing its JSON.
+# Its window is last year, which has ended; with no grace it is read-only.
 refusal_cost() {
   rm -rf "$1" && mkdir -p "$1"
-  NOT_AFTER_START=2025-01-01T00:00:00Z NOT_AFTER_LIMIT=2026-01-01T00:00:00Z \
+  NOT_AFTER_START=$((YEAR - 1))-01-01T00:00:00Z NOT_AFTER_LIMIT=$YEAR-01-01T00:00:00Z \
     LOG_EXTRA="sunset_grace_days = 0" write_config "$1" "$2" "{ type = \"fs\", path = \"$1/data\" }"
   start_server "$1" "$2"
   RUN_SECONDS=10 RUN_WARMUP=2 replay "refusal" "$2" --rate "$RATE" || true

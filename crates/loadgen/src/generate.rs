@@ -34,7 +34,10 @@ pub struct Args {
     )]
     rsa_key: PathBuf,
     /// Leaves' NotAfter year (it must fall inside the log's window).
-    #[arg(long, default_value_t = 2026)]
+    /// Default: the current UTC year, the window of the bench scripts' logs
+    /// (a log is read-only once its window has ended, so a fixed year would
+    /// make the chains useless once it passed).
+    #[arg(long, default_value_t = time::OffsetDateTime::now_utc().year())]
     not_after_year: i32,
     /// Precertificates among the chains, in percent.
     #[arg(long, default_value_t = 50)]
