@@ -72,6 +72,10 @@ pub struct BatcherConfig {
     pub memory_entries: usize,
 }
 
+/// How long before a round a batch is sent whatever its size: room for
+/// its dedup lookup and the hand-over, so that its entries join the round.
+const ROUND_LEAD: Duration = Duration::from_millis(5);
+
 /// A batcher's queue is full: the caller should answer 503.
 #[derive(Debug, thiserror::Error)]
 #[error("the log is busy; retry later")]
@@ -141,6 +145,19 @@ impl Shared {
             metrics::counter!("ct_dedup_refused_total", &labels).increment(1);
         }
         fits
+    }
+
+    /// When a batch begun now must go: `max_wait` after its first entry, or
+    /// just before the next round if that comes sooner. A batch still
+    /// waiting when the round starts misses it and waits a whole period for
+    /// the next, so a fixed wait alone (25 ms at a 1 s period) made that
+    /// share of all entries (2.5%) wait an extra period, and added its
+    /// length to the median answer time.
+    fn batch_deadline(&self) -> Instant {
+        let now = Instant::now();
+        let before_round = self.sequencer.next_round().checked_sub(ROUND_LEAD);
+        let own = now + self.config.max_wait;
+        before_round.map_or(own, |t| own.min(t.max(now)))
     }
 
     /// Counts a submission answered without a new entry, by dedup layer.
@@ -310,7 +327,7 @@ impl Batcher {
         self.waiting.insert(key, vec![reply]);
         self.batch.push((key, entry));
         if self.batch.len() == 1 {
-            self.deadline = Some(Instant::now() + self.shared.config.max_wait);
+            self.deadline = Some(self.shared.batch_deadline());
         }
         if self.batch.len() >= self.shared.config.max_batch {
             self.flush();

@@ -56,6 +56,11 @@ impl Backends {
     }
 
     async fn start(&self, pool_size: usize) -> Log {
+        self.start_with(pool_size, Duration::from_millis(50)).await
+    }
+
+    /// Batches wait up to `max_wait`; rounds come every second.
+    async fn start_with(&self, pool_size: usize, max_wait: Duration) -> Log {
         let key = Arc::new(LogKey::from_signing_key(
             p256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap(),
         ));
@@ -82,7 +87,7 @@ impl Backends {
             log: "batcher".into(),
             batchers: 3,
             max_batch: 10_000,
-            max_wait: Duration::from_millis(50),
+            max_wait,
             pool_size,
             memory_entries: 1000,
         };
@@ -132,6 +137,23 @@ async fn identical_concurrent_submissions_become_one_entry() {
         log.submit(x509("other", 1)).await.unwrap().leaf_index,
         1,
         "only one entry was logged"
+    );
+    log.stop().await;
+}
+
+/// A batch goes to the sequencer just before the round, whatever its own
+/// deadline: its entries join that round instead of the next one.
+#[tokio::test(start_paused = true)]
+async fn a_batch_is_sent_before_the_round_whatever_its_own_deadline() {
+    let backends = Backends::new();
+    let log = backends.start_with(10_000, Duration::from_secs(30)).await;
+    let started = tokio::time::Instant::now();
+    let location = log.submit(x509("just before the round", 1)).await.unwrap();
+    assert_eq!(location.leaf_index, 0);
+    let took = started.elapsed();
+    assert!(
+        took <= Duration::from_secs(1),
+        "answered after {took:?}: the batch waited for its own deadline (30 s)"
     );
     log.stop().await;
 }

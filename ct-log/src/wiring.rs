@@ -34,7 +34,8 @@ use crate::sequencing::{Local, Sequencing};
 /// full data tile, so a busy round is a few large messages, not many small.
 const BATCH_ENTRIES: usize = 256;
 /// ...or this long after its first entry: a small share of the period
-/// (1/20), capped so that a batch never waits long at a slow period.
+/// (1/20), capped so that a batch never waits long at a slow period (and
+/// the batcher sends it sooner when the next round starts sooner).
 fn batch_wait(period_ms: u64) -> Duration {
     Duration::from_millis((period_ms / 20).clamp(1, 25))
 }
