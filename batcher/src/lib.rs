@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ct_dedup::{DedupWriter, Key, Location, MemoryCache, PersistentDedup, Record};
-use ct_formats::{leaf_hash, Entry};
+use ct_formats::{Entry, Hash};
 use ct_sequencer::{Batch, SequencerHandle, SequencingError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -375,41 +375,39 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
         .into_iter()
         .map(|found| found.filter(|l| shared.plausible(l, "database")))
         .collect();
-    // Copies: the sequencer consumes them, and each leaf hash needs its
-    // entry once the round has given it a timestamp and an index.
     let entries: Vec<Entry> = batch
-        .iter()
+        .into_iter()
         .zip(&known)
         .filter(|(_, found)| found.is_none())
-        .map(|((_, entry), _)| entry.clone())
+        .map(|((_, entry), _)| entry)
         .collect();
-    // The location of the next new entry; new entries are consecutive.
+    // Where the new entries landed (consecutive, from the first), each
+    // with the leaf hash the round computed for the tree.
     let mut next = if entries.is_empty() {
         None
     } else {
         Some(sequence(&shared.sequencer, entries).await)
     };
     let mut records = Vec::new();
-    let results = batch
+    let results = keys
         .iter()
         .zip(known)
-        .map(|((key, entry), found)| {
+        .map(|(key, found)| {
             if let Some(location) = found {
                 shared.count_hit("database");
                 return Ok(location);
             }
-            let next = next
+            let (next, leaf_hashes) = next
                 .as_mut()
                 .expect("new entries were sent to the sequencer")
                 .as_mut()
                 .map_err(|e| e.clone())?;
             let location = *next;
             next.leaf_index += 1;
-            let leaf = entry.merkle_tree_leaf(location.timestamp, location.leaf_index);
             records.push(Record {
                 key: *key,
                 location,
-                leaf_hash: leaf_hash(&leaf),
+                leaf_hash: leaf_hashes.next().expect("one leaf hash per new entry"),
             });
             Ok(location)
         })
@@ -421,8 +419,11 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
 }
 
 /// Sends new entries to the sequencer and waits for the round's answer:
-/// the location of the first of them.
-async fn sequence(sequencer: &SequencerHandle, entries: Vec<Entry>) -> Result<Location, Rejected> {
+/// the location of the first of them, and every one's leaf hash.
+async fn sequence(
+    sequencer: &SequencerHandle,
+    entries: Vec<Entry>,
+) -> Result<(Location, std::vec::IntoIter<Hash>), Rejected> {
     let (reply, answer) = oneshot::channel();
     let stopped = || {
         Rejected::Failed(SequencingError::Failed(
@@ -437,10 +438,11 @@ async fn sequence(sequencer: &SequencerHandle, entries: Vec<Entry>) -> Result<Lo
         .await
         .map_err(|_| stopped())?
         .map_err(Rejected::Failed)?;
-    Ok(Location {
+    let first = Location {
         leaf_index: sequenced.first_index,
         timestamp: sequenced.timestamp,
-    })
+    };
+    Ok((first, sequenced.leaf_hashes.into_iter()))
 }
 
 #[cfg(test)]

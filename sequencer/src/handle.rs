@@ -4,18 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ct_formats::{Cosigner, Entry, LogKey, SignedCheckpoint};
+use ct_formats::{Cosigner, Entry, Hash, LogKey, SignedCheckpoint};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::cleanup::Cleanup;
 
 /// Where a batch's entries landed: consecutive indexes from `first_index`,
-/// all with the round's `timestamp`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// all with the round's `timestamp`, and each entry's leaf hash, in the
+/// batch's order, as the round put it in the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sequenced {
     pub first_index: u64,
     pub timestamp: u64,
+    pub leaf_hashes: Vec<Hash>,
 }
 
 /// Why a batch was not sequenced; the entries got no index.

@@ -22,7 +22,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ct_formats::{Checkpoint, Entry, SignedCheckpoint, TileKind};
+use ct_formats::{Checkpoint, Entry, Hash, SignedCheckpoint, TileKind};
 use ct_storage::Claim;
 
 use crate::clock::{now_millis, round_timestamp};
@@ -103,8 +103,8 @@ impl RoundError {
 /// A round that published its checkpoint.
 pub(crate) struct Published {
     pub checkpoint: SignedCheckpoint,
-    /// The index of each batch's first entry, in pool order.
-    pub first_indexes: Vec<u64>,
+    /// Where each batch landed, in pool order.
+    pub placements: Vec<Placement>,
     /// The staging bundle, no longer needed.
     pub staged: Option<String>,
     /// How long the round took, from its timestamp to its publication.
@@ -119,7 +119,15 @@ struct Round {
     /// Every new tile, packed; empty when the round added no entry.
     bundle: Bytes,
     tiles: usize,
-    first_indexes: Vec<u64>,
+    placements: Vec<Placement>,
+}
+
+/// Where one batch of the pool landed: consecutive indexes from
+/// `first_index`, and each entry's leaf hash as the tree got it, in order
+/// (the batchers record them for get-proof-by-hash).
+pub(crate) struct Placement {
+    pub first_index: u64,
+    pub leaf_hashes: Vec<Hash>,
 }
 
 impl Round {
@@ -156,7 +164,7 @@ pub(crate) async fn sequence(
     Ok(Published {
         staged: round.staging_key(),
         checkpoint: round.checkpoint,
-        first_indexes: round.first_indexes,
+        placements: round.placements,
         took,
     })
 }
@@ -186,7 +194,7 @@ async fn build(
         .worker
         .run(move || -> Result<Round, ct_formats::FormatError> {
             let old_size = edge.size();
-            let (edge, full, first_indexes) = append(edge, pool, timestamp);
+            let (edge, full, placements) = append(edge, pool, timestamp);
             let tiles: Vec<(String, Bytes)> = full
                 .into_iter()
                 .chain(edge.partial_tiles_since(old_size))
@@ -204,7 +212,7 @@ async fn build(
                 checkpoint,
                 bundle: Bytes::from(staging::encode(&tiles)),
                 tiles: tiles.len(),
-                first_indexes,
+                placements,
             })
         });
     // A signing failure is not fatal: nothing was written, and the next
@@ -220,20 +228,26 @@ fn append(
     mut edge: RightEdge,
     pool: Vec<Vec<Entry>>,
     timestamp: u64,
-) -> (RightEdge, Vec<NewTile>, Vec<u64>) {
+) -> (RightEdge, Vec<NewTile>, Vec<Placement>) {
     let mut full = Vec::new();
-    let mut first_indexes = Vec::with_capacity(pool.len());
+    let mut placements = Vec::with_capacity(pool.len());
     let mut tile_leaf = Vec::new();
     for batch in pool {
-        first_indexes.push(edge.size());
+        let first_index = edge.size();
+        let mut leaf_hashes = Vec::with_capacity(batch.len());
         for entry in &batch {
             let index = edge.size();
             tile_leaf.clear();
             let hash = entry.write_tile_leaf_and_hash(timestamp, index, &mut tile_leaf);
             edge.append(hash, &tile_leaf, &mut full);
+            leaf_hashes.push(hash);
         }
+        placements.push(Placement {
+            first_index,
+            leaf_hashes,
+        });
     }
-    (edge, full, first_indexes)
+    (edge, full, placements)
 }
 
 /// The stored form of a tile: data tiles are gzip-compressed (served with

@@ -214,7 +214,7 @@ impl Sequencer {
         let (entries, replies): (Vec<_>, Vec<_>) =
             pool.into_iter().map(|b| (b.entries, b.reply)).unzip();
         match round::sequence(&self.log, &mut self.tree, &self.claim, entries).await {
-            Ok(published) => {
+            Ok(mut published) => {
                 // Known published before anyone hears of its entries: their
                 // locations must fall inside it (see the batchers' check).
                 self.published.send_replace(published.checkpoint.clone());
@@ -224,10 +224,12 @@ impl Sequencer {
                 self.round_time
                     .send_modify(|average| *average = (*average * 3 + published.took) / 4);
                 let timestamp = published.checkpoint.timestamp;
-                for (reply, &first_index) in replies.into_iter().zip(&published.first_indexes) {
+                let placements = std::mem::take(&mut published.placements);
+                for (reply, placement) in replies.into_iter().zip(placements) {
                     let _ = reply.send(Ok(Sequenced {
-                        first_index,
+                        first_index: placement.first_index,
                         timestamp,
+                        leaf_hashes: placement.leaf_hashes,
                     }));
                 }
                 round::drop_staging(&self.log, &published).await;
