@@ -22,13 +22,13 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ct_formats::{Checkpoint, Entry, Hash, SignedCheckpoint, TileKind};
+use ct_formats::{Checkpoint, Entry, SignedCheckpoint, TileKind};
 use ct_storage::Claim;
 
 use crate::clock::{now_millis, round_timestamp};
 use crate::edge::{NewTile, RightEdge};
 use crate::gzip::gzip;
-use crate::handle::SequencingError;
+use crate::handle::{Sequenced, SequencingError};
 use crate::log::{Log, Tree};
 use crate::publish::{self, PublishError};
 use crate::staging::{self, staging_key};
@@ -103,8 +103,8 @@ impl RoundError {
 /// A round that published its checkpoint.
 pub(crate) struct Published {
     pub checkpoint: SignedCheckpoint,
-    /// Where each batch landed, in pool order.
-    pub placements: Vec<Placement>,
+    /// Where each batch landed, in pool order: the batches' answers.
+    pub placements: Vec<Sequenced>,
     /// The staging bundle, no longer needed.
     pub staged: Option<String>,
     /// How long the round took, from its timestamp to its publication.
@@ -119,15 +119,7 @@ struct Round {
     /// Every new tile, packed; empty when the round added no entry.
     bundle: Bytes,
     tiles: usize,
-    placements: Vec<Placement>,
-}
-
-/// Where one batch of the pool landed: consecutive indexes from
-/// `first_index`, and each entry's leaf hash as the tree got it, in order
-/// (the batchers record them for get-proof-by-hash).
-pub(crate) struct Placement {
-    pub first_index: u64,
-    pub leaf_hashes: Vec<Hash>,
+    placements: Vec<Sequenced>,
 }
 
 impl Round {
@@ -228,7 +220,7 @@ fn append(
     mut edge: RightEdge,
     pool: Vec<Vec<Entry>>,
     timestamp: u64,
-) -> (RightEdge, Vec<NewTile>, Vec<Placement>) {
+) -> (RightEdge, Vec<NewTile>, Vec<Sequenced>) {
     let mut full = Vec::new();
     let mut placements = Vec::with_capacity(pool.len());
     let mut tile_leaf = Vec::new();
@@ -242,8 +234,9 @@ fn append(
             edge.append(hash, &tile_leaf, &mut full);
             leaf_hashes.push(hash);
         }
-        placements.push(Placement {
+        placements.push(Sequenced {
             first_index,
+            timestamp,
             leaf_hashes,
         });
     }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::cleanup::Cleaner;
-use crate::handle::{Batch, LogConfig, Sequenced, SequencerHandle, SequencingError};
+use crate::handle::{Batch, LogConfig, SequencerHandle, SequencingError};
 use crate::load::{self, LoadError};
 use crate::log::{Log, Tree};
 use crate::round::{self, RoundError};
@@ -223,14 +223,9 @@ impl Sequencer {
                 // is noise, several are a trend worth refusing work for.
                 self.round_time
                     .send_modify(|average| *average = (*average * 3 + published.took) / 4);
-                let timestamp = published.checkpoint.timestamp;
                 let placements = std::mem::take(&mut published.placements);
                 for (reply, placement) in replies.into_iter().zip(placements) {
-                    let _ = reply.send(Ok(Sequenced {
-                        first_index: placement.first_index,
-                        timestamp,
-                        leaf_hashes: placement.leaf_hashes,
-                    }));
+                    let _ = reply.send(Ok(placement));
                 }
                 round::drop_staging(&self.log, &published).await;
                 ControlFlow::Continue(())

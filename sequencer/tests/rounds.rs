@@ -193,6 +193,12 @@ async fn rounds_build_a_tree_the_oracle_verifies() {
     for size in [1, 0, 254, 1, 300, 3, 500] {
         let sequenced = log.submit(next..next + size).await.unwrap();
         assert_eq!(sequenced.first_index, next);
+        // Each answer carries its entries' leaf hashes, as RFC 6962 defines
+        // them (the batchers record them for get-proof-by-hash).
+        let leaf_hashes: Vec<_> = (next..next + size)
+            .map(|i| record_hash(&entry(i).merkle_tree_leaf(sequenced.timestamp, i)).0)
+            .collect();
+        assert_eq!(sequenced.leaf_hashes, leaf_hashes);
         next += size;
     }
     log.stop().await;
