@@ -26,6 +26,7 @@ use std::time::Duration;
 use ct_dedup::{DedupWriter, Key, Location, MemoryCache, PersistentDedup, Record};
 use ct_formats::{Entry, Hash};
 use ct_sequencer::{Batch, SequencerHandle, SequencingError};
+use metrics::Gauge;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -97,6 +98,9 @@ struct Shared {
     writer: DedupWriter,
     /// New entries accepted and not yet answered.
     pending: AtomicUsize,
+    /// `ct_pool_entries` of this log: `pending`, set on every change through
+    /// a handle (a labelled macro call would look it up each time).
+    pool_gauge: Gauge,
 }
 
 impl Shared {
@@ -118,7 +122,7 @@ impl Shared {
 
     fn report_pool(&self) {
         let pending = self.pending.load(Ordering::Acquire) as f64;
-        metrics::gauge!("ct_pool_entries", "log" => self.config.log.clone()).set(pending);
+        self.pool_gauge.set(pending);
     }
 
     /// Whether a remembered `location` lies inside the published tree. A
@@ -191,12 +195,14 @@ impl Batchers {
         // Room for every pool slot plus dedup hits, so a full queue is rare
         // and dedup hits still get through when the pool is full.
         let queue = config.pool_size.div_ceil(n) * 2 + 64;
+        let pool_gauge = metrics::gauge!("ct_pool_entries", "log" => config.log.clone());
         let shared = Arc::new(Shared {
             config,
             sequencer,
             dedup,
             writer,
             pending: AtomicUsize::new(0),
+            pool_gauge,
         });
         let queues = (0..n)
             .map(|i| {

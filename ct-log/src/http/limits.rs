@@ -10,6 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use metrics::{Counter, Gauge};
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
@@ -22,44 +23,54 @@ pub const SUBMISSION_TIMEOUT: Duration = Duration::from_secs(30);
 /// One of a log's caps on the requests it handles at once. Requests in
 /// flight are counted in `ct_requests_in_flight{log,kind}`, and those
 /// refused because the cap was reached in `ct_requests_refused_total`.
+/// The metrics are counted through handles registered when the cap is made
+/// (a labelled macro call costs label strings and a registry lookup per
+/// request).
 #[derive(Clone)]
 pub struct Cap {
-    pub permits: Arc<Semaphore>,
-    pub log: Arc<str>,
+    permits: Arc<Semaphore>,
     /// `submission` or `read`.
-    pub kind: &'static str,
+    kind: &'static str,
+    in_flight: Gauge,
+    refused: Counter,
 }
 
 impl Cap {
+    pub fn new(permits: Arc<Semaphore>, log: &str, kind: &'static str) -> Cap {
+        let labels = [("log", log.to_string()), ("kind", kind.to_string())];
+        Cap {
+            permits,
+            kind,
+            in_flight: metrics::gauge!("ct_requests_in_flight", &labels),
+            refused: metrics::counter!("ct_requests_refused_total", &labels),
+        }
+    }
+
     /// Runs the request if the cap has room (503 otherwise), within
     /// `SUBMISSION_TIMEOUT` (408 beyond).
     async fn run(&self, request: Request, next: Next) -> Response {
-        let labels = [
-            ("log", self.log.to_string()),
-            ("kind", self.kind.to_string()),
-        ];
         let Ok(_permit) = self.permits.try_acquire() else {
-            metrics::counter!("ct_requests_refused_total", &labels).increment(1);
+            self.refused.increment(1);
             return ApiError::Busy(format!("too many {}s in flight; retry later", self.kind))
                 .into_response();
         };
-        let _counted = InFlight::enter(metrics::gauge!("ct_requests_in_flight", &labels));
+        let _counted = InFlight::enter(&self.in_flight);
         bounded(request, next).await
     }
 }
 
 /// Counts a request in flight until it is dropped: answered, or abandoned
 /// by its client.
-struct InFlight(metrics::Gauge);
+struct InFlight<'a>(&'a Gauge);
 
-impl InFlight {
-    fn enter(gauge: metrics::Gauge) -> InFlight {
+impl InFlight<'_> {
+    fn enter(gauge: &Gauge) -> InFlight<'_> {
         gauge.increment(1);
         InFlight(gauge)
     }
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.decrement(1);
     }

@@ -7,6 +7,7 @@
 mod error;
 mod internal;
 mod limits;
+mod meters;
 mod ops;
 mod read;
 mod rfc6962;
@@ -25,6 +26,7 @@ use error::method_not_allowed;
 pub use error::ApiError;
 pub use internal::router as internal_router;
 use limits::{guard_submissions, Cap, MAX_BODY_BYTES};
+use meters::RequestMeters;
 
 use crate::acme::Certificates;
 use crate::config::{prefix_path, Role};
@@ -81,11 +83,11 @@ pub fn router(
                 .route("/ct/v1/add-chain", post(submit::add_chain))
                 .route("/ct/v1/add-pre-chain", post(submit::add_pre_chain));
         }
-        let submissions = Cap {
-            permits: mounted.log.in_flight.clone(),
-            log: mounted.log.info.name.as_str().into(),
-            kind: "submission",
-        };
+        let submissions = Cap::new(
+            mounted.log.in_flight.clone(),
+            &mounted.log.info.name,
+            "submission",
+        );
         // Layers wrap only the routes added before them: the RFC 6962 reads
         // come after, with a cap of their own.
         let submission = submission
@@ -100,7 +102,8 @@ pub fn router(
             .method_not_allowed_fallback(method_not_allowed);
         let (sub, mon) = (&mounted.submission_path, &mounted.monitoring_path);
         let log = mounted.log.clone();
-        let track = from_fn_with_state(Arc::<str>::from(log.info.name.as_str()), ops::track);
+        let meters = Arc::new(RequestMeters::new(&log.info.name));
+        let track = from_fn_with_state(meters, meters::track);
         if sub == mon {
             let routes = submission.merge(monitoring).with_state(log).layer(track);
             app = mount(app, sub, routes);

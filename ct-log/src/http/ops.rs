@@ -5,11 +5,10 @@
 //! its static info); none of it can change a log.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -279,45 +278,4 @@ pub async fn home(State(ops): State<Arc<Ops>>) -> Html<String> {
          </body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
     ))
-}
-
-/// Middleware counting every request of a log by endpoint and status, and
-/// timing it.
-pub async fn track(State(log_name): State<Arc<str>>, request: Request, next: Next) -> Response {
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("other", |p| endpoint_label(p.as_str()));
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let labels = [
-        ("log", log_name.to_string()),
-        ("endpoint", endpoint.to_string()),
-        ("status", response.status().as_u16().to_string()),
-    ];
-    metrics::counter!("ct_http_requests_total", &labels).increment(1);
-    metrics::histogram!("ct_http_request_seconds", &labels[..2]).record(started.elapsed());
-    response
-}
-
-/// The endpoint a matched route pattern names, for metrics labels.
-fn endpoint_label(route: &str) -> &'static str {
-    const ENDPOINTS: [(&str, &str); 12] = [
-        ("/ct/v1/add-chain", "add-chain"),
-        ("/ct/v1/add-pre-chain", "add-pre-chain"),
-        ("/ct/v1/get-roots", "get-roots"),
-        ("/ct/v1/get-sth", "get-sth"),
-        ("/ct/v1/get-sth-consistency", "get-sth-consistency"),
-        ("/ct/v1/get-proof-by-hash", "get-proof-by-hash"),
-        ("/ct/v1/get-entries", "get-entries"),
-        ("/ct/v1/get-entry-and-proof", "get-entry-and-proof"),
-        ("/log.v3.json", "log.v3.json"),
-        ("/checkpoint", "checkpoint"),
-        ("/tile/{*path}", "tile"),
-        ("/issuer/{fingerprint}", "issuer"),
-    ];
-    ENDPOINTS
-        .iter()
-        .find(|(suffix, _)| route.ends_with(suffix))
-        .map_or("other", |(_, label)| label)
 }

@@ -37,11 +37,7 @@ const SHORT_LIVED: &str = "public, max-age=1";
 
 /// The read routes of one log, behind its read cap.
 pub fn routes(log: &Log) -> Router<Arc<Log>> {
-    let cap = Cap {
-        permits: log.reads.clone(),
-        log: log.info.name.as_str().into(),
-        kind: "read",
-    };
+    let cap = Cap::new(log.reads.clone(), &log.info.name, "read");
     Router::new()
         .route("/ct/v1/get-sth", get(get_sth))
         .route("/ct/v1/get-sth-consistency", get(get_sth_consistency))
