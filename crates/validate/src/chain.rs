@@ -44,7 +44,7 @@ pub(crate) fn build(certs: &[X509Certificate], roots: &Roots) -> Result<Anchor, 
         let mut tried_next_as_root = false;
         for (root_index, root) in named_roots {
             let verified = root.key().is_some_and(|key| {
-                let check = || alg.verify(key, tbs, signature);
+                let check = || alg.verify(key, tbs, signature, &roots.rsa_keys);
                 roots
                     .links
                     .verify(index > 0, cert.as_raw(), key, check)
@@ -105,7 +105,7 @@ fn verify_link(
             reason,
         }
     })?;
-    let check = || alg.verify(key, tbs, signature);
+    let check = || alg.verify(key, tbs, signature, &roots.rsa_keys);
     roots
         .links
         .verify(index > 0, cert.as_raw(), key, check)

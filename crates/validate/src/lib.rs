@@ -20,6 +20,7 @@ mod cert;
 mod chain;
 mod der;
 mod error;
+mod keys;
 mod links;
 mod precert;
 mod roots;

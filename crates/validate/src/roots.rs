@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::cert;
+use crate::keys::RsaKeys;
 use crate::links::LinkCache;
 use crate::signature::{self, KeyKind, PublicKey};
 
@@ -21,6 +22,8 @@ pub struct Roots {
     fingerprints: HashSet<[u8; 32]>,
     /// CA links already verified against this root set.
     pub(crate) links: LinkCache,
+    /// RSA issuer keys already parsed, for the leaves' signatures.
+    pub(crate) rsa_keys: RsaKeys,
 }
 
 /// What chain building needs from one root.
@@ -120,6 +123,7 @@ impl Roots {
             by_subject: HashMap::new(),
             fingerprints: HashSet::new(),
             links: LinkCache::default(),
+            rsa_keys: RsaKeys::default(),
         }
     }
 

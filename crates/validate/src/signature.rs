@@ -19,6 +19,8 @@ use x509_parser::asn1_rs::{oid, Oid};
 use x509_parser::signature_algorithm::RsaSsaPssParams;
 use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo};
 
+use crate::keys::RsaKeys;
+
 const SHA1_RSA: Oid<'static> = oid!(1.2.840 .113549 .1 .1 .5);
 const SHA256_RSA: Oid<'static> = oid!(1.2.840 .113549 .1 .1 .11);
 const SHA384_RSA: Oid<'static> = oid!(1.2.840 .113549 .1 .1 .12);
@@ -134,17 +136,23 @@ impl SigAlg {
         Ok(SigAlg { name, scheme })
     }
 
-    /// Verifies `signature` over `message` with `key`.
+    /// Verifies `signature` over `message` with `key`; an RSA key is parsed
+    /// once and kept in `rsa_keys`.
     pub(crate) fn verify(
         &self,
         key: PublicKey<'_>,
         message: &[u8],
         signature: &[u8],
+        rsa_keys: &RsaKeys,
     ) -> Result<(), VerifyError> {
         let algorithm: &'static dyn VerificationAlgorithm = match (self.scheme, key.kind) {
             (Scheme::Rsa(params), KeyKind::Rsa) => {
-                return aws::UnparsedPublicKey::new(params, key.bytes)
-                    .verify(message, signature)
+                // A key aws-lc-rs rejects (wrong size, bad DER) verifies
+                // nothing, as when it is parsed for each signature.
+                let parsed = rsa_keys.get(self.name, params, key.bytes);
+                return parsed
+                    .ok_or(VerifyError::BadSignature)?
+                    .verify_sig(message, signature)
                     .map_err(|_| VerifyError::BadSignature);
             }
             (Scheme::EcdsaSha256, KeyKind::P256) => &sig::ECDSA_P256_SHA256_ASN1,
@@ -316,9 +324,11 @@ mod tests {
             bytes: key.public().as_ref(),
         };
         let alg = resolve(&pss_identifier(&SHA256, &SHA256, 32)).unwrap();
-        assert_eq!(alg.verify(public, MESSAGE, &signature), Ok(()));
+        // One memory of parsed keys: the kept key still refuses a forgery.
+        let rsa_keys = RsaKeys::default();
+        assert_eq!(alg.verify(public, MESSAGE, &signature, &rsa_keys), Ok(()));
         assert_eq!(
-            alg.verify(public, b"something else", &signature),
+            alg.verify(public, b"something else", &signature, &rsa_keys),
             Err(VerifyError::BadSignature)
         );
         let ed = PublicKey {
@@ -326,7 +336,7 @@ mod tests {
             bytes: &[0; 32],
         };
         assert_eq!(
-            alg.verify(ed, MESSAGE, &signature),
+            alg.verify(ed, MESSAGE, &signature, &RsaKeys::default()),
             Err(VerifyError::KeyMismatch)
         );
     }
@@ -355,7 +365,7 @@ mod tests {
                 &[tlv(0x06, oid.as_bytes()), vec![5, 0]].concat(),
             ))
             .unwrap();
-            let verified = alg.verify(public, MESSAGE, &signature);
+            let verified = alg.verify(public, MESSAGE, &signature, &RsaKeys::default());
             // The SHA-1 identifier with a SHA-256 signature must fail.
             let expected = if oid == SHA1_RSA {
                 Err(VerifyError::BadSignature)
@@ -365,7 +375,7 @@ mod tests {
             assert_eq!(verified, expected, "{}", alg.name);
             signature[10] ^= 1;
             assert_eq!(
-                alg.verify(public, MESSAGE, &signature),
+                alg.verify(public, MESSAGE, &signature, &RsaKeys::default()),
                 Err(VerifyError::BadSignature)
             );
         }
