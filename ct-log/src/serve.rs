@@ -73,7 +73,8 @@ pub async fn run(args: Args, front: Handle) -> anyhow::Result<()> {
         Some(acme) => Some(Acme::start(acme).await?),
         None => None,
     };
-    // Before the logs start, so that what they report at once is kept.
+    // Before the logs start: what they report at once is kept, and the
+    // metric handles they register now (caps, admission, pool) are live.
     let metrics = install_metrics()?;
     let mut mounted = Vec::new();
     let mut tasks = Vec::new();

@@ -296,6 +296,23 @@ async fn metrics_count_requests_rounds_dedup_and_rejections() {
         1.0,
     );
     expect("ct_pool_entries", &[log_label], 0.0);
+    // Counted through handles registered when the log starts: exported
+    // from then on, at 0 until the first refusal.
+    for kind in ["submission", "read"] {
+        expect("ct_requests_in_flight", &[log_label, ("kind", kind)], 0.0);
+        expect(
+            "ct_requests_refused_total",
+            &[log_label, ("kind", kind)],
+            0.0,
+        );
+    }
+    for reason in ["slow_rounds", "overloaded", "busy"] {
+        expect(
+            "ct_admission_refused_total",
+            &[log_label, ("reason", reason)],
+            0.0,
+        );
+    }
     expect("ct_checkpoint_age_seconds", &[log_label], 0.0);
     expect("ct_build_info", &[], 1.0);
 }
