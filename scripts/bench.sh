@@ -318,8 +318,14 @@ wrk_cpu() {
 }
 
 # read_path DIR PORT: wrk GETs of the log's full tiles from the running
-# ct-log, then from nginx (one worker, same core) serving the same folder.
-# Stops the server.
+# ct-log and from nginx (one worker, same core) serving the same folder.
+# Both run side by side (the idle one costs nothing measurable) and are
+# measured in turn, the cold sweep twice each, so a host that speeds up or
+# slows down during the minute does not favour whichever went first (single
+# runs in order had ct-log at 0.63-0.89x nginx; alternated, the same binary
+# measured 0.9-1.1x). The tiles are read once beforehand: "cold" means not
+# in ct-log's own cache, and neither server pays a disk read the other
+# then benefits from. Stops the server.
 read_path() {
   local dir=$1 port=$2
   if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
@@ -334,6 +340,7 @@ read_path() {
     stop_server
     return 0
   fi
+  (cd "$dir/data" && xargs cat <"$rd/paths" >/dev/null)
   printf '%s\n' \
     'local paths = {}' \
     "for line in io.lines(\"$rd/paths\") do paths[#paths + 1] = \"/bench/\" .. line end" \
@@ -346,10 +353,6 @@ read_path() {
   # cold: up to 2000 tiles, a monitor's sweep over the log.
   head -n 100 "$rd/paths" >"$rd/paths-hot"
   sed "s|$rd/paths\"|$rd/paths-hot\"|" "$rd/paths.lua" >"$rd/paths-hot.lua"
-  say "read path: ct-log, wrk -t1 -c64 -d10s over 100 (hot) then $(wc -l <"$rd/paths") (cold) full tiles"
-  wrk_cpu "$OUT/wrk-ctlog-hot.txt" "$SERVER_PID" "$rd/paths-hot.lua" "http://127.0.0.1:$port"
-  wrk_cpu "$OUT/wrk-ctlog.txt" "$SERVER_PID" "$rd/paths.lua" "http://127.0.0.1:$port"
-  stop_server
   ln -sfn "$dir/data" "$rd/root/bench"
   printf '%s\n' \
     'worker_processes 1;' 'daemon off;' "pid $rd/nginx.pid;" "error_log $rd/nginx-error.log;" \
@@ -367,13 +370,20 @@ read_path() {
     curl -sf -o /dev/null "http://127.0.0.1:$nport/bench/$(head -n 1 "$rd/paths")" && break
     sleep 0.1
   done
-  say "read path: nginx (1 worker, core $SERVER_CPU), same files"
   local worker
   worker=$(pgrep -P "$npid" nginx | head -n 1)
-  wrk_cpu "$OUT/wrk-nginx-hot.txt" "${worker:-$npid}" "$rd/paths-hot.lua" "http://127.0.0.1:$nport"
-  wrk_cpu "$OUT/wrk-nginx.txt" "${worker:-$npid}" "$rd/paths.lua" "http://127.0.0.1:$nport"
+  say "read path: ct-log and nginx (1 worker) on core $SERVER_CPU, in turn, wrk -t1 -c64 -d10s over 100 (hot) then $(wc -l <"$rd/paths") (cold, twice each) full tiles"
+  local ctlog="$SERVER_PID http://127.0.0.1:$port" nginx="${worker:-$npid} http://127.0.0.1:$nport"
+  local run server pid url lua
+  for run in ctlog-hot nginx-hot ctlog nginx ctlog-again nginx-again; do
+    server=${run%%-*}
+    read -r pid url <<<"${!server}"
+    case $run in *-hot) lua=paths-hot.lua ;; *) lua=paths.lua ;; esac
+    wrk_cpu "$OUT/wrk-$run.txt" "$pid" "$rd/$lua" "$url"
+  done
   kill -TERM "$npid" 2>/dev/null || true
   wait "$npid" 2>/dev/null || true
+  stop_server
   READ=1
 }
 

@@ -16,19 +16,27 @@ def load(name):
         return json.load(f)
 
 
-def wrk(name):
-    """(GET/s, server CPU µs per GET or None) of one wrk run, or None."""
-    path = os.path.join(out, name)
-    if not os.path.exists(path):
+def wrk(*names):
+    """(GET/s, server CPU µs per GET or None) over the wrk runs named that
+    exist (GET/s their mean, CPU their total over all their GETs), or None."""
+    runs = []
+    for name in names:
+        path = os.path.join(out, name)
+        if not os.path.exists(path):
+            continue
+        text = open(path).read()
+        rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+        total = re.search(r"(\d+) requests in", text)
+        cpu = re.search(r"server CPU seconds: ([\d.]+)", text)
+        if rps:
+            runs.append((float(rps.group(1)), total and int(total.group(1)), cpu and float(cpu.group(1))))
+    if not runs:
         return None
-    text = open(path).read()
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    total = re.search(r"(\d+) requests in", text)
-    cpu = re.search(r"server CPU seconds: ([\d.]+)", text)
-    if not rps:
-        return None
-    per_get = float(cpu.group(1)) * 1e6 / int(total.group(1)) if cpu and total else None
-    return float(rps.group(1)), per_get
+    gets = sum(r[1] or 0 for r in runs)
+    per_get = None
+    if all(r[1] and r[2] is not None for r in runs):
+        per_get = sum(r[2] for r in runs) * 1e6 / gets
+    return sum(r[0] for r in runs) / len(runs), per_get
 
 
 def text(name):
@@ -52,7 +60,10 @@ if floor:
         f"({floor.get('p256_sign_per_s', 0):,.0f}/s); the server's RFC 6979 SCT signer: "
         f"{floor['sct_sign_per_s']:,.0f}/s"
     )
-segments = [x["entries_per_cpu_s"] for x in (seq or {}).get("segments", []) if x["entries_per_cpu_s"]]
+# Per tenth of the run, only when every tenth was long enough to time: a
+# short run (BENCH_QUICK) times a few of them, and those few say nothing.
+segments = [x["entries_per_cpu_s"] for x in (seq or {}).get("segments", [])]
+segments = segments if segments and all(segments) else []
 if seq:
     print(
         f"Sequencer alone (in-memory store): {seq['entries_per_s']:,.0f} entries/s wall, "
@@ -125,14 +136,15 @@ if runs and overload_capacity:
             f"{', '.join(f'{k}: {v}' for k, v in other.items()) or 'none'} |"
         )
 reads = {}
-for kind, suffix in [("hot", "-hot"), ("cold", "")]:
-    c, n = wrk(f"wrk-ctlog{suffix}.txt"), wrk(f"wrk-nginx{suffix}.txt")
+for kind, suffixes in [("hot", ["-hot"]), ("cold", ["", "-again"])]:
+    c = wrk(*[f"wrk-ctlog{s}.txt" for s in suffixes])
+    n = wrk(*[f"wrk-nginx{s}.txt" for s in suffixes])
     if c and n:
         reads[kind] = (c, n)
         cpu = ""
         if c[1] and n[1]:
             cpu = f"; server CPU per GET: ct-log {c[1]:.1f} µs, nginx {n[1]:.1f} µs, ratio {n[1] / c[1]:.2f}"
-        tiles = "100 tiles" if kind == "hot" else "up to 2000 tiles"
+        tiles = "100 tiles" if kind == "hot" else "up to 2000 tiles, two runs each, alternated"
         print()
         print(
             f"Read path ({kind}, {tiles}; full tiles, wrk -t1 -c64 -d10s, server on one core): "
