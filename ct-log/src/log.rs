@@ -88,7 +88,7 @@ impl Log {
         }
         let data = self.store.get(key).await?;
         if let Some(data) = &data {
-            self.read_cache.put(key, data);
+            self.read_cache.offer(key, data);
         }
         Ok(data)
     }
