@@ -75,13 +75,17 @@ pub fn router(
         .route("/metrics", get(ops::metrics))
         .with_state(ops.clone());
     for mounted in logs {
+        let (sub, mon) = (&mounted.submission_path, &mounted.monitoring_path);
         let mut submission = Router::new()
-            .route("/ct/v1/get-roots", get(submit::get_roots))
-            .route("/log.v3.json", get(ops::log_metadata));
+            .route(&at(sub, "/ct/v1/get-roots"), get(submit::get_roots))
+            .route(&at(sub, "/log.v3.json"), get(ops::log_metadata));
         if role != Role::Sequencer {
             submission = submission
-                .route("/ct/v1/add-chain", post(submit::add_chain))
-                .route("/ct/v1/add-pre-chain", post(submit::add_pre_chain));
+                .route(&at(sub, "/ct/v1/add-chain"), post(submit::add_chain))
+                .route(
+                    &at(sub, "/ct/v1/add-pre-chain"),
+                    post(submit::add_pre_chain),
+                );
         }
         let submissions = Cap::new(
             mounted.log.in_flight.clone(),
@@ -93,28 +97,19 @@ pub fn router(
         let submission = submission
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(from_fn_with_state(submissions, guard_submissions))
-            .merge(rfc6962::routes(&mounted.log))
+            .merge(rfc6962::routes(&mounted.log, sub))
             .method_not_allowed_fallback(method_not_allowed);
         let monitoring = Router::new()
-            .route("/checkpoint", get(read::checkpoint))
-            .route("/tile/{*path}", get(read::tile))
-            .route("/issuer/{fingerprint}", get(read::issuer))
+            .route(&at(mon, "/checkpoint"), get(read::checkpoint))
+            .route(&at(mon, "/tile/{*path}"), get(read::tile))
+            .route(&at(mon, "/issuer/{fingerprint}"), get(read::issuer))
             .method_not_allowed_fallback(method_not_allowed);
-        let (sub, mon) = (&mounted.submission_path, &mounted.monitoring_path);
         let log = mounted.log.clone();
         let meters = Arc::new(RequestMeters::new(&log.info.name));
         let track = from_fn_with_state(meters, meters::track);
-        if sub == mon {
-            let routes = submission.merge(monitoring).with_state(log).layer(track);
-            app = mount(app, sub, routes);
-        } else {
-            app = mount(
-                app,
-                sub,
-                submission.with_state(log.clone()).layer(track.clone()),
-            );
-            app = mount(app, mon, monitoring.with_state(log).layer(track));
-        }
+        app = app
+            .merge(submission.with_state(log.clone()).layer(track.clone()))
+            .merge(monitoring.with_state(log).layer(track));
     }
     not_found_elsewhere(app)
 }
@@ -124,11 +119,9 @@ pub fn not_found_elsewhere(app: Router) -> Router {
     app.fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
 }
 
-/// Nests `routes` at `path`, or merges them when the path is the root.
-fn mount(app: Router, path: &str, routes: Router) -> Router {
-    if path.is_empty() {
-        app.merge(routes)
-    } else {
-        app.nest(path, routes)
-    }
+/// The route `path` under a log's `prefix` ("" or "/name"). Each route is
+/// registered whole rather than nested under the prefix, so no request has
+/// its URI rebuilt on the way in (5-8% of a refused request's CPU).
+fn at(prefix: &str, path: &str) -> String {
+    format!("{prefix}{path}")
 }

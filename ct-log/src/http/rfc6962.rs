@@ -35,15 +35,17 @@ use crate::tree::{self, EntryRange, RawEntry};
 /// What may change with the next checkpoint is kept this long at most.
 const SHORT_LIVED: &str = "public, max-age=1";
 
-/// The read routes of one log, behind its read cap.
-pub fn routes(log: &Log) -> Router<Arc<Log>> {
+/// The read routes of one log under its submission `prefix`, behind its
+/// read cap.
+pub fn routes(log: &Log, prefix: &str) -> Router<Arc<Log>> {
     let cap = Cap::new(log.reads.clone(), &log.info.name, "read");
+    let at = |path: &str| format!("{prefix}{path}");
     Router::new()
-        .route("/ct/v1/get-sth", get(get_sth))
-        .route("/ct/v1/get-sth-consistency", get(get_sth_consistency))
-        .route("/ct/v1/get-proof-by-hash", get(get_proof_by_hash))
-        .route("/ct/v1/get-entries", get(get_entries))
-        .route("/ct/v1/get-entry-and-proof", get(get_entry_and_proof))
+        .route(&at("/ct/v1/get-sth"), get(get_sth))
+        .route(&at("/ct/v1/get-sth-consistency"), get(get_sth_consistency))
+        .route(&at("/ct/v1/get-proof-by-hash"), get(get_proof_by_hash))
+        .route(&at("/ct/v1/get-entries"), get(get_entries))
+        .route(&at("/ct/v1/get-entry-and-proof"), get(get_entry_and_proof))
         .layer(map_response(not_cached_unless_said))
         .layer(from_fn_with_state(cap, guard_reads))
 }
