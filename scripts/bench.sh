@@ -32,7 +32,8 @@
 #     BENCH_OVERLOAD_SHARE (0.5) of its core by a cgroup CPU quota where
 #     one is writable (root), its capacity measured again under it; and
 #     what a refusal costs: a read-only log refusing every submission at
-#     BENCH_RATE, before parsing (10 s);
+#     BENCH_RATE, before parsing (10 s), then the same POST refused by it
+#     and by nginx in turn (wrk), the least a refusal costs on this machine;
 # 10. cores: the closed loop again with the server on BENCH_SCALE_CPUS
 #     (default: every core), for accepted entries per server CPU-second
 #     against the one-core run. With fewer cores than the server set plus
@@ -258,7 +259,30 @@ refusal_cost() {
     LOG_EXTRA="sunset_grace_days = 0" write_config "$1" "$2" "{ type = \"fs\", path = \"$1/data\" }"
   start_server "$1" "$2"
   RUN_SECONDS=10 RUN_WARMUP=2 replay "refusal" "$2" --rate "$RATE" || true
+  refusal_vs_nginx "$1" "$2"
   stop_server
+}
+
+# refusal_vs_nginx DIR PORT: the least a refusal can cost over HTTP/1.1 on
+# this machine. The same add-chain POST (testdata/dev/add-chain.json),
+# refused by the read-only ct-log on PORT (410) and by nginx (`return 503`,
+# which reads the body too), in turn, twice each: wrk -c64, closed loop.
+refusal_vs_nginx() {
+  command -v nginx >/dev/null && command -v wrk >/dev/null || return 0
+  local rd="$1/nginx" nport run
+  mkdir -p "$rd"
+  nport=$(free_port)
+  printf '%s\n' 'wrk.method = "POST"' 'wrk.headers["Content-Type"] = "application/json"' \
+    "wrk.body = [==[$(cat testdata/dev/add-chain.json)]==]" >"$rd/post.lua"
+  start_nginx "$rd" "$nport" '    location / { add_header Retry-After 1 always; return 503; }'
+  say "refusal: the same POST to ct-log (410) and nginx (503), in turn, wrk -t1 -c64 -d10s"
+  for run in ctlog nginx ctlog-again nginx-again; do
+    case $run in
+    ctlog*) wrk_cpu "$OUT/wrk-refuse-$run.txt" "$SERVER_PID" "$rd/post.lua" "http://127.0.0.1:$2/bench/ct/v1/add-chain" ;;
+    *) wrk_cpu "$OUT/wrk-refuse-$run.txt" "$NGINX_WORKER" "$rd/post.lua" "http://127.0.0.1:$nport/bench/ct/v1/add-chain" ;;
+    esac
+  done
+  stop_nginx
 }
 
 # cores DIR PORT: the closed loop with the server on SCALE_CPUS.
@@ -317,6 +341,34 @@ wrk_cpu() {
   echo "server CPU seconds: $(python3 -c "print(($after - $before) / $(getconf CLK_TCK))")" >>"$out"
 }
 
+NGINX_PID= NGINX_WORKER=
+# start_nginx DIR PORT SERVER_LINES...: nginx with one worker on the
+# server's core, its one server block on PORT made of SERVER_LINES; sets
+# NGINX_PID and NGINX_WORKER (the process whose CPU is the server's).
+start_nginx() {
+  local dir=$1 port=$2
+  shift 2
+  printf '%s\n' \
+    'worker_processes 1;' 'daemon off;' "pid $dir/nginx.pid;" "error_log $dir/nginx-error.log;" \
+    'events { worker_connections 4096; }' \
+    'http {' '  access_log off;' '  sendfile on;' '  tcp_nopush on;' '  keepalive_requests 1000000;' \
+    '  default_type application/octet-stream;' "  client_body_temp_path $dir/body;" \
+    "  server { listen 127.0.0.1:$port;" "$@" '  }' '}' >"$dir/nginx.conf"
+  taskset -c "$SERVER_CPU" nginx -c "$dir/nginx.conf" -e "$dir/nginx-error.log" &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  NGINX_WORKER=
+  for _ in $(seq 1 50); do
+    NGINX_WORKER=$(pgrep -P "$NGINX_PID" nginx | head -n 1) && break
+    sleep 0.1
+  done
+  NGINX_WORKER=${NGINX_WORKER:-$NGINX_PID}
+}
+stop_nginx() {
+  kill -TERM "$NGINX_PID" 2>/dev/null || true
+  wait "$NGINX_PID" 2>/dev/null || true
+}
+
 # read_path DIR PORT: wrk GETs of the log's full tiles from the running
 # ct-log and from nginx (one worker, same core) serving the same folder.
 # Both run side by side (the idle one costs nothing measurable) and are
@@ -354,26 +406,15 @@ read_path() {
   head -n 100 "$rd/paths" >"$rd/paths-hot"
   sed "s|$rd/paths\"|$rd/paths-hot\"|" "$rd/paths.lua" >"$rd/paths-hot.lua"
   ln -sfn "$dir/data" "$rd/root/bench"
-  printf '%s\n' \
-    'worker_processes 1;' 'daemon off;' "pid $rd/nginx.pid;" "error_log $rd/nginx-error.log;" \
-    'events { worker_connections 4096; }' \
-    'http {' '  access_log off;' '  sendfile on;' '  tcp_nopush on;' '  keepalive_requests 1000000;' \
-    '  default_type application/octet-stream;' \
-    "  server { listen 127.0.0.1:$nport; root $rd/root;" \
+  start_nginx "$rd" "$nport" "root $rd/root;" \
     '    location /bench/tile/data/ { add_header Content-Encoding gzip; add_header Cache-Control "public, max-age=604800, immutable"; }' \
-    '    location /bench/tile/ { add_header Cache-Control "public, max-age=604800, immutable"; }' \
-    '  }' '}' >"$rd/nginx.conf"
-  taskset -c "$SERVER_CPU" nginx -c "$rd/nginx.conf" -e "$rd/nginx-error.log" &
-  local npid=$!
-  PIDS+=("$npid")
+    '    location /bench/tile/ { add_header Cache-Control "public, max-age=604800, immutable"; }'
   for _ in $(seq 1 50); do
     curl -sf -o /dev/null "http://127.0.0.1:$nport/bench/$(head -n 1 "$rd/paths")" && break
     sleep 0.1
   done
-  local worker
-  worker=$(pgrep -P "$npid" nginx | head -n 1)
   say "read path: ct-log and nginx (1 worker) on core $SERVER_CPU, in turn, wrk -t1 -c64 -d10s over 100 (hot) then $(wc -l <"$rd/paths") (cold, twice each) full tiles"
-  local ctlog="$SERVER_PID http://127.0.0.1:$port" nginx="${worker:-$npid} http://127.0.0.1:$nport"
+  local ctlog="$SERVER_PID http://127.0.0.1:$port" nginx="$NGINX_WORKER http://127.0.0.1:$nport"
   local run server pid url lua
   for run in ctlog-hot nginx-hot ctlog nginx ctlog-again nginx-again; do
     server=${run%%-*}
@@ -381,8 +422,7 @@ read_path() {
     case $run in *-hot) lua=paths-hot.lua ;; *) lua=paths.lua ;; esac
     wrk_cpu "$OUT/wrk-$run.txt" "$pid" "$rd/$lua" "$url"
   done
-  kill -TERM "$npid" 2>/dev/null || true
-  wait "$npid" 2>/dev/null || true
+  stop_nginx
   stop_server
   READ=1
 }
