@@ -17,8 +17,9 @@ def load(name):
 
 
 def wrk(*names):
-    """(GET/s, server CPU µs per GET or None) over the wrk runs named that
-    exist (GET/s their mean, CPU their total over all their GETs), or None."""
+    """(requests/s, server CPU µs per request or None) over the wrk runs
+    named that exist (requests/s their mean, CPU their total over all their
+    requests), or None. The read path's requests are GETs, the refusal's POSTs."""
     runs = []
     for name in names:
         path = os.path.join(out, name)
