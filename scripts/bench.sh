@@ -183,16 +183,27 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null || true
 }
 
+# listen_drops: connections this machine's kernel dropped so far because
+# a listener's accept queue was full (each costs its client a SYN
+# retransmission a second later); nothing without nstat (iproute2).
+listen_drops() {
+  command -v nstat >/dev/null || return 0
+  nstat -asz TcpExtListenOverflows 2>/dev/null | awk '$1 == "TcpExtListenOverflows" {print $2}'
+}
+
 # replay LABEL PORT MODE_ARGS... (RUN_SECONDS and RUN_WARMUP override the
-# durations for one run)
+# durations for one run); the run's listen drops go to LABEL.listen-drops.
 replay() {
-  local label=$1 port=$2 seconds=${RUN_SECONDS:-$DURATION} warmup=${RUN_WARMUP:-$WARMUP}
+  local label=$1 port=$2 seconds=${RUN_SECONDS:-$DURATION} warmup=${RUN_WARMUP:-$WARMUP} drops rc=0
   shift 2
   say "replay $label: $* for ${seconds}s (+${warmup}s warm-up), server on core $SERVER_CPU, load generator on core $LOADGEN_CPU"
+  drops=$(listen_drops)
   on_loadgen "$LOADGEN" run --url "http://127.0.0.1:$port/bench" \
     --chains "$CHAINS_DIR/chains.bin" --log-key "$KEY" --roots "$CHAINS_DIR/roots.pem" \
     --duration "$seconds" --warmup "$warmup" --server-pid "$SERVER_PID" \
-    --label "$label" --json-out "$OUT/$label.json" "$@" >&2
+    --label "$label" --json-out "$OUT/$label.json" "$@" >&2 || rc=$?
+  [ -z "$drops" ] || echo $(($(listen_drops) - drops)) >"$OUT/$label.listen-drops"
+  return "$rc"
 }
 
 # fresh_fs_log DIR PORT: an empty fs log in DIR, served on PORT.

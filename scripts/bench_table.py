@@ -75,6 +75,16 @@ if seq:
 pre = load("prefill.json")
 if pre:
     print(f"Prefill: {pre['entries']:,} entries in {pre['seconds']} s through batchers+sequencer (fs, {pre['disk']} on disk)")
+def listen_drops(label):
+    """Connections the kernel dropped during the run with a full accept
+    queue (machine-wide, from nstat), or 0 when not measured."""
+    try:
+        with open(os.path.join(out, label + ".listen-drops")) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
 print()
 print("| run | load | accepted/s | vs floor (throughput) | errors | p50 s | p90 s | p99 s | max s | server CPU busy | server CPU µs/entry | vs floor (CPU/entry) | server peak RSS MiB |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -86,6 +96,8 @@ for label in ["fs-rate", "s3-rate", "fs-capacity", "fs-capacity-cores", "fs-rate
     errors = {k: v for k, v in r["statuses"].items() if k != "200"}
     if r.get("not_started_client_saturated"):
         errors["not-started"] = r["not_started_client_saturated"]
+    if listen_drops(label):
+        errors["listen drops"] = listen_drops(label)
     if r.get("chains_exhausted"):
         errors["chains-exhausted"] = 1
     err = ", ".join(f"{k}: {v}" for k, v in errors.items()) or "none"
@@ -127,6 +139,8 @@ if runs and overload_capacity:
         other = {k: v for k, v in r["statuses"].items() if k not in ("200", "503")}
         if r.get("not_started_client_saturated"):
             other["not-started"] = r["not_started_client_saturated"]
+        if listen_drops(label):
+            other["listen drops"] = listen_drops(label)
         if r.get("chains_exhausted"):
             other["chains-exhausted (the figures are not valid)"] = 1
         rl, al = r.get("refused_latency_s", {}), r["latency_s"]
