@@ -373,8 +373,10 @@ mod tests {
         }
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
+        // Nothing accepts: a dropped SYN is retried after a second and
+        // dropped again, so the timeout only allows for a slow machine.
         let connects = (0..BURST)
-            .map(|_| tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)));
+            .map(|_| tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)));
         let open = futures_util::future::join_all(connects)
             .await
             .into_iter()
