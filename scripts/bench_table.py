@@ -16,6 +16,26 @@ def load(name):
         return json.load(f)
 
 
+def run_trouble(label, r, exhausted):
+    """What went wrong in a replay beyond its statuses: requests the load
+    generator could not start, connections the kernel dropped with a full
+    accept queue (machine-wide, from nstat), chains run out (named
+    `exhausted`)."""
+    trouble = {}
+    if r.get("not_started_client_saturated"):
+        trouble["not-started"] = r["not_started_client_saturated"]
+    try:
+        with open(os.path.join(out, label + ".listen-drops")) as f:
+            drops = int(f.read())
+    except (OSError, ValueError):
+        drops = 0
+    if drops:
+        trouble["listen drops"] = drops
+    if r.get("chains_exhausted"):
+        trouble[exhausted] = 1
+    return trouble
+
+
 def wrk(*names):
     """(requests/s, server CPU µs per request or None) over the wrk runs
     named that exist (requests/s their mean, CPU their total over all their
@@ -75,16 +95,6 @@ if seq:
 pre = load("prefill.json")
 if pre:
     print(f"Prefill: {pre['entries']:,} entries in {pre['seconds']} s through batchers+sequencer (fs, {pre['disk']} on disk)")
-def listen_drops(label):
-    """Connections the kernel dropped during the run with a full accept
-    queue (machine-wide, from nstat), or 0 when not measured."""
-    try:
-        with open(os.path.join(out, label + ".listen-drops")) as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 0
-
-
 print()
 print("| run | load | accepted/s | vs floor (throughput) | errors | p50 s | p90 s | p99 s | max s | server CPU busy | server CPU µs/entry | vs floor (CPU/entry) | server peak RSS MiB |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -94,12 +104,7 @@ for label in ["fs-rate", "s3-rate", "fs-capacity", "fs-capacity-cores", "fs-rate
     if not r:
         continue
     errors = {k: v for k, v in r["statuses"].items() if k != "200"}
-    if r.get("not_started_client_saturated"):
-        errors["not-started"] = r["not_started_client_saturated"]
-    if listen_drops(label):
-        errors["listen drops"] = listen_drops(label)
-    if r.get("chains_exhausted"):
-        errors["chains-exhausted"] = 1
+    errors.update(run_trouble(label, r, "chains-exhausted"))
     err = ", ".join(f"{k}: {v}" for k, v in errors.items()) or "none"
     lat = r["latency_s"]
     ratio = f"{r['accepted_per_s'] / fl * 100:.0f}%" if fl else "-"
@@ -137,12 +142,7 @@ if runs and overload_capacity:
     for label, r in runs:
         refused = r["statuses"].get("503", 0) / r["duration_s"]
         other = {k: v for k, v in r["statuses"].items() if k not in ("200", "503")}
-        if r.get("not_started_client_saturated"):
-            other["not-started"] = r["not_started_client_saturated"]
-        if listen_drops(label):
-            other["listen drops"] = listen_drops(label)
-        if r.get("chains_exhausted"):
-            other["chains-exhausted (the figures are not valid)"] = 1
+        other.update(run_trouble(label, r, "chains-exhausted (the figures are not valid)"))
         rl, al = r.get("refused_latency_s", {}), r["latency_s"]
         print(
             f"| {label.split('-')[1]}× ({r['mode']}) | {r['accepted_per_s']:,.0f} | "

@@ -356,6 +356,18 @@ mod tests {
     use super::*;
     use tokio::net::TcpStream;
 
+    /// A port another listener holds is refused, naming the address.
+    #[tokio::test]
+    async fn a_port_in_use_is_refused_with_its_address() {
+        let taken = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let refused = format!("{:#}", bind(addr).await.unwrap_err());
+        assert!(
+            refused.starts_with(&format!("binding {addr}: ")),
+            "{refused}"
+        );
+    }
+
     /// A burst of connections beyond std's default backlog (128) waits
     /// in the kernel for the front to accept it: none is dropped (which
     /// would cost its client a SYN retransmission a second later).
