@@ -18,9 +18,15 @@
 //!   long as it can and still make a round that ends within its log's
 //!   budget ([`turn_wait`]), and is refused then;
 //! - **the rounds**: when the period plus the time rounds take lately
-//!   exceeds the budget, no new submission can be answered in time.
+//!   exceeds the budget, no new submission can be answered in time. And
+//!   while the log sheds work anyway, a submission that arrives too soon
+//!   after a round started to make it is refused at once: it would wait a
+//!   whole period for the next round, then for that round and the signing
+//!   of its SCTs ([`AnswerTail`]), beyond the budget. The log sheds those
+//!   first and keeps its turns for submissions it can answer in time.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics::Counter;
@@ -60,6 +66,9 @@ pub fn default_working() -> usize {
 /// SCT, would otherwise wait behind the whole flood each time.
 pub struct WorkQueue {
     permits: Arc<Semaphore>,
+    /// When a submission last waited in vain for a turn (ms since the
+    /// Unix epoch): while that is recent, the log is shedding work.
+    last_turn_missed_ms: AtomicU64,
     /// The front runtime's.
     lag: Arc<RuntimeLag>,
     log_runtime: Handle,
@@ -69,6 +78,7 @@ impl WorkQueue {
     pub fn new(limit: usize, lag: Arc<RuntimeLag>, log_runtime: Handle) -> Arc<WorkQueue> {
         Arc::new(WorkQueue {
             permits: Arc::new(Semaphore::new(limit)),
+            last_turn_missed_ms: AtomicU64::new(0),
             lag,
             log_runtime,
         })
@@ -77,11 +87,22 @@ impl WorkQueue {
     /// A turn to do a submission's work, within `max_wait`.
     async fn enter(self: &Arc<Self>, max_wait: Duration) -> Option<Working> {
         let turn = self.permits.clone().acquire_owned();
-        let permit = tokio::time::timeout(max_wait, turn).await.ok()?.ok()?;
+        let Ok(Ok(permit)) = tokio::time::timeout(max_wait, turn).await else {
+            self.last_turn_missed_ms
+                .fetch_max(unix_millis(), Ordering::Relaxed);
+            return None;
+        };
         Some(Working {
             queue: self.clone(),
             _permit: permit,
         })
+    }
+
+    /// Whether a submission waited in vain for a turn within `span`.
+    fn missed_a_turn_within(&self, span: Duration) -> bool {
+        let missed = self.last_turn_missed_ms.load(Ordering::Relaxed);
+        let span_ms = u64::try_from(span.as_millis()).unwrap_or(u64::MAX);
+        unix_millis().saturating_sub(missed) <= span_ms
     }
 }
 
@@ -107,6 +128,7 @@ pub struct Admission {
     budget: Duration,
     /// `ct_admission_refused_total` of this log, by index in `REASONS`.
     refused: [Counter; REASONS.len()],
+    tail: AnswerTail,
 }
 
 /// Why a submission is refused: `REASONS[reason as usize]` labels it in
@@ -128,7 +150,14 @@ impl Admission {
             refused: REASONS.map(|reason| {
                 metrics::counter!("ct_admission_refused_total", "log" => log.to_string(), "reason" => reason)
             }),
+            tail: AnswerTail::default(),
         }
+    }
+
+    /// Notes that an SCT of the round with timestamp `round_ms` (this
+    /// process's sequencer's) was signed at `now_ms`.
+    pub fn answered(&self, round_ms: u64, now_ms: u64) {
+        self.tail.record(round_ms, now_ms);
     }
 
     /// Admits a submission to be parsed and validated, or refuses it. Hold
@@ -141,12 +170,15 @@ impl Admission {
             next_in: None,
         };
         if let Some(local) = sequencing.active_here() {
-            rounds.took = local.sequencer.round_time();
-            let next = local.sequencer.next_round();
-            rounds.next_in = Some(next.saturating_duration_since(Instant::now()));
-            if let Err(why) = rounds_allow(self.period, rounds.took, self.budget) {
+            let took = local.sequencer.round_time();
+            if let Err(why) = rounds_allow(self.period, took, self.budget) {
                 return Err(self.refuse(Reason::SlowRounds, why));
             }
+            // A round's last SCT is signed after the round itself; both are
+            // part of the wait of every entry in it.
+            rounds.took = took.max(self.tail.lately(unix_millis(), self.period));
+            let next = local.sequencer.next_round();
+            rounds.next_in = Some(next.saturating_duration_since(Instant::now()));
         }
         if !self.queue.lag.admits_one() {
             let why = format!(
@@ -155,10 +187,24 @@ impl Admission {
             );
             return Err(self.refuse(Reason::Overloaded, why));
         }
-        let mut max_wait = turn_wait(&rounds, self.budget);
-        if !self.queue.lag.keeps_up() {
-            max_wait = max_wait.min(SHORT_TURN_WAIT);
-        }
+        let keeps_up = self.queue.lag.keeps_up();
+        // Shedding: the front is behind, or a submission lately waited in
+        // vain for a turn.
+        let shedding = !keeps_up || self.queue.missed_a_turn_within(self.period);
+        let max_wait = match turn_wait(&rounds, self.budget) {
+            Some(wait) if keeps_up => wait,
+            Some(wait) => wait.min(SHORT_TURN_WAIT),
+            // Measured at capacity (BENCHMARKS.md): refusing these always
+            // turned away 7-10% of what the log serves within its budget's
+            // p99; refusing them only while shedding costs next to nothing.
+            None if shedding => {
+                return Err(self.refuse(Reason::SlowRounds, too_late(&rounds, self.budget)))
+            }
+            None => rounds
+                .next_in
+                .unwrap_or_default()
+                .saturating_sub(ROUND_MARGIN),
+        };
         self.queue
             .enter(max_wait)
             .await
@@ -186,10 +232,22 @@ fn rounds_allow(period: Duration, round_time: Duration, budget: Duration) -> Res
     ))
 }
 
+/// Why a submission now would get its SCT too late, and how much later
+/// in the period it would not.
+fn too_late(rounds: &Rounds, budget: Duration) -> String {
+    let wait = rounds.next_in.unwrap_or_default() + rounds.took;
+    format!(
+        "the log is busy, and this submission would wait {:.2} s for its SCT, beyond its budget; retry in {} ms",
+        wait.as_secs_f64(),
+        wait.saturating_sub(budget).as_millis()
+    )
+}
+
 /// A log's rounds as admission sees them.
 struct Rounds {
     period: Duration,
-    /// How long rounds take lately.
+    /// How long after its start a round's last SCT is signed, lately
+    /// (where this process sequences the log; else how long rounds take).
     took: Duration,
     /// Until the next round starts, where this process sequences the log.
     next_in: Option<Duration>,
@@ -200,17 +258,74 @@ struct Rounds {
 /// time to end within the budget. Right after a round starts that is
 /// nearly a period, which lets the burst that follows each round's SCTs
 /// (every CA's next submission at once) wait instead of being refused.
-fn turn_wait(rounds: &Rounds, budget: Duration) -> Duration {
+/// `None` when not even the next round would answer within the budget.
+fn turn_wait(rounds: &Rounds, budget: Duration) -> Option<Duration> {
     let Some(next_in) = rounds.next_in else {
         // Any round may be the next: only the budget's slack beyond a
         // whole period and a round is safe.
         let slack = budget.saturating_sub(rounds.period + rounds.took);
-        return slack.max(SHORT_TURN_WAIT);
+        return Some(slack.max(SHORT_TURN_WAIT));
     };
-    let room = budget.saturating_sub(rounds.took + next_in);
+    let room = budget.checked_sub(rounds.took + next_in)?;
     let later_rounds = room.as_nanos() / rounds.period.as_nanos().max(1);
     let last_start = next_in + rounds.period * u32::try_from(later_rounds).unwrap_or(u32::MAX);
-    last_start.saturating_sub(ROUND_MARGIN)
+    Some(last_start.saturating_sub(ROUND_MARGIN))
+}
+
+/// How long after its round started the last SCT of recent rounds was
+/// signed: the round's own time, then the burst of signing and answering
+/// that follows every round (most of an entry's remaining CPU, all at
+/// once), which is part of the wait of the round's entries and grows with
+/// the round. Rounds are told apart by their timestamps.
+#[derive(Default)]
+struct AnswerTail {
+    /// Held only to update or read three numbers, never across an await.
+    state: Mutex<TailState>,
+}
+
+#[derive(Default)]
+struct TailState {
+    /// The newest round answered, by its timestamp (ms).
+    round_ms: u64,
+    /// Its slowest SCT so far, after its start (ms).
+    slowest_ms: u64,
+    /// The rounds before it: a moving average of their slowest (ms).
+    lately_ms: u64,
+}
+
+impl AnswerTail {
+    fn record(&self, round_ms: u64, now_ms: u64) {
+        let after = now_ms.saturating_sub(round_ms);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if round_ms > state.round_ms {
+            // The previous round is answered: one slow round is noise,
+            // several are a trend, as with the rounds' own time.
+            state.lately_ms = (state.lately_ms * 3 + state.slowest_ms) / 4;
+            state.round_ms = round_ms;
+            state.slowest_ms = after;
+        } else if round_ms == state.round_ms {
+            state.slowest_ms = state.slowest_ms.max(after);
+        }
+    }
+
+    /// The tail of recent rounds; nothing when no round was answered for
+    /// a few periods (where everything was refused there would be no new
+    /// measurement, and old news must not refuse for ever).
+    fn lately(&self, now_ms: u64, period: Duration) -> Duration {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let stale_ms = 3 * u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+        if now_ms.saturating_sub(state.round_ms) > stale_ms {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(state.lately_ms.max(state.slowest_ms))
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch, as rounds' timestamps are.
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -244,9 +359,12 @@ mod tests {
         drop(a);
         let _c = waiting.await.unwrap().expect("served when a turn ended");
         // Both turns taken, and nobody ends one.
+        assert!(!queue.missed_a_turn_within(Duration::from_secs(1)));
         let started = tokio::time::Instant::now();
         assert!(queue.enter(wait).await.is_none());
         assert_eq!(started.elapsed(), wait);
+        // The log is shedding now, as admission sees it.
+        assert!(queue.missed_a_turn_within(Duration::from_secs(1)));
     }
 
     #[test]
@@ -258,15 +376,46 @@ mod tests {
             next_in: next_in.map(ms),
         };
         // Just after a round started: until shortly before the next one.
-        assert_eq!(turn_wait(&rounds(100, Some(990)), ms(1200)), ms(960));
+        assert_eq!(turn_wait(&rounds(100, Some(990)), ms(1200)), Some(ms(960)));
         // Just before one: the one after still ends at 1.15 s.
-        assert_eq!(turn_wait(&rounds(100, Some(50)), ms(1200)), ms(1020));
+        assert_eq!(turn_wait(&rounds(100, Some(50)), ms(1200)), Some(ms(1020)));
         // In between, the round after would end too late.
-        assert_eq!(turn_wait(&rounds(100, Some(200)), ms(1200)), ms(170));
+        assert_eq!(turn_wait(&rounds(100, Some(200)), ms(1200)), Some(ms(170)));
         // A larger budget reaches rounds further on.
-        assert_eq!(turn_wait(&rounds(100, Some(500)), ms(3000)), ms(2470));
+        assert_eq!(turn_wait(&rounds(100, Some(500)), ms(3000)), Some(ms(2470)));
         // Sequenced elsewhere: the budget's slack, at least SHORT_TURN_WAIT.
-        assert_eq!(turn_wait(&rounds(100, None), ms(2000)), ms(900));
-        assert_eq!(turn_wait(&rounds(100, None), ms(1200)), SHORT_TURN_WAIT);
+        assert_eq!(turn_wait(&rounds(100, None), ms(2000)), Some(ms(900)));
+        assert_eq!(
+            turn_wait(&rounds(100, None), ms(1200)),
+            Some(SHORT_TURN_WAIT)
+        );
+        // A round and its SCTs taking 300 ms: whoever arrives in the first
+        // 100 ms after a round started would wait 1.2 s and more.
+        assert_eq!(turn_wait(&rounds(300, Some(950)), ms(1200)), None);
+        assert_eq!(turn_wait(&rounds(300, Some(900)), ms(1200)), Some(ms(870)));
+    }
+
+    /// The tail is the slowest SCT of recent rounds after their start,
+    /// averaged over rounds; stragglers of older rounds and old news do
+    /// not count.
+    #[test]
+    fn the_answer_tail_follows_the_slowest_sct_of_recent_rounds() {
+        let tail = AnswerTail::default();
+        let period = Duration::from_secs(1);
+        let ms = Duration::from_millis;
+        assert_eq!(tail.lately(10_000, period), ms(0));
+        tail.record(10_000, 10_050);
+        tail.record(10_000, 10_300);
+        tail.record(10_000, 10_100);
+        assert_eq!(tail.lately(10_400, period), ms(300));
+        // The next round: the last one's 300 ms now weighs a quarter (75).
+        tail.record(11_000, 11_100);
+        tail.record(10_000, 11_900);
+        assert_eq!(tail.lately(11_200, period), ms(100));
+        // And another: (75 * 3 + 100) / 4.
+        tail.record(12_000, 12_040);
+        assert_eq!(tail.lately(12_100, period), ms(81));
+        // No round answered for over three periods: nothing is known.
+        assert_eq!(tail.lately(15_001, period), ms(0));
     }
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::error::ApiError;
-use crate::admission::Working;
+use crate::admission::{unix_millis, Working};
 use crate::log::Log;
 
 /// Chains up to this long are validated on the async worker itself.
@@ -85,10 +85,11 @@ async fn submit(
             (log.info.read_only_after - log.info.not_after_limit) / 86_400
         )));
     }
+    let arrived_ms = unix_millis();
     let working = log.admission.admit(&log.sequencing).await?;
     let runtime = working.runtime().clone();
     runtime
-        .spawn(answer(log, body, endpoint, working).in_current_span())
+        .spawn(answer(log, body, endpoint, working, arrived_ms).in_current_span())
         .await
         .map_err(|e| ApiError::Internal(format!("submission task failed: {e}")))?
 }
@@ -100,6 +101,7 @@ async fn answer(
     body: Bytes,
     endpoint: Endpoint,
     working: Working,
+    arrived_ms: u64,
 ) -> Result<Json<SctResponse>, ApiError> {
     let chain = parse_chain(&body).inspect_err(|_| count_rejection(&log, "bad_request_body"))?;
     let (roots, policy) = (log.roots(), log.policy.clone());
@@ -136,6 +138,11 @@ async fn answer(
     // For a known entry this signs the same bytes as the first time (the
     // full-hash dedup key pins the leaf), so the SCT is byte-identical.
     let sct = Sct::sign(&log.key, &entry, location.timestamp, location.leaf_index);
+    // A round that started after this submission arrived sequenced it here
+    // (a known entry keeps its first, older timestamp).
+    if location.timestamp >= arrived_ms && log.sequencing.active_here().is_some() {
+        log.admission.answered(location.timestamp, unix_millis());
+    }
     Ok(Json(SctResponse {
         sct_version: 0,
         id: B64.encode(sct.log_id),
