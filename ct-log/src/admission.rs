@@ -138,8 +138,10 @@ enum Reason {
     SlowRounds,
     Overloaded,
     Busy,
+    /// Shed first: it would be answered beyond the budget.
+    Late,
 }
-const REASONS: [&str; 3] = ["slow_rounds", "overloaded", "busy"];
+const REASONS: [&str; 4] = ["slow_rounds", "overloaded", "busy", "late"];
 
 impl Admission {
     pub fn new(queue: Arc<WorkQueue>, period: Duration, budget: Duration, log: &str) -> Admission {
@@ -198,7 +200,7 @@ impl Admission {
             // turned away 7-10% of what the log serves within its budget's
             // p99; refusing them only while shedding costs next to nothing.
             None if shedding => {
-                return Err(self.refuse(Reason::SlowRounds, too_late(&rounds, self.budget)))
+                return Err(self.refuse(Reason::Late, too_late(&rounds, self.budget)))
             }
             None => rounds
                 .next_in

@@ -306,7 +306,7 @@ async fn metrics_count_requests_rounds_dedup_and_rejections() {
             0.0,
         );
     }
-    for reason in ["slow_rounds", "overloaded", "busy"] {
+    for reason in ["slow_rounds", "overloaded", "busy", "late"] {
         expect(
             "ct_admission_refused_total",
             &[log_label, ("reason", reason)],
