@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ct_sequencer::now_millis;
 use metrics::Counter;
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -89,7 +90,7 @@ impl WorkQueue {
         let turn = self.permits.clone().acquire_owned();
         let Ok(Ok(permit)) = tokio::time::timeout(max_wait, turn).await else {
             self.last_turn_missed_ms
-                .fetch_max(unix_millis(), Ordering::Relaxed);
+                .fetch_max(now_millis(), Ordering::Relaxed);
             return None;
         };
         Some(Working {
@@ -102,7 +103,7 @@ impl WorkQueue {
     fn missed_a_turn_within(&self, span: Duration) -> bool {
         let missed = self.last_turn_missed_ms.load(Ordering::Relaxed);
         let span_ms = u64::try_from(span.as_millis()).unwrap_or(u64::MAX);
-        unix_millis().saturating_sub(missed) <= span_ms
+        now_millis().saturating_sub(missed) <= span_ms
     }
 }
 
@@ -178,7 +179,7 @@ impl Admission {
             }
             // A round's last SCT is signed after the round itself; both are
             // part of the wait of every entry in it.
-            rounds.took = took.max(self.tail.lately(unix_millis(), self.period));
+            rounds.took = took.max(self.tail.lately(now_millis(), self.period));
             let next = local.sequencer.next_round();
             rounds.next_in = Some(next.saturating_duration_since(Instant::now()));
         }
@@ -193,19 +194,8 @@ impl Admission {
         // Shedding: the front is behind, or a submission lately waited in
         // vain for a turn.
         let shedding = !keeps_up || self.queue.missed_a_turn_within(self.period);
-        let max_wait = match turn_wait(&rounds, self.budget) {
-            Some(wait) if keeps_up => wait,
-            Some(wait) => wait.min(SHORT_TURN_WAIT),
-            // Measured at capacity (BENCHMARKS.md): refusing these always
-            // turned away 7-10% of what the log serves within its budget's
-            // p99; refusing them only while shedding costs next to nothing.
-            None if shedding => {
-                return Err(self.refuse(Reason::Late, too_late(&rounds, self.budget)))
-            }
-            None => rounds
-                .next_in
-                .unwrap_or_default()
-                .saturating_sub(ROUND_MARGIN),
+        let Some(max_wait) = max_turn_wait(&rounds, self.budget, keeps_up, shedding) else {
+            return Err(self.refuse(Reason::Late, too_late(&rounds, self.budget)));
         };
         self.queue
             .enter(max_wait)
@@ -260,18 +250,47 @@ struct Rounds {
 /// time to end within the budget. Right after a round starts that is
 /// nearly a period, which lets the burst that follows each round's SCTs
 /// (every CA's next submission at once) wait instead of being refused.
-/// `None` when not even the next round would answer within the budget.
-fn turn_wait(rounds: &Rounds, budget: Duration) -> Option<Duration> {
+fn turn_wait(rounds: &Rounds, budget: Duration) -> Duration {
     let Some(next_in) = rounds.next_in else {
         // Any round may be the next: only the budget's slack beyond a
         // whole period and a round is safe.
         let slack = budget.saturating_sub(rounds.period + rounds.took);
-        return Some(slack.max(SHORT_TURN_WAIT));
+        return slack.max(SHORT_TURN_WAIT);
     };
-    let room = budget.checked_sub(rounds.took + next_in)?;
+    let room = budget.saturating_sub(rounds.took + next_in);
     let later_rounds = room.as_nanos() / rounds.period.as_nanos().max(1);
     let last_start = next_in + rounds.period * u32::try_from(later_rounds).unwrap_or(u32::MAX);
-    Some(last_start.saturating_sub(ROUND_MARGIN))
+    last_start.saturating_sub(ROUND_MARGIN)
+}
+
+/// Whether a submission validated now would get its SCT within `budget`
+/// (assumed where another process sequences the log).
+fn answered_in_time(rounds: &Rounds, budget: Duration) -> bool {
+    rounds
+        .next_in
+        .is_none_or(|next_in| next_in + rounds.took <= budget)
+}
+
+/// How long a submission may wait for its turn, shorter while the front
+/// is behind; `None` to refuse it at once, because the log is shedding
+/// work and it would be answered beyond the budget. Measured at capacity
+/// (BENCHMARKS.md): refusing those always turned away 7-10% of what the
+/// log serves within its budget's p99; only while shedding, next to none.
+fn max_turn_wait(
+    rounds: &Rounds,
+    budget: Duration,
+    keeps_up: bool,
+    shedding: bool,
+) -> Option<Duration> {
+    if shedding && !answered_in_time(rounds, budget) {
+        return None;
+    }
+    let wait = turn_wait(rounds, budget);
+    Some(if keeps_up {
+        wait
+    } else {
+        wait.min(SHORT_TURN_WAIT)
+    })
 }
 
 /// How long after its round started the last SCT of recent rounds was
@@ -323,13 +342,6 @@ impl AnswerTail {
     }
 }
 
-/// Now, in milliseconds since the Unix epoch, as rounds' timestamps are.
-pub fn unix_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,23 +390,49 @@ mod tests {
             next_in: next_in.map(ms),
         };
         // Just after a round started: until shortly before the next one.
-        assert_eq!(turn_wait(&rounds(100, Some(990)), ms(1200)), Some(ms(960)));
+        assert_eq!(turn_wait(&rounds(100, Some(990)), ms(1200)), ms(960));
         // Just before one: the one after still ends at 1.15 s.
-        assert_eq!(turn_wait(&rounds(100, Some(50)), ms(1200)), Some(ms(1020)));
+        assert_eq!(turn_wait(&rounds(100, Some(50)), ms(1200)), ms(1020));
         // In between, the round after would end too late.
-        assert_eq!(turn_wait(&rounds(100, Some(200)), ms(1200)), Some(ms(170)));
+        assert_eq!(turn_wait(&rounds(100, Some(200)), ms(1200)), ms(170));
         // A larger budget reaches rounds further on.
-        assert_eq!(turn_wait(&rounds(100, Some(500)), ms(3000)), Some(ms(2470)));
+        assert_eq!(turn_wait(&rounds(100, Some(500)), ms(3000)), ms(2470));
         // Sequenced elsewhere: the budget's slack, at least SHORT_TURN_WAIT.
-        assert_eq!(turn_wait(&rounds(100, None), ms(2000)), Some(ms(900)));
-        assert_eq!(
-            turn_wait(&rounds(100, None), ms(1200)),
-            Some(SHORT_TURN_WAIT)
-        );
+        assert_eq!(turn_wait(&rounds(100, None), ms(2000)), ms(900));
+        assert_eq!(turn_wait(&rounds(100, None), ms(1200)), SHORT_TURN_WAIT);
+    }
+
+    /// While the log sheds work, a submission that would be answered
+    /// beyond the budget is refused at once; otherwise it waits its turn.
+    #[test]
+    fn the_late_are_refused_first_only_while_shedding() {
+        let ms = Duration::from_millis;
         // A round and its SCTs taking 300 ms: whoever arrives in the first
         // 100 ms after a round started would wait 1.2 s and more.
-        assert_eq!(turn_wait(&rounds(300, Some(950)), ms(1200)), None);
-        assert_eq!(turn_wait(&rounds(300, Some(900)), ms(1200)), Some(ms(870)));
+        let rounds = |next_in| Rounds {
+            period: ms(1000),
+            took: ms(300),
+            next_in: Some(ms(next_in)),
+        };
+        let (late, in_time) = (rounds(950), rounds(900));
+        assert!(!answered_in_time(&late, ms(1200)));
+        assert!(answered_in_time(&in_time, ms(1200)));
+        assert_eq!(max_turn_wait(&late, ms(1200), true, true), None);
+        assert_eq!(max_turn_wait(&late, ms(1200), false, true), None);
+        // Keeping up: served, late as it may be.
+        assert_eq!(max_turn_wait(&late, ms(1200), true, false), Some(ms(920)));
+        assert_eq!(max_turn_wait(&in_time, ms(1200), true, true), Some(ms(870)));
+        // The front behind: a shorter wait.
+        assert_eq!(
+            max_turn_wait(&in_time, ms(1200), false, true),
+            Some(SHORT_TURN_WAIT)
+        );
+        // Sequenced elsewhere: nothing is known to be late.
+        let elsewhere = Rounds {
+            next_in: None,
+            ..rounds(0)
+        };
+        assert!(answered_in_time(&elsewhere, ms(1200)));
     }
 
     /// The tail is the slowest SCT of recent rounds after their start,

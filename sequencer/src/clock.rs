@@ -11,8 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// into the future.
 pub const MAX_AHEAD_MS: u64 = 3_000;
 
-/// Milliseconds since the Unix epoch, by this machine's clock.
-pub(crate) fn now_millis() -> u64 {
+/// Milliseconds since the Unix epoch, by this machine's clock: the clock
+/// rounds' timestamps come from.
+pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

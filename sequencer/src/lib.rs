@@ -26,7 +26,7 @@ mod upload;
 mod worker;
 
 pub use cleanup::{Cleanup, PROGRESS_KEY as CLEANUP_PROGRESS_KEY};
-pub use clock::MAX_AHEAD_MS;
+pub use clock::{now_millis, MAX_AHEAD_MS};
 pub use handle::{Batch, LogConfig, Sequenced, SequencerHandle, SequencingError};
 pub use load::LoadError;
 pub use publish::PublishError;

@@ -14,12 +14,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ct_batcher::Priority;
 use ct_formats::{Entry, Sct};
+use ct_sequencer::now_millis;
 use ct_validate::{validate_chain, Endpoint, ValidatedChain, ValidatedLeaf};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::error::ApiError;
-use crate::admission::{unix_millis, Working};
+use crate::admission::Working;
 use crate::log::Log;
 
 /// Chains up to this long are validated on the async worker itself.
@@ -85,7 +86,7 @@ async fn submit(
             (log.info.read_only_after - log.info.not_after_limit) / 86_400
         )));
     }
-    let arrived_ms = unix_millis();
+    let arrived_ms = now_millis();
     let working = log.admission.admit(&log.sequencing).await?;
     let runtime = working.runtime().clone();
     runtime
@@ -141,7 +142,7 @@ async fn answer(
     // A round that started after this submission arrived sequenced it here
     // (a known entry keeps its first, older timestamp).
     if location.timestamp >= arrived_ms && log.sequencing.active_here().is_some() {
-        log.admission.answered(location.timestamp, unix_millis());
+        log.admission.answered(location.timestamp, now_millis());
     }
     Ok(Json(SctResponse {
         sct_version: 0,
@@ -157,9 +158,7 @@ async fn answer(
 /// browsers judge SCTs by their clocks, and a log whose SCTs come from the
 /// future is distrusted.
 fn refuse_future(log: &Log, timestamp: u64) -> Result<(), ApiError> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = now_millis();
     if timestamp <= now + ct_sequencer::MAX_AHEAD_MS {
         return Ok(());
     }
