@@ -34,10 +34,17 @@
 #     what a refusal costs: a read-only log refusing every submission at
 #     BENCH_RATE, before parsing (10 s), then the same POST refused by it
 #     and by nginx in turn (wrk), the least a refusal costs on this machine;
-# 10. cores: the closed loop again with the server on BENCH_SCALE_CPUS
-#     (default: every core), for accepted entries per server CPU-second
-#     against the one-core run. With fewer cores than the server set plus
-#     one, the load generator shares the server's cores (the table says so).
+# 10. cores (BENCH_CORES=1, the default): the closed loop with the server
+#     on 1, 2, 4, 8 and 12 cores (BENCH_CORE_STEPS; those this machine has),
+#     for accepted entries per server CPU-second against the one-core step.
+#     The load generator runs on the cores above the server's; where none
+#     is left it shares them (the table says so).
+# On a lent many-core machine without a Rust toolchain, build here, strip
+# the binaries into a folder and run only the floor and the cores table:
+#   cargo build --release -p ct-log -p ct-loadgen && mkdir -p bench-bin &&
+#   cp target/release/ct-log target/release/ct-loadgen bench-bin/ && strip bench-bin/*
+#   BENCH_BIN_DIR=bench-bin BENCH_BACKENDS= BENCH_PREFILL=0 BENCH_OVERLOAD=0 \
+#     BENCH_SEQ_ENTRIES=1000000 BENCH_CHAINS=1000000 BENCH_CORES_DURATION=6 scripts/bench.sh
 # The table ends with each figure of issue 16 beside its goal; a figure
 # this script did not measure is printed as "not measured here".
 # It exits non-zero only when something failed functionally (a server that
@@ -48,9 +55,9 @@ ROOT=$(pwd)
 
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-  D_DURATION=10 D_WARMUP=2 D_CHAINS=60000 D_PREFILL=200000 D_SEQ=200000
+  D_DURATION=10 D_WARMUP=2 D_CHAINS=60000 D_PREFILL=200000 D_SEQ=200000 D_CORES=3
 else
-  D_DURATION=60 D_WARMUP=5 D_CHAINS=400000 D_PREFILL=10000000 D_SEQ=10000000
+  D_DURATION=60 D_WARMUP=5 D_CHAINS=400000 D_PREFILL=10000000 D_SEQ=10000000 D_CORES=20
 fi
 DURATION=${BENCH_DURATION:-$D_DURATION}
 WARMUP=${BENCH_WARMUP:-$D_WARMUP}
@@ -69,12 +76,16 @@ PERIOD_MS=${BENCH_PERIOD_MS:-1000}
 # period + 1 s, lets an admitted submission wait up to ~2 s under overload).
 BUDGET_MS=${BENCH_BUDGET_MS:-$((PERIOD_MS + 200))}
 WORK=${BENCH_DIR:-/tmp/ct-bench}
-BACKENDS=${BENCH_BACKENDS:-fs s3}
+BACKENDS=${BENCH_BACKENDS-fs s3}
 OVERLOAD=${BENCH_OVERLOAD:-1}
 OVERLOAD_DURATION=${BENCH_OVERLOAD_DURATION:-20}
 # The share of its core the server gets in the overload runs (see overload).
 OVERLOAD_SHARE=${BENCH_OVERLOAD_SHARE:-0.5}
-SCALE_CPUS=${BENCH_SCALE_CPUS:-0-$(($(nproc) - 1))}
+CORES=${BENCH_CORES:-1}
+CORE_STEPS=${BENCH_CORE_STEPS:-1 2 4 8 12}
+CORES_DURATION=${BENCH_CORES_DURATION:-$D_CORES}
+CORES_PERIOD_MS=${BENCH_CORES_PERIOD_MS:-100}
+CORES_MAX_CONNECTIONS=${BENCH_CORES_MAX_CONNECTIONS:-15000}
 mkdir -p "$WORK"
 OUT="$WORK/results"
 rm -rf "$OUT"
@@ -99,10 +110,16 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # Other builds may share the machine: the load average goes in the table.
 uptime >"$OUT/uptime-before.txt"
 
-say "building (profiling: release code with line tables, for perf)"
-cargo build --profile profiling --locked -p ct-log -p ct-loadgen >&2
-CTLOG="$ROOT/target/profiling/ct-log"
-LOADGEN="$ROOT/target/profiling/ct-loadgen"
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  BIN=$(cd "$BENCH_BIN_DIR" && pwd)
+  say "using the binaries in $BIN"
+else
+  say "building (profiling: release code with line tables, for perf)"
+  cargo build --profile profiling --locked -p ct-log -p ct-loadgen >&2
+  BIN="$ROOT/target/profiling"
+fi
+CTLOG="$BIN/ct-log"
+LOADGEN="$BIN/ct-loadgen"
 on_server() { taskset -c "$SERVER_CPU" "$@"; }
 on_loadgen() { taskset -c "$LOADGEN_CPU" "$@"; }
 
@@ -296,18 +313,35 @@ refusal_vs_nginx() {
   stop_nginx
 }
 
-# cores DIR PORT: the closed loop with the server on SCALE_CPUS.
-cores() {
-  local one=$SERVER_CPU loadgen=$LOADGEN_CPU
-  SERVER_CPU=$SCALE_CPUS
-  # Other cores for the load generator when there are any left.
-  local last=${SCALE_CPUS##*-}
-  if [ "$last" -lt "$(($(nproc) - 1))" ]; then LOADGEN_CPU=$((last + 1))-$(($(nproc) - 1)); else LOADGEN_CPU=$SCALE_CPUS; fi
-  echo "{\"server_cpus\": \"$SERVER_CPU\", \"loadgen_cpus\": \"$LOADGEN_CPU\"}" >"$OUT/cores.json"
-  fresh_fs_log "$1" "$2"
-  replay "fs-capacity-cores" "$2" --concurrency "$CONCURRENCY" --threads 0
-  stop_server
-  SERVER_CPU=$one LOADGEN_CPU=$loadgen
+# cores_table DIR: the closed loop with the server on 1, 2, 4, 8, 12 cores
+# (CORE_STEPS, those this machine has), each step a fresh log, the load
+# generator on the cores above the server's (on all of them, shared, when
+# none is left). Every step runs the same config, sized for tens of
+# thousands of entries a second: a closed loop's clients each wait about a
+# period per request, so rounds every CORES_PERIOD_MS (100) let 1,000
+# connections per server core offer it 10,000/s, more than a core takes,
+# and 12 cores stay under a file limit of 20,000; a pool and a submission
+# cap to match.
+cores_table() {
+  local one=$SERVER_CPU loadgen=$LOADGEN_CPU period=$PERIOD_MS budget=$BUDGET_MS n steps=
+  PERIOD_MS=$CORES_PERIOD_MS BUDGET_MS=$((CORES_PERIOD_MS + 1000))
+  for n in $CORE_STEPS; do
+    [ "$n" -le "$(nproc)" ] || continue
+    SERVER_CPU=0-$((n - 1))
+    if [ "$n" -lt "$(nproc)" ]; then LOADGEN_CPU=$n-$(($(nproc) - 1)); else LOADGEN_CPU=$SERVER_CPU; fi
+    steps+="${steps:+,}{\"cores\": $n, \"server_cpus\": \"$SERVER_CPU\", \"loadgen_cpus\": \"$LOADGEN_CPU\"}"
+    rm -rf "$1" && mkdir -p "$1"
+    local port
+    port=$(free_port)
+    LOG_EXTRA=$'pool_size = 100000\nmax_in_flight_submissions = 200000' \
+      write_config "$1" "$port" "{ type = \"fs\", path = \"$1/data\" }"
+    start_server "$1" "$port"
+    RUN_SECONDS=$CORES_DURATION RUN_WARMUP=$((WARMUP < 3 ? WARMUP : 3)) replay "cores-$n" "$port" \
+      --concurrency "$(((n * 1000) < CORES_MAX_CONNECTIONS ? n * 1000 : CORES_MAX_CONNECTIONS))" --threads 0
+    stop_server
+  done
+  echo "{\"period_ms\": $CORES_PERIOD_MS, \"steps\": [$steps]}" >"$OUT/cores.json"
+  SERVER_CPU=$one LOADGEN_CPU=$loadgen PERIOD_MS=$period BUDGET_MS=$budget
 }
 
 WEED_PID=
@@ -476,8 +510,8 @@ done
 if [ "$OVERLOAD" = 1 ] && [ -s "$OUT/fs-capacity.json" ]; then
   refusal_cost "$WORK/refusal" "$(free_port)"
   overload "$WORK/overload" "$(free_port)"
-  cores "$WORK/cores" "$(free_port)"
 fi
+[ "$CORES" = 0 ] || cores_table "$WORK/cores"
 
 if [ "$PREFILL" -gt 0 ]; then
   dir="$WORK/scale"

@@ -99,7 +99,7 @@ print()
 print("| run | load | accepted/s | vs floor (throughput) | errors | p50 s | p90 s | p99 s | max s | server CPU busy | server CPU µs/entry | vs floor (CPU/entry) | server peak RSS MiB |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 OVERLOAD = ["overload-0.5", "overload-1", "overload-2", "overload-4"]
-for label in ["fs-rate", "s3-rate", "fs-capacity", "fs-capacity-cores", "fs-rate-after-prefill"] + OVERLOAD:
+for label in ["fs-rate", "s3-rate", "fs-capacity", "fs-rate-after-prefill"] + OVERLOAD:
     r = load(label + ".json")
     if not r:
         continue
@@ -174,6 +174,59 @@ if all(r and r[1] for r in refuse):
         f"two runs each, alternated): server CPU per refused request: ct-log {refuse[0][1]:.1f} µs (410), "
         f"nginx {refuse[1][1]:.1f} µs (`return 503`), ratio {refuse[0][1] / refuse[1][1]:.2f}"
     )
+
+
+def per_cpu_s(r):
+    return r["accepted"] / r["server_cpu_s"] if r and r.get("server_cpu_s") else None
+
+
+cores = load("cores.json") or {"steps": []}
+steps = [(step, load(f"cores-{step['cores']}.json")) for step in cores["steps"]]
+steps = [(step, r) for step, r in steps if per_cpu_s(r)]
+base = per_cpu_s(steps[0][1]) if steps and steps[0][0]["cores"] == 1 else None
+if steps:
+    print()
+    print(
+        f"Cores (closed loop of 1,000 connections per server core, period {cores['period_ms']} ms, "
+        "a fresh fs log per step; the server's runtimes size themselves to its cores):"
+    )
+    print()
+    print("| server cores | server CPUs | load generator CPUs | accepted/s | errors | p50 s | p99 s | server CPU busy (cores) | accepted per server CPU-second | vs one core | load generator CPU busy (cores) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for step, r in steps:
+        errors = {k: v for k, v in r["statuses"].items() if k != "200"}
+        errors.update(run_trouble(f"cores-{step['cores']}", r, "chains-exhausted (the figures are not valid)"))
+        shared = " (shared)" if step["server_cpus"] == step["loadgen_cpus"] else ""
+        vs = f"{per_cpu_s(r) / base * 100:.0f}%" if base else "-"
+        print(
+            f"| {step['cores']} | {step['server_cpus']} | {step['loadgen_cpus']}{shared} | {r['accepted_per_s']:,.0f} | "
+            f"{', '.join(f'{k}: {v}' for k, v in errors.items()) or 'none'} | {r['latency_s']['p50']:.3f} | "
+            f"{r['latency_s']['p99']:.3f} | {r['server_cpu_s'] / r['duration_s']:.2f} | {per_cpu_s(r):,.0f} | {vs} | "
+            f"{r['loadgen_cpu_s_total'] / r['duration_s']:.2f} |"
+        )
+
+
+def cores_goals():
+    """Item 3: every step within 85% of one core's figure per CPU-second,
+    30,000 accepted/s at 12 cores; steps this machine lacks are named."""
+    wanted = [1, 2, 4, 8, 12]
+    done = {step["cores"]: r for step, r in steps}
+    missing = [n for n in wanted if n not in done]
+    absent = f"; {', '.join(map(str, missing))} cores not measured here ({nproc} vCPUs)" if missing else ""
+    if base and len(done) > 1:
+        worst = min((per_cpu_s(r) / base, n) for n, r in done.items() if n != 1)
+        shared = [step["cores"] for step, _ in steps if step["server_cpus"] == step["loadgen_cpus"]]
+        note = f" (the load generator shared the cores at {', '.join(map(str, shared))})" if shared else ""
+        goal(
+            "accepted per server CPU-second at 1, 2, 4, 8 and 12 cores",
+            "≥ 85% of one core's at every step",
+            f"lowest {worst[0] * 100:.0f}% (at {worst[1]} cores){note}{absent}",
+            worst[0] >= 0.85 and not missing,
+        )
+    else:
+        goal("accepted per server CPU-second at 1, 2, 4, 8 and 12 cores", "≥ 85% of one core's at every step", None, False)
+    twelve = done.get(12)
+    goal("accepted/s at 12 cores", "≥ 30,000", twelve and f"{twelve['accepted_per_s']:,.0f}", bool(twelve) and twelve["accepted_per_s"] >= 30_000)
 
 
 def goal(name, target, measured, met):
@@ -255,22 +308,4 @@ def refusal_goal():
 refusal_goal()
 half = dict(runs).get("overload-0.5")
 goal("p50 at 50% load", "≤ 0.6 s", half and f"{half['latency_s']['p50']:.3f} s", bool(half) and half["latency_s"]["p50"] <= 0.6)
-many, where = load("fs-capacity-cores.json"), load("cores.json")
-
-
-def per_cpu_s(r):
-    return r["accepted"] / r["server_cpu_s"] if r and r.get("server_cpu_s") else None
-
-
-if per_cpu_s(many) and per_cpu_s(capacity):
-    shared = " (the load generator shared those cores)" if where["server_cpus"] == where["loadgen_cpus"] else ""
-    ratio = per_cpu_s(many) / per_cpu_s(capacity)
-    goal(
-        f"cores {where['server_cpus']} vs core {0}, accepted per server CPU-second",
-        "≥ 85% of one core's; ≥ 30,000/s at 12 cores",
-        f"{per_cpu_s(many):,.0f} vs {per_cpu_s(capacity):,.0f} = {ratio * 100:.0f}%, "
-        f"{many['accepted_per_s']:,.0f} accepted/s{shared}; more cores not measured here",
-        ratio >= 0.85,
-    )
-else:
-    goal("several cores (1, 2, 4, 8, 12), per CPU-second", "≥ 85% of one core's; ≥ 30,000/s at 12 cores", None, False)
+cores_goals()
