@@ -39,12 +39,14 @@
 #     for accepted entries per server CPU-second against the one-core step.
 #     The load generator runs on the cores above the server's; where none
 #     is left it shares them (the table says so).
-# On a lent many-core machine without a Rust toolchain, build here, strip
-# the binaries into a folder and run only the floor and the cores table:
-#   cargo build --release -p ct-log -p ct-loadgen && mkdir -p bench-bin &&
-#   cp target/release/ct-log target/release/ct-loadgen bench-bin/ && strip bench-bin/*
-#   BENCH_BIN_DIR=bench-bin BENCH_BACKENDS= BENCH_PREFILL=0 BENCH_OVERLOAD=0 \
-#     BENCH_SEQ_ENTRIES=1000000 BENCH_CHAINS=1000000 BENCH_CORES_DURATION=6 scripts/bench.sh
+# On a lent many-core machine without a Rust toolchain (the device tool's
+# nvidia-h100-x1), run only the floor and the cores table from binaries
+# built here: copy target/profiling/ct-log and ct-loadgen into bench-bin/
+# (ignored by git), strip them, carry bench-bin, and run from the
+# repository root (BENCH_BIN_DIR is taken relative to it):
+#   BENCH_DIR=/tmp/ct-bench BENCH_BIN_DIR=bench-bin BENCH_BACKENDS= BENCH_PREFILL=0 \
+#     BENCH_OVERLOAD=0 BENCH_SEQ_ENTRIES=1000000 BENCH_CHAINS=1000000 \
+#     BENCH_CORES_DURATION=6 scripts/bench.sh; tar czf "$OUT/results.tgz" -C /tmp/ct-bench results
 # The table ends with each figure of issue 16 beside its goal; a figure
 # this script did not measure is printed as "not measured here".
 # It exits non-zero only when something failed functionally (a server that
@@ -81,6 +83,9 @@ OVERLOAD=${BENCH_OVERLOAD:-1}
 OVERLOAD_DURATION=${BENCH_OVERLOAD_DURATION:-20}
 # The share of its core the server gets in the overload runs (see overload).
 OVERLOAD_SHARE=${BENCH_OVERLOAD_SHARE:-0.5}
+# This machine's cores, as its scheduler lets this script use them (nproc
+# alone obeys OMP_NUM_THREADS, which GPU images often set).
+NCPU=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 CORES=${BENCH_CORES:-1}
 CORE_STEPS=${BENCH_CORE_STEPS:-1 2 4 8 12}
 CORES_DURATION=${BENCH_CORES_DURATION:-$D_CORES}
@@ -92,6 +97,9 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 
 PIDS=()
+# Runs that failed but let the rest go on; the script exits non-zero after
+# the table.
+FAILED=()
 cleanup() {
   for pid in "${PIDS[@]:-}"; do
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
@@ -105,10 +113,14 @@ die() {
   exit 1
 }
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # Other builds may share the machine: the load average goes in the table.
-uptime >"$OUT/uptime-before.txt"
+load_average() { uptime 2>/dev/null || cat /proc/loadavg; }
+load_average >"$OUT/uptime-before.txt"
+# Which CPUs are which (cores, hyperthread siblings): the cores table's
+# pinning is only as good as this layout.
+lscpu -e >"$OUT/lscpu.txt" 2>/dev/null || true
 
 if [ -n "${BENCH_BIN_DIR:-}" ]; then
   BIN=$(cd "$BENCH_BIN_DIR" && pwd)
@@ -127,6 +139,20 @@ on_loadgen() { taskset -c "$LOADGEN_CPU" "$@"; }
 # not_after_limit + sunset_grace_days has passed, so a fixed window would
 # make every later run fail. The chains' NotAfter falls in the same year.
 YEAR=$(date -u +%Y)
+# core_steps: the cores table's steps this machine has.
+core_steps() {
+  local n
+  for n in $CORE_STEPS; do [ "$n" -gt "$NCPU" ] || echo "$n"; done
+}
+# Chains are never sent twice to one log: enough for the cores table's
+# largest step at 8,000 entries/s per core (the closed loop offers up to
+# 10,000), unless BENCH_CHAINS says otherwise.
+CORES_WARMUP=$((WARMUP < 3 ? WARMUP : 3))
+if [ "$CORES" = 1 ] && [ -z "${BENCH_CHAINS:-}" ]; then
+  largest=$(core_steps | sort -n | tail -n 1)
+  needed=$((8000 * ${largest:-1} * (CORES_DURATION + CORES_WARMUP)))
+  [ "$needed" -le "$CHAINS" ] || CHAINS=$needed
+fi
 CHAINS_DIR="$WORK/chains-$CHAINS"
 # Chains are reused for a day: their NotBefore must stay within 48 hours
 # (older precertificates get a lower priority in the pool). Chains made
@@ -172,6 +198,12 @@ storage = $3
 EOF
 }
 
+# answers URL: whether a GET of URL gets a 2xx (python3, not curl, which a
+# lent machine's image may lack).
+answers() {
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null
+}
+
 SERVER_PID=
 # start_server DIR PORT [ENV...]
 start_server() {
@@ -182,7 +214,7 @@ start_server() {
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   for _ in $(seq 1 600); do
-    if curl -sf "http://127.0.0.1:$port/bench/ct/v1/get-roots" >/dev/null 2>&1; then
+    if answers "http://127.0.0.1:$port/bench/ct/v1/get-roots"; then
       return 0
     fi
     kill -0 "$SERVER_PID" 2>/dev/null || die "ct-log exited: $(tail -n 5 "$dir/server.log")"
@@ -323,24 +355,26 @@ refusal_vs_nginx() {
 # and 12 cores stay under a file limit of 20,000; a pool and a submission
 # cap to match.
 cores_table() {
-  local one=$SERVER_CPU loadgen=$LOADGEN_CPU period=$PERIOD_MS budget=$BUDGET_MS n steps=
+  local one=$SERVER_CPU loadgen=$LOADGEN_CPU period=$PERIOD_MS budget=$BUDGET_MS n port steps=
   PERIOD_MS=$CORES_PERIOD_MS BUDGET_MS=$((CORES_PERIOD_MS + 1000))
-  for n in $CORE_STEPS; do
-    [ "$n" -le "$(nproc)" ] || continue
+  for n in $(core_steps); do
     SERVER_CPU=0-$((n - 1))
-    if [ "$n" -lt "$(nproc)" ]; then LOADGEN_CPU=$n-$(($(nproc) - 1)); else LOADGEN_CPU=$SERVER_CPU; fi
-    steps+="${steps:+,}{\"cores\": $n, \"server_cpus\": \"$SERVER_CPU\", \"loadgen_cpus\": \"$LOADGEN_CPU\"}"
+    if [ "$n" -lt "$NCPU" ]; then LOADGEN_CPU=$n-$((NCPU - 1)); else LOADGEN_CPU=$SERVER_CPU; fi
     rm -rf "$1" && mkdir -p "$1"
-    local port
     port=$(free_port)
     LOG_EXTRA=$'pool_size = 100000\nmax_in_flight_submissions = 200000' \
       write_config "$1" "$port" "{ type = \"fs\", path = \"$1/data\" }"
     start_server "$1" "$port"
-    RUN_SECONDS=$CORES_DURATION RUN_WARMUP=$((WARMUP < 3 ? WARMUP : 3)) replay "cores-$n" "$port" \
-      --concurrency "$(((n * 1000) < CORES_MAX_CONNECTIONS ? n * 1000 : CORES_MAX_CONNECTIONS))" --threads 0
+    # A step that fails (nothing accepted, a bad SCT) is reported, and
+    # the steps after it still run: the others stand on their own.
+    if ! RUN_SECONDS=$CORES_DURATION RUN_WARMUP=$CORES_WARMUP replay "cores-$n" "$port" \
+      --concurrency "$(((n * 1000) < CORES_MAX_CONNECTIONS ? n * 1000 : CORES_MAX_CONNECTIONS))" --threads 0; then
+      FAILED+=("cores-$n")
+    fi
     stop_server
+    steps+="${steps:+,}{\"cores\": $n, \"server_cpus\": \"$SERVER_CPU\", \"loadgen_cpus\": \"$LOADGEN_CPU\"}"
+    echo "{\"period_ms\": $CORES_PERIOD_MS, \"steps\": [$steps]}" >"$OUT/cores.json"
   done
-  echo "{\"period_ms\": $CORES_PERIOD_MS, \"steps\": [$steps]}" >"$OUT/cores.json"
   SERVER_CPU=$one LOADGEN_CPU=$loadgen PERIOD_MS=$period BUDGET_MS=$budget
 }
 
@@ -531,5 +565,6 @@ if [ "$PREFILL" -gt 0 ]; then
 fi
 [ "$READ" = 1 ] || say "read path skipped: nginx and wrk are needed (apt-get install -y nginx wrk)"
 
-uptime >"$OUT/uptime-after.txt"
-python3 scripts/bench_table.py "$OUT" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" | tee "$OUT/table.md"
+load_average >"$OUT/uptime-after.txt"
+python3 scripts/bench_table.py "$OUT" "$NCPU" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" | tee "$OUT/table.md"
+[ "${#FAILED[@]}" = 0 ] || die "failed: ${FAILED[*]} (the table above leaves them out)"

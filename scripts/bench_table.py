@@ -132,13 +132,22 @@ share = (load("overload.json") or {}).get("cpu_share", 1)
 overload_capacity = load("overload-capacity.json") if share != 1 else capacity
 runs = [(label, load(label + ".json")) for label in OVERLOAD]
 runs = [(label, r) for label, r in runs if r]
+# A closed loop waits for its own answers, so it can understate what the
+# log accepts: goodput is also read against the most any run accepted, or
+# what the run offered where that was less.
+most = max([r["accepted_per_s"] for _, r in runs] + [overload_capacity["accepted_per_s"] if overload_capacity else 0])
+
+
+def goodput(r):
+    offered = re.search(r"rate (\d+)/s", r["mode"])
+    return r["accepted_per_s"] / min(most, float(offered.group(1)) if offered else most)
 if runs and overload_capacity:
     where = "fs-capacity" if share == 1 else f"closed loop with the server held to {share:g} of its core by a cgroup quota, as in every run below"
     print()
     print(f"Overload (open loop, period 1 s; capacity = {where}: {overload_capacity['accepted_per_s']:,.0f} accepted/s):")
     print()
-    print("| offered | accepted/s | goodput vs capacity | 503/s | 503 p50 s | 503 p99 s | accepted p50 s | accepted p99 s | other errors |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| offered | accepted/s | goodput vs capacity | goodput vs the most accepted (or offered) | 503/s | 503 p50 s | 503 p99 s | accepted p50 s | accepted p99 s | other errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for label, r in runs:
         refused = r["statuses"].get("503", 0) / r["duration_s"]
         other = {k: v for k, v in r["statuses"].items() if k not in ("200", "503")}
@@ -146,7 +155,8 @@ if runs and overload_capacity:
         rl, al = r.get("refused_latency_s", {}), r["latency_s"]
         print(
             f"| {label.split('-')[1]}× ({r['mode']}) | {r['accepted_per_s']:,.0f} | "
-            f"{r['accepted_per_s'] / overload_capacity['accepted_per_s'] * 100:.0f}% | {refused:,.0f} | "
+            f"{r['accepted_per_s'] / overload_capacity['accepted_per_s'] * 100:.0f}% | "
+            f"{goodput(r) * 100:.0f}% | {refused:,.0f} | "
             f"{rl.get('p50', 0):.3f} | {rl.get('p99', 0):.3f} | {al['p50']:.3f} | {al['p99']:.3f} | "
             f"{', '.join(f'{k}: {v}' for k, v in other.items()) or 'none'} |"
         )
@@ -183,7 +193,18 @@ def per_cpu_s(r):
 cores = load("cores.json") or {"steps": []}
 steps = [(step, load(f"cores-{step['cores']}.json")) for step in cores["steps"]]
 steps = [(step, r) for step, r in steps if per_cpu_s(r)]
-base = per_cpu_s(steps[0][1]) if steps and steps[0][0]["cores"] == 1 else None
+
+
+def step_errors(step, r):
+    """A step's statuses other than 200 and its trouble; any but 503s
+    (shed load) make its figures unfit for a goal."""
+    errors = {k: v for k, v in r["statuses"].items() if k != "200"}
+    errors.update(run_trouble(f"cores-{step['cores']}", r, "chains-exhausted"))
+    return errors
+
+
+valid = {step["cores"]: r for step, r in steps if set(step_errors(step, r)) <= {"503"}}
+base = per_cpu_s(valid.get(1))
 if steps:
     print()
     print(
@@ -191,42 +212,56 @@ if steps:
         "a fresh fs log per step; the server's runtimes size themselves to its cores):"
     )
     print()
-    print("| server cores | server CPUs | load generator CPUs | accepted/s | errors | p50 s | p99 s | server CPU busy (cores) | accepted per server CPU-second | vs one core | load generator CPU busy (cores) |")
+    print("| server cores | server CPUs | load generator CPUs | accepted/s | errors | p50 s | p99 s | server CPU busy (cores) | accepted per server CPU-second | vs one core | load generator CPU-s per s (whole run) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for step, r in steps:
-        errors = {k: v for k, v in r["statuses"].items() if k != "200"}
-        errors.update(run_trouble(f"cores-{step['cores']}", r, "chains-exhausted (the figures are not valid)"))
+        errors = step_errors(step, r)
         shared = " (shared)" if step["server_cpus"] == step["loadgen_cpus"] else ""
         vs = f"{per_cpu_s(r) / base * 100:.0f}%" if base else "-"
+        loadgen = r.get("loadgen_cpu_s_total")
+        loadgen = f"{loadgen / r['duration_s']:.2f}" if loadgen else "-"
         print(
             f"| {step['cores']} | {step['server_cpus']} | {step['loadgen_cpus']}{shared} | {r['accepted_per_s']:,.0f} | "
             f"{', '.join(f'{k}: {v}' for k, v in errors.items()) or 'none'} | {r['latency_s']['p50']:.3f} | "
             f"{r['latency_s']['p99']:.3f} | {r['server_cpu_s'] / r['duration_s']:.2f} | {per_cpu_s(r):,.0f} | {vs} | "
-            f"{r['loadgen_cpu_s_total'] / r['duration_s']:.2f} |"
+            f"{loadgen} |"
         )
 
 
 def cores_goals():
     """Item 3: every step within 85% of one core's figure per CPU-second,
-    30,000 accepted/s at 12 cores; steps this machine lacks are named."""
+    30,000 accepted/s at 12 cores. A step this machine lacks, or whose
+    run went wrong (errors beyond 503s, chains run out), is named."""
     wanted = [1, 2, 4, 8, 12]
-    done = {step["cores"]: r for step, r in steps}
-    missing = [n for n in wanted if n not in done]
-    absent = f"; {', '.join(map(str, missing))} cores not measured here ({nproc} vCPUs)" if missing else ""
-    if base and len(done) > 1:
-        worst = min((per_cpu_s(r) / base, n) for n, r in done.items() if n != 1)
+    unfit = [n for n in wanted if n not in valid and n in {step["cores"] for step, _ in steps}]
+    lacking = [n for n in wanted if n > int(nproc)]
+    other = [n for n in wanted if n not in valid and n not in unfit and n not in lacking]
+    notes = [
+        f"{', '.join(map(str, ns))} cores {why}"
+        for ns, why in [
+            (unfit, "not valid (see the table's errors)"),
+            (lacking, f"not measured here ({nproc} vCPUs)"),
+            (other, "not run or without a CPU figure"),
+        ]
+        if ns
+    ]
+    missing = "; " + "; ".join(notes) if notes else ""
+    if base and len(valid) > 1:
+        worst = min((per_cpu_s(r) / base, n) for n, r in valid.items() if n != 1)
         shared = [step["cores"] for step, _ in steps if step["server_cpus"] == step["loadgen_cpus"]]
         note = f" (the load generator shared the cores at {', '.join(map(str, shared))})" if shared else ""
         goal(
             "accepted per server CPU-second at 1, 2, 4, 8 and 12 cores",
             "≥ 85% of one core's at every step",
-            f"lowest {worst[0] * 100:.0f}% (at {worst[1]} cores){note}{absent}",
-            worst[0] >= 0.85 and not missing,
+            f"lowest {worst[0] * 100:.0f}% (at {worst[1]} cores){note}{missing}",
+            worst[0] >= 0.85 and not notes,
         )
     else:
         goal("accepted per server CPU-second at 1, 2, 4, 8 and 12 cores", "≥ 85% of one core's at every step", None, False)
-    twelve = done.get(12)
-    goal("accepted/s at 12 cores", "≥ 30,000", twelve and f"{twelve['accepted_per_s']:,.0f}", bool(twelve) and twelve["accepted_per_s"] >= 30_000)
+    twelve = {step["cores"]: r for step, r in steps}.get(12)
+    fit = 12 in valid
+    measured = twelve and f"{twelve['accepted_per_s']:,.0f}" + ("" if fit else " (not valid: see the table's errors)")
+    goal("accepted/s at 12 cores", "≥ 30,000", measured, fit and twelve["accepted_per_s"] >= 30_000)
 
 
 def goal(name, target, measured, met):
@@ -271,14 +306,14 @@ def overload_goal():
     if not loaded or not overload_capacity:
         return goal("p99 of accepted submissions at up to 4× capacity (period 1 s)", "≤ 1.2 s, goodput ≥ 90%, surplus refused in 100 ms", None, False)
     p99 = max(r["latency_s"]["p99"] for r in loaded)
-    goodput = min(r["accepted_per_s"] for r in loaded) / overload_capacity["accepted_per_s"]
+    least = min(goodput(r) for r in loaded)
     refusal = max(r.get("refused_latency_s", {}).get("p99", 0) for r in loaded)
     bad = sum(v for r in loaded for k, v in r["statuses"].items() if k not in ("200", "503"))
     goal(
         "p99 of accepted submissions at up to 4× capacity (period 1 s)",
         "≤ 1.2 s, goodput ≥ 90%, surplus refused in 100 ms",
-        f"p99 ≤ {p99:.3f} s; goodput ≥ {goodput * 100:.0f}%; 503 p99 ≤ {refusal * 1000:.0f} ms; {bad} other errors",
-        p99 <= 1.2 and goodput >= 0.9 and refusal <= 0.1 and bad == 0,
+        f"p99 ≤ {p99:.3f} s; goodput ≥ {least * 100:.0f}% of the most accepted ({most:,.0f}/s); 503 p99 ≤ {refusal * 1000:.0f} ms; {bad} other errors",
+        p99 <= 1.2 and least >= 0.9 and refusal <= 0.1 and bad == 0,
     )
 
 
@@ -307,5 +342,6 @@ def refusal_goal():
 
 refusal_goal()
 half = dict(runs).get("overload-0.5")
-goal("p50 at 50% load", "≤ 0.6 s", half and f"{half['latency_s']['p50']:.3f} s", bool(half) and half["latency_s"]["p50"] <= 0.6)
+# Four decimals: a p50 of 0.6004 s must not read "0.600 s, not met".
+goal("p50 at 50% load", "≤ 0.6 s", half and f"{half['latency_s']['p50']:.4f} s", bool(half) and half["latency_s"]["p50"] <= 0.6)
 cores_goals()
