@@ -489,7 +489,7 @@ read_path() {
     '    location /bench/tile/data/ { add_header Content-Encoding gzip; add_header Cache-Control "public, max-age=604800, immutable"; }' \
     '    location /bench/tile/ { add_header Cache-Control "public, max-age=604800, immutable"; }'
   for _ in $(seq 1 50); do
-    curl -sf -o /dev/null "http://127.0.0.1:$nport/bench/$(head -n 1 "$rd/paths")" && break
+    answers "http://127.0.0.1:$nport/bench/$(head -n 1 "$rd/paths")" && break
     sleep 0.1
   done
   say "read path: ct-log and nginx (1 worker) on core $SERVER_CPU, in turn, wrk -t1 -c64 -d10s over 100 (hot) then $(wc -l <"$rd/paths") (cold, twice each) full tiles"

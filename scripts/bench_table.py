@@ -141,6 +141,8 @@ most = max([r["accepted_per_s"] for _, r in runs] + [overload_capacity["accepted
 def goodput(r):
     offered = re.search(r"rate (\d+)/s", r["mode"])
     return r["accepted_per_s"] / min(most, float(offered.group(1)) if offered else most)
+
+
 if runs and overload_capacity:
     where = "fs-capacity" if share == 1 else f"closed loop with the server held to {share:g} of its core by a cgroup quota, as in every run below"
     print()
@@ -193,6 +195,12 @@ def per_cpu_s(r):
 cores = load("cores.json") or {"steps": []}
 steps = [(step, load(f"cores-{step['cores']}.json")) for step in cores["steps"]]
 steps = [(step, r) for step, r in steps if per_cpu_s(r)]
+by_cores = {step["cores"]: r for step, r in steps}
+
+
+def shared(step):
+    """Whether the load generator ran on the server's own cores."""
+    return step["server_cpus"] == step["loadgen_cpus"]
 
 
 def step_errors(step, r):
@@ -216,12 +224,12 @@ if steps:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for step, r in steps:
         errors = step_errors(step, r)
-        shared = " (shared)" if step["server_cpus"] == step["loadgen_cpus"] else ""
+        on = " (shared)" if shared(step) else ""
         vs = f"{per_cpu_s(r) / base * 100:.0f}%" if base else "-"
         loadgen = r.get("loadgen_cpu_s_total")
         loadgen = f"{loadgen / r['duration_s']:.2f}" if loadgen else "-"
         print(
-            f"| {step['cores']} | {step['server_cpus']} | {step['loadgen_cpus']}{shared} | {r['accepted_per_s']:,.0f} | "
+            f"| {step['cores']} | {step['server_cpus']} | {step['loadgen_cpus']}{on} | {r['accepted_per_s']:,.0f} | "
             f"{', '.join(f'{k}: {v}' for k, v in errors.items()) or 'none'} | {r['latency_s']['p50']:.3f} | "
             f"{r['latency_s']['p99']:.3f} | {r['server_cpu_s'] / r['duration_s']:.2f} | {per_cpu_s(r):,.0f} | {vs} | "
             f"{loadgen} |"
@@ -233,7 +241,7 @@ def cores_goals():
     30,000 accepted/s at 12 cores. A step this machine lacks, or whose
     run went wrong (errors beyond 503s, chains run out), is named."""
     wanted = [1, 2, 4, 8, 12]
-    unfit = [n for n in wanted if n not in valid and n in {step["cores"] for step, _ in steps}]
+    unfit = [n for n in wanted if n in by_cores and n not in valid]
     lacking = [n for n in wanted if n > int(nproc)]
     other = [n for n in wanted if n not in valid and n not in unfit and n not in lacking]
     notes = [
@@ -248,8 +256,8 @@ def cores_goals():
     missing = "; " + "; ".join(notes) if notes else ""
     if base and len(valid) > 1:
         worst = min((per_cpu_s(r) / base, n) for n, r in valid.items() if n != 1)
-        shared = [step["cores"] for step, _ in steps if step["server_cpus"] == step["loadgen_cpus"]]
-        note = f" (the load generator shared the cores at {', '.join(map(str, shared))})" if shared else ""
+        sharing = [step["cores"] for step, _ in steps if shared(step)]
+        note = f" (the load generator shared the cores at {', '.join(map(str, sharing))})" if sharing else ""
         goal(
             "accepted per server CPU-second at 1, 2, 4, 8 and 12 cores",
             "≥ 85% of one core's at every step",
@@ -258,7 +266,7 @@ def cores_goals():
         )
     else:
         goal("accepted per server CPU-second at 1, 2, 4, 8 and 12 cores", "≥ 85% of one core's at every step", None, False)
-    twelve = {step["cores"]: r for step, r in steps}.get(12)
+    twelve = by_cores.get(12)
     fit = 12 in valid
     measured = twelve and f"{twelve['accepted_per_s']:,.0f}" + ("" if fit else " (not valid: see the table's errors)")
     goal("accepted/s at 12 cores", "≥ 30,000", measured, fit and twelve["accepted_per_s"] >= 30_000)
