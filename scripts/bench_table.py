@@ -117,6 +117,16 @@ for label in ["fs-rate", "s3-rate", "fs-capacity", "fs-rate-after-prefill"] + OV
         f"{lat['p50']:.3f} | {lat['p90']:.3f} | {lat['p99']:.3f} | {lat['max']:.3f} | "
         f"{busy:.0f}% | {cpu_us:,.0f} | {eff} | {rss:.0f} |"
     )
+# Requests that got no HTTP answer at all, by cause (ct-loadgen names it).
+failed = [
+    (label, r["conn_error_causes"])
+    for label in ["fs-rate", "s3-rate", "fs-capacity", "fs-rate-after-prefill"] + OVERLOAD
+    if (r := load(label + ".json")) and r.get("conn_error_causes")
+]
+if failed:
+    print()
+    for label, causes in failed:
+        print(f"No answer in {label}: " + "; ".join(f"{n} × {cause}" for cause, n in causes.items()))
 a, b = load("fs-rate.json"), load("fs-rate-after-prefill.json")
 if a and b and pre:
     print()

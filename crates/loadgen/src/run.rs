@@ -91,6 +91,9 @@ struct Stats {
     accepted: u64,
     /// Completed after the window closed (drained), by status.
     drained: BTreeMap<String, u64>,
+    /// Why requests failed without an HTTP answer (inside the window or
+    /// after it), by the error's innermost cause.
+    conn_errors: BTreeMap<String, u64>,
     sct_checked: u64,
     sct_bad: Vec<String>,
 }
@@ -309,16 +312,23 @@ async fn one_request(shared: &Shared, i: usize) -> bool {
         .body(chain.body.clone())
         .send()
         .await;
+    let mut failure = None;
     let (status, body): (String, _) = match result {
         Ok(response) => {
             let status = response.status().as_u16();
             match response.bytes().await {
                 Ok(body) => (status.to_string(), Some((status, body))),
-                Err(_) => ("conn-error".to_string(), None),
+                Err(e) => {
+                    failure = Some(cause(&e));
+                    ("conn-error".to_string(), None)
+                }
             }
         }
         Err(e) if e.is_timeout() => ("timeout".to_string(), None),
-        Err(_) => ("conn-error".to_string(), None),
+        Err(e) => {
+            failure = Some(cause(&e));
+            ("conn-error".to_string(), None)
+        }
     };
     let done = Instant::now();
     let latency = done - start;
@@ -350,6 +360,9 @@ async fn one_request(shared: &Shared, i: usize) -> bool {
             }
         } else if done > shared.end {
             *stats.drained.entry(status).or_default() += 1;
+        }
+        if let Some(cause) = failure {
+            *stats.conn_errors.entry(cause).or_default() += 1;
         }
         stats.sct_checked += u64::from(checked);
         stats.sct_bad.extend(bad_sct);
@@ -477,6 +490,23 @@ fn requests(stats: &Stats) -> u64 {
 }
 
 /// The result line's JSON (`RESULT-JSON`, and `--json-out`).
+/// What went wrong under reqwest's own message (which names the URL): the
+/// chain of causes, such as "connection closed before message completed"
+/// or the OS error of a reset connection.
+fn cause(error: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        causes.push(inner.to_string());
+        source = inner.source();
+    }
+    if causes.is_empty() {
+        error.to_string()
+    } else {
+        causes.join(": ")
+    }
+}
+
 fn result_json(
     args: &Args,
     mode: &str,
@@ -497,6 +527,7 @@ fn result_json(
         "accepted_per_s": stats.accepted as f64 / window,
         "statuses": stats.statuses,
         "drained_after_window": stats.drained,
+        "conn_error_causes": stats.conn_errors,
         "not_started_client_saturated": shared.not_started.load(Ordering::Relaxed),
         "chains_exhausted": shared.exhausted.load(Ordering::Acquire),
         "latency_s": latency.json(),
@@ -557,6 +588,9 @@ fn print_summary(
         stats.sct_bad.len(),
         stats.drained
     );
+    if !stats.conn_errors.is_empty() {
+        println!("  failed without an answer: {:?}", stats.conn_errors);
+    }
     for bad in stats.sct_bad.iter().take(5) {
         println!("  BAD SCT: {bad}");
     }
@@ -565,6 +599,30 @@ fn print_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A failed request is reported by its causes, not by reqwest's line
+    /// naming the URL, so that equal failures count together.
+    #[tokio::test]
+    async fn a_refused_connection_is_named_by_its_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Nothing listens on the port once its listener is dropped.
+        let url = format!("http://127.0.0.1:{port}/ct/v1/add-chain");
+        let error = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(&url)
+            .send()
+            .await
+            .unwrap_err();
+        let cause = cause(&error);
+        assert!(!cause.contains(&url), "{cause}");
+        assert!(cause.to_lowercase().contains("refused"), "{cause}");
+    }
 
     #[test]
     fn only_loopback_targets() {
