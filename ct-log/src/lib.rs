@@ -19,6 +19,7 @@
 
 pub mod acme;
 pub mod admission;
+pub mod allocator;
 pub mod audit;
 pub mod check_config;
 pub mod config;
