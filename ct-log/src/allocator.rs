@@ -4,8 +4,8 @@
 //! backs its arenas with transparent huge pages. A log's work comes in
 //! bursts a period apart (a round's SCTs are signed and answered at once),
 //! so with a 1 s period the memory of one burst was purged just before the
-//! next, which faulted it back in, zeroing 2 MiB huge pages: 17,000-40,000
-//! page faults per 10 s at 2,000 submissions/s, against 800-2,200 with a
+//! next, which faulted it back in, zeroing 2 MiB huge pages: 3,500-40,000
+//! page faults per 10 s at 2,000 submissions/s, against 770-2,230 with a
 //! 10 s delay (BENCHMARKS.md). Memory a flood left behind still goes back
 //! to the kernel, ten seconds after it.
 

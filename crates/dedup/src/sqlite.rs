@@ -8,7 +8,7 @@
 //! Keys are hashes, so every record lands on a random page of each table:
 //! a round of N entries reads and dirties about 2N pages. With SQLite's
 //! default 2 MiB page cache, a log of 3 M entries spent 28% of its server
-//! CPU here, a third of it re-reading pages and spilling dirty ones before
+//! CPU here, half of it re-reading pages and spilling dirty ones before
 //! the commit; the store keeps [`CACHE_KIB`] of pages (the tables' inner
 //! pages and the recent leaves) and checkpoints its WAL less often
 //! ([`WAL_CHECKPOINT_PAGES`]), so a page dirtied again before the next
