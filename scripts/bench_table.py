@@ -99,10 +99,14 @@ print()
 print("| run | load | accepted/s | vs floor (throughput) | errors | p50 s | p90 s | p99 s | max s | server CPU busy | server CPU µs/entry | vs floor (CPU/entry) | server peak RSS MiB |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 OVERLOAD = ["overload-0.5", "overload-1", "overload-2", "overload-4"]
+# Requests that got no HTTP answer at all, by cause (ct-loadgen names it).
+failed = []
 for label in ["fs-rate", "s3-rate", "fs-capacity", "fs-rate-after-prefill"] + OVERLOAD:
     r = load(label + ".json")
     if not r:
         continue
+    if r.get("conn_error_causes"):
+        failed.append((label, r["conn_error_causes"]))
     errors = {k: v for k, v in r["statuses"].items() if k != "200"}
     errors.update(run_trouble(label, r, "chains-exhausted"))
     err = ", ".join(f"{k}: {v}" for k, v in errors.items()) or "none"
@@ -117,12 +121,6 @@ for label in ["fs-rate", "s3-rate", "fs-capacity", "fs-rate-after-prefill"] + OV
         f"{lat['p50']:.3f} | {lat['p90']:.3f} | {lat['p99']:.3f} | {lat['max']:.3f} | "
         f"{busy:.0f}% | {cpu_us:,.0f} | {eff} | {rss:.0f} |"
     )
-# Requests that got no HTTP answer at all, by cause (ct-loadgen names it).
-failed = [
-    (label, r["conn_error_causes"])
-    for label in ["fs-rate", "s3-rate", "fs-capacity", "fs-rate-after-prefill"] + OVERLOAD
-    if (r := load(label + ".json")) and r.get("conn_error_causes")
-]
 if failed:
     print()
     for label, causes in failed:

@@ -92,7 +92,7 @@ struct Stats {
     /// Completed after the window closed (drained), by status.
     drained: BTreeMap<String, u64>,
     /// Why requests failed without an HTTP answer (inside the window or
-    /// after it), by the error's innermost cause.
+    /// after it), by the error's chain of causes.
     conn_errors: BTreeMap<String, u64>,
     sct_checked: u64,
     sct_bad: Vec<String>,
@@ -312,23 +312,17 @@ async fn one_request(shared: &Shared, i: usize) -> bool {
         .body(chain.body.clone())
         .send()
         .await;
-    let mut failure = None;
-    let (status, body): (String, _) = match result {
+    let conn_error = |e: reqwest::Error| ("conn-error".to_string(), None, Some(cause(&e)));
+    let (status, body, failure): (String, _, _) = match result {
         Ok(response) => {
             let status = response.status().as_u16();
             match response.bytes().await {
-                Ok(body) => (status.to_string(), Some((status, body))),
-                Err(e) => {
-                    failure = Some(cause(&e));
-                    ("conn-error".to_string(), None)
-                }
+                Ok(body) => (status.to_string(), Some((status, body)), None),
+                Err(e) => conn_error(e),
             }
         }
-        Err(e) if e.is_timeout() => ("timeout".to_string(), None),
-        Err(e) => {
-            failure = Some(cause(&e));
-            ("conn-error".to_string(), None)
-        }
+        Err(e) if e.is_timeout() => ("timeout".to_string(), None, None),
+        Err(e) => conn_error(e),
     };
     let done = Instant::now();
     let latency = done - start;
@@ -489,17 +483,14 @@ fn requests(stats: &Stats) -> u64 {
     stats.statuses.values().sum()
 }
 
-/// The result line's JSON (`RESULT-JSON`, and `--json-out`).
 /// What went wrong under reqwest's own message (which names the URL): the
 /// chain of causes, such as "connection closed before message completed"
 /// or the OS error of a reset connection.
 fn cause(error: &reqwest::Error) -> String {
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        causes.push(inner.to_string());
-        source = inner.source();
-    }
+    let causes: Vec<String> =
+        std::iter::successors(std::error::Error::source(error), |inner| inner.source())
+            .map(|inner| inner.to_string())
+            .collect();
     if causes.is_empty() {
         error.to_string()
     } else {
@@ -507,6 +498,7 @@ fn cause(error: &reqwest::Error) -> String {
     }
 }
 
+/// The result line's JSON (`RESULT-JSON`, and `--json-out`).
 fn result_json(
     args: &Args,
     mode: &str,
