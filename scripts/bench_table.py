@@ -89,7 +89,9 @@ if seq:
     print(
         f"Sequencer alone (in-memory store): {seq['entries_per_s']:,.0f} entries/s wall, "
         f"{seq['entries_per_cpu_s'] or 0:,.0f} per CPU-second "
-        f"({seq['entries']:,} entries, ~{seq['mean_tile_leaf_bytes']} B TileLeaf)"
+        f"({seq['entries']:,} entries, ~{seq['mean_tile_leaf_bytes']} B TileLeaf"
+        + (f"; the sender's {seq['sender_cpu_s']:.1f} CPU-s making them left out" if "sender_cpu_s" in seq else "")
+        + ")"
         + (f"; per tenth of the run {min(segments):,.0f} to {max(segments):,.0f} per CPU-second" if segments else "")
     )
 pre = load("prefill.json")
