@@ -19,7 +19,6 @@
 
 pub mod acme;
 pub mod admission;
-pub mod allocator;
 pub mod audit;
 pub mod check_config;
 pub mod config;

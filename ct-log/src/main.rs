@@ -54,7 +54,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    ct_log::allocator::tune();
+    ct_alloc::tune();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match run(cli) {

@@ -47,12 +47,14 @@ enum Command {
     Prefill(prefill::Args),
 }
 
-/// The server's allocator (see ct-log's main.rs), so that the sequencer
-/// and prefill are measured as they run in the server.
+/// The server's allocator (see ct-log's main.rs), tuned as the server
+/// tunes it, so that the sequencer and prefill are measured as they run
+/// in the server.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
+    ct_alloc::tune();
     let cli = Cli::parse();
     match cli.command {
         Command::Generate(args) => generate::run(args),

@@ -8,6 +8,9 @@
 //! page faults per 10 s at 2,000 submissions/s, against 770-2,230 with a
 //! 10 s delay (BENCHMARKS.md). Memory a flood left behind still goes back
 //! to the kernel, ten seconds after it.
+//!
+//! The server calls [`tune`] first thing, and so does `ct-loadgen`, whose
+//! sequencer and prefill benchmarks run the log's parts in its own process.
 
 /// mimalloc's `mi_option_purge_delay` (its place in `mi_option_e`, which
 /// the Rust bindings do not name).
