@@ -21,7 +21,9 @@ pub fn status_mib(pid: u32, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// CPU time of the calling thread so far, in nanoseconds.
+/// CPU time of the calling thread so far, in nanoseconds. Panics if the
+/// clock cannot be read (Linux always has it): a zero would make the
+/// thread look free and flatter whatever is measured without it.
 pub fn thread_cpu_nanos() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -29,8 +31,11 @@ pub fn thread_cpu_nanos() -> u64 {
     };
     // SAFETY: a valid clock id and a pointer to a timespec we own.
     let read = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if read != 0 {
-        return 0;
-    }
+    assert_eq!(
+        read,
+        0,
+        "reading this thread's CPU clock: {}",
+        std::io::Error::last_os_error()
+    );
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -157,7 +157,8 @@ type SenderCpu = Arc<AtomicU64>;
 fn spawn_sender(
     handle: SequencerHandle,
     samples: Arc<Vec<Entry>>,
-    (total, batch): (usize, usize),
+    total: usize,
+    batch: usize,
     tx: mpsc::Sender<(usize, oneshot::Receiver<BatchReply>)>,
     cpu: SenderCpu,
 ) -> std::thread::JoinHandle<()> {
@@ -201,7 +202,7 @@ async fn drive(
     let sender_cpu = SenderCpu::default();
     let start = Instant::now();
     let mut marks = vec![(0, 0.0, sequencer_cpu(&sender_cpu))];
-    let sender = spawn_sender(handle, samples, (total, args.batch), tx, sender_cpu.clone());
+    let sender = spawn_sender(handle, samples, total, args.batch, tx, sender_cpu.clone());
     let segment = total.div_ceil(args.segments.max(1));
     let mut done = 0;
     while let Some((n, answer)) = rx.recv().await {
