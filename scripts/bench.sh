@@ -556,7 +556,7 @@ if [ "$PREFILL" -gt 0 ]; then
   say "prefill: $PREFILL entries through the batchers and sequencer (fs)"
   start=$(date +%s)
   on_server "$LOADGEN" prefill --fs "$dir/data" --lock-db "$dir/lock.db" \
-    --dedup-db "$dir/bench-dedup.db" --log-key "$KEY" --origin "127.0.0.1:$port/bench" \
+    --dedup-db "$dir/bench-dedup.lsm" --log-key "$KEY" --origin "127.0.0.1:$port/bench" \
     --entries "$PREFILL" >&2
   echo "{\"entries\": $PREFILL, \"seconds\": $(($(date +%s) - start)), \"disk\": \"$(du -sh "$dir" | cut -f1)\"}" >"$OUT/prefill.json"
   start_server "$dir" "$port"

@@ -124,9 +124,14 @@ pub struct LogConfig {
     /// Days after not_after_limit until submissions get 410 (default 7).
     #[serde(default = "default_sunset_grace_days")]
     pub sunset_grace_days: u64,
-    /// Persistent dedup database (SQLite). Default: `<name>-dedup.db` beside
-    /// the lock database.
+    /// Persistent dedup store of this log: a directory (an LSM tree), or
+    /// with `dedup_engine = "sqlite"` a file. Default: `<name>-dedup.lsm`
+    /// (`<name>-dedup.db`) beside the lock database.
     pub dedup_db: Option<PathBuf>,
+    /// What keeps `dedup_db`: "lsm" (the default), whose cost per entry
+    /// stays flat as the log grows, or "sqlite". Read it through
+    /// [`LogConfig::dedup_engine`].
+    dedup_engine: Option<DedupEngine>,
     /// Recently logged entries remembered in memory for deduplication.
     #[serde(default = "default_dedup_memory_entries")]
     pub dedup_memory_entries: usize,
@@ -276,6 +281,43 @@ pub enum LockConfig {
     Postgres { url: String },
     /// Objects updated with conditional writes in an S3-compatible bucket.
     S3(S3Location),
+}
+
+/// What keeps a log's own dedup store (`dedup_db`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DedupEngine {
+    /// A SQLite file: every record dirties a random page of each table,
+    /// so its cost per entry grows with the log.
+    Sqlite,
+    /// An LSM tree, a directory: written sequentially.
+    Lsm,
+}
+
+/// A log whose engine is left to the default, lsm, while the old default's
+/// SQLite store sits where it always did: the LSM store would start empty
+/// beside it, and every resubmission of an older entry become a new entry.
+/// The operator chooses instead.
+fn refuse_a_hidden_sqlite_store(log: &LogConfig, dedup_dir: &Path) -> anyhow::Result<()> {
+    let sqlite = dedup_dir.join(DedupEngine::Sqlite.default_name(&log.name));
+    if sqlite.exists() {
+        bail!(
+            "log {:?}: {} is a SQLite dedup store, and the default dedup_engine is \"lsm\": set dedup_engine = \"sqlite\" to keep it, or \"lsm\" to start an LSM store (`ct-log reindex` fills it from the tiles)",
+            log.name,
+            sqlite.display()
+        );
+    }
+    Ok(())
+}
+
+impl DedupEngine {
+    /// The default name of a log's store, beside the lock database.
+    fn default_name(self, log: &str) -> String {
+        match self {
+            DedupEngine::Sqlite => format!("{log}-dedup.db"),
+            DedupEngine::Lsm => format!("{log}-dedup.lsm"),
+        }
+    }
 }
 
 /// The long-term dedup store shared by several machines.
@@ -507,10 +549,13 @@ impl Config {
             .unwrap_or(base)
             .to_path_buf();
         for log in &mut config.logs {
+            if log.dedup_engine.is_none() && log.dedup_db.is_none() {
+                refuse_a_hidden_sqlite_store(log, &base.join(&dedup_dir))?;
+            }
             let dedup_db = log
                 .dedup_db
                 .take()
-                .unwrap_or_else(|| dedup_dir.join(format!("{}-dedup.db", log.name)));
+                .unwrap_or_else(|| dedup_dir.join(log.dedup_engine().default_name(&log.name)));
             log.dedup_db = Some(base.join(dedup_db));
             log.key = base.join(&log.key);
             for path in [&mut log.ed25519_key, &mut log.mldsa44_key]
@@ -596,6 +641,11 @@ impl Config {
 }
 
 impl LogConfig {
+    /// What keeps this log's `dedup_db`: lsm unless the file says sqlite.
+    pub fn dedup_engine(&self) -> DedupEngine {
+        self.dedup_engine.unwrap_or(DedupEngine::Lsm)
+    }
+
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let name_ok = !self.name.is_empty()
@@ -737,14 +787,52 @@ mod tests {
         assert_eq!(log.origin(), "127.0.0.1:8080/dev2026");
         assert_eq!(log.not_after_window().unwrap(), (1767225600, 1798761600));
         assert_eq!((log.period_ms, log.pool_size), (1000, 10_000));
+        assert_eq!(log.dedup_engine(), DedupEngine::Lsm);
         assert_eq!(
             log.dedup_db.as_deref(),
-            Some(dir.path().join("data/dev2026-dedup.db").as_path())
+            Some(dir.path().join("data/dev2026-dedup.lsm").as_path())
         );
         let StorageConfig::Fs { path } = &log.storage else {
             panic!("fs storage")
         };
         assert_eq!(path, &dir.path().join("data/dev2026"));
+    }
+
+    /// Each engine's store has a name of its own, so that switching
+    /// engines never opens the other's files; and a log left to the
+    /// default engine beside a SQLite store of the old default is refused,
+    /// not started with an empty store.
+    #[test]
+    fn the_engines_keep_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ct.toml");
+        let with = |engine: &str| {
+            let text = EXAMPLE.replace("period_ms = 1000", &format!("period_ms = 1000\n{engine}"));
+            std::fs::write(&file, text).unwrap();
+            Config::load(&file)
+        };
+        let sqlite = with("dedup_engine = \"sqlite\"").unwrap();
+        assert_eq!(sqlite.logs[0].dedup_engine(), DedupEngine::Sqlite);
+        let old = dir.path().join("data/dev2026-dedup.db");
+        assert_eq!(sqlite.logs[0].dedup_db.as_deref(), Some(old.as_path()));
+
+        std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+        std::fs::write(&old, b"SQLite format 3\0").unwrap();
+        let err = format!("{:#}", with("").unwrap_err());
+        assert!(
+            err.contains(
+                "dev2026-dedup.db is a SQLite dedup store, and the default dedup_engine is \"lsm\""
+            ),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
+        let lsm = with("dedup_engine = \"lsm\"").unwrap();
+        assert_eq!(
+            lsm.logs[0].dedup_db.as_deref(),
+            Some(dir.path().join("data/dev2026-dedup.lsm").as_path())
+        );
+        let err = format!("{:#}", with("dedup_engine = \"rocks\"").unwrap_err());
+        assert!(err.contains("unknown variant `rocks`"), "{err}");
     }
 
     #[test]

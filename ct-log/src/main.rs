@@ -67,10 +67,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default `info`).
+/// Logs go to stderr, filtered by `RUST_LOG` (default `info`, but only
+/// warnings from the LSM dedup store's engine, whose info lines narrate
+/// every open, flush and compaction).
 fn init_logging(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,fjall=warn,lsm_tree=warn".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

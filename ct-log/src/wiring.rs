@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ct_batcher::{BatcherConfig, Batchers};
-use ct_dedup::{PersistentDedup, PostgresDedup, SqliteDedup};
+use ct_dedup::{LsmDedup, PersistentDedup, PostgresDedup, SqliteDedup};
 use ct_formats::{Cosigner, LogKey};
 use ct_sequencer::LoadError;
 use ct_storage::{
@@ -21,7 +21,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::admission::{Admission, WorkQueue};
-use crate::config::{Config, DedupConfig, LockConfig, LogConfig, StorageConfig};
+use crate::config::{Config, DedupConfig, DedupEngine, LockConfig, LogConfig, StorageConfig};
 use crate::forward::{Forwarder, Peers};
 use crate::keys::{load_cosigners, load_key};
 use crate::log::{Log, LogInfo};
@@ -51,7 +51,7 @@ pub struct Wiring {
     /// How long a start waits for another holder's claim to lapse before
     /// standing by or refusing.
     pub claim_wait: Duration,
-    /// The shared dedup store; `None` uses each log's SQLite `dedup_db`.
+    /// The shared dedup store; `None` uses each log's own `dedup_db`.
     pub dedup: Option<String>,
     /// How to reach the other processes that may sequence.
     pub cluster: Option<Peers>,
@@ -239,16 +239,19 @@ struct Starter {
 /// Which persistent dedup store (and leaf-hash index) a log uses.
 pub enum DedupChoice {
     Sqlite(PathBuf),
+    Lsm(PathBuf),
     Postgres(String),
 }
 
 impl DedupChoice {
     /// The shared store at `shared` (a PostgreSQL URL), else the log's own
-    /// SQLite `dedup_db`.
+    /// `dedup_db`, kept by its `dedup_engine`.
     pub fn of(config: &LogConfig, shared: Option<&String>) -> DedupChoice {
-        match shared {
-            Some(url) => DedupChoice::Postgres(url.clone()),
-            None => DedupChoice::Sqlite(config.dedup_db.clone().expect("resolved by Config::load")),
+        let own = || config.dedup_db.clone().expect("resolved by Config::load");
+        match (shared, config.dedup_engine()) {
+            (Some(url), _) => DedupChoice::Postgres(url.clone()),
+            (None, DedupEngine::Sqlite) => DedupChoice::Sqlite(own()),
+            (None, DedupEngine::Lsm) => DedupChoice::Lsm(own()),
         }
     }
 
@@ -257,6 +260,10 @@ impl DedupChoice {
         Ok(match self {
             DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
                 SqliteDedup::open(path, &hex::encode(log_id))
+                    .with_context(|| format!("opening {}", path.display()))?,
+            ),
+            DedupChoice::Lsm(path) => PersistentDedup::Lsm(
+                LsmDedup::open(path, &hex::encode(log_id))
                     .with_context(|| format!("opening {}", path.display()))?,
             ),
             // Keyed by log ID, like the lock: two logs named alike (a

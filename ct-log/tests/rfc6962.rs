@@ -784,11 +784,11 @@ fn reindex(config: &std::path::Path, more: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Removes the log's dedup database (its SQLite file and WAL).
+/// Removes the log's dedup store (an LSM store's directory, the default).
 fn lose_the_index(dir: &std::path::Path) {
-    for file in ["rfc-dedup.db", "rfc-dedup.db-wal", "rfc-dedup.db-shm"] {
-        let _ = std::fs::remove_file(dir.join(file));
-    }
+    let store = dir.join("rfc-dedup.lsm");
+    assert!(store.is_dir(), "no dedup store at {}", store.display());
+    std::fs::remove_dir_all(store).unwrap();
 }
 
 /// A lost leaf-hash index: `ct-log reindex` rebuilds it from the data
@@ -869,4 +869,17 @@ async fn reindex_rebuilds_a_lost_index() {
         stderr.contains("indexed the newest entries again"),
         "{stderr}"
     );
+
+    // The LSM store serves one process: reindexing a served log is
+    // refused in one line, and the server goes on.
+    let out = std::process::Command::new(CT_LOG)
+        .args(["reindex", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run ct-log reindex");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(!out.status.success(), "reindex beside a server: {stderr}");
+    assert!(last.contains("open in another process"), "{last}");
+    assert!(indexed(&monitor, 299).await);
 }

@@ -156,7 +156,7 @@ async fn a_recreated_log_refuses_the_old_logs_dedup_database() {
     drop(server);
     fs::remove_file(dir.path().join("lock.db")).unwrap();
     fs::remove_dir_all(dir.path().join("again-data")).unwrap();
-    assert!(dir.path().join("again-dedup.db").exists());
+    assert!(dir.path().join("again-dedup.lsm").exists());
 
     let (fresh, _) = spec(dir.path(), "again"); // same name, new key
     let config = write_config(dir.path(), &[&fresh]);
@@ -170,7 +170,7 @@ async fn a_recreated_log_refuses_the_old_logs_dedup_database() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
-        last.contains("again-dedup.db") && last.contains("belongs to log"),
+        last.contains("again-dedup.lsm") && last.contains("belongs to log"),
         "{last}"
     );
 }

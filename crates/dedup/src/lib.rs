@@ -7,14 +7,16 @@
 //! SCT). Values are `(leaf_index, timestamp)`. Two layers:
 //! - [`MemoryCache`]: bounded, in memory, owned by one batcher (no locks);
 //! - [`PersistentDedup`]: persistent, read on a layer-1 miss and written in
-//!   group commits by a [`DedupWriter`] task. It is one of two stores:
+//!   group commits by a [`DedupWriter`] task. It is one of three stores:
 //!   - [`SqliteDedup`]: one SQLite file per log, local to its machine; for a
 //!     log whose batchers all run on one machine;
+//!   - [`LsmDedup`]: the same, in an LSM tree (a directory per log), whose
+//!     cost per entry stays flat as the log grows (for large logs);
 //!   - [`PostgresDedup`]: one PostgreSQL table shared by every log and every
 //!     machine, for a log whose frontends or sequencers run on several
 //!     machines (each machine then sees the others' records).
 //!
-//! In both stores a key already recorded keeps its first location.
+//! In every store a key already recorded keeps its first location.
 //!
 //! The same stores keep the log's leaf-hash index: each entry's RFC 6962
 //! leaf hash and its index, written with its dedup record, for the read
@@ -25,11 +27,13 @@
 //! cause a duplicate entry, never a wrong SCT, and losing a leaf hash only a
 //! 404 from get-proof-by-hash until the log is reindexed.
 
+mod lsm;
 mod memory;
 mod persistent;
 mod postgres;
 mod sqlite;
 
+pub use lsm::LsmDedup;
 pub use memory::MemoryCache;
 pub use persistent::{spawn_writer, DedupWriter, PersistentDedup};
 pub use postgres::PostgresDedup;

@@ -6,12 +6,12 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::{DedupError, Key, Location, PostgresDedup, Record, SqliteDedup};
+use crate::{DedupError, Key, Location, LsmDedup, PostgresDedup, Record, SqliteDedup};
 
 /// The persistent dedup store of one log, whichever the configuration
 /// chose; cheap to clone.
 ///
-/// An enum rather than a trait object: there are exactly two stores, both
+/// An enum rather than a trait object: there are exactly three stores, all
 /// known to this crate, so a `match` per call is simpler than an
 /// `async-trait` object (no boxing, no extra dependency) and keeps `Clone`
 /// derivable.
@@ -19,6 +19,8 @@ use crate::{DedupError, Key, Location, PostgresDedup, Record, SqliteDedup};
 pub enum PersistentDedup {
     /// One SQLite file per log, local to this machine.
     Sqlite(SqliteDedup),
+    /// One LSM tree (a directory) per log, local to this machine.
+    Lsm(LsmDedup),
     /// One PostgreSQL table shared by every machine.
     Postgres(PostgresDedup),
 }
@@ -28,6 +30,7 @@ impl PersistentDedup {
     pub async fn lookup(&self, keys: Vec<Key>) -> Result<Vec<Option<Location>>, DedupError> {
         match self {
             PersistentDedup::Sqlite(db) => db.lookup(keys).await,
+            PersistentDedup::Lsm(db) => db.lookup(keys).await,
             PersistentDedup::Postgres(db) => db.lookup(keys).await,
         }
     }
@@ -37,6 +40,7 @@ impl PersistentDedup {
     pub async fn insert(&self, records: Vec<Record>) -> Result<(), DedupError> {
         match self {
             PersistentDedup::Sqlite(db) => db.insert(records).await,
+            PersistentDedup::Lsm(db) => db.insert(records).await,
             PersistentDedup::Postgres(db) => db.insert(records).await,
         }
     }
@@ -45,6 +49,7 @@ impl PersistentDedup {
     pub async fn leaf_index(&self, leaf_hash: [u8; 32]) -> Result<Option<u64>, DedupError> {
         match self {
             PersistentDedup::Sqlite(db) => db.leaf_index(leaf_hash).await,
+            PersistentDedup::Lsm(db) => db.leaf_index(leaf_hash).await,
             PersistentDedup::Postgres(db) => db.leaf_index(leaf_hash).await,
         }
     }
@@ -80,4 +85,89 @@ pub fn spawn_writer(db: PersistentDedup) -> (DedupWriter, JoinHandle<()>) {
         }
     });
     (DedupWriter { records: tx }, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    type Open = fn(&Path, &str) -> Result<PersistentDedup, DedupError>;
+
+    /// Each store local to a machine, by name, and how to open it.
+    const LOCAL: [(&str, Open); 2] = [
+        ("sqlite", |path, log| {
+            SqliteDedup::open(path, log).map(PersistentDedup::Sqlite)
+        }),
+        ("lsm", |path, log| {
+            LsmDedup::open(path, log).map(PersistentDedup::Lsm)
+        }),
+    ];
+
+    fn record(i: u8, leaf_index: u64, timestamp: u64) -> Record {
+        Record {
+            key: [i; 32],
+            location: Location {
+                leaf_index,
+                timestamp,
+            },
+            leaf_hash: [i ^ 0xff; 32],
+        }
+    }
+
+    #[tokio::test]
+    async fn records_survive_reopening_and_keep_the_first_location() {
+        for (engine, open) in LOCAL {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("d/dedup");
+            let (first, later) = (record(1, 7, 1000), record(1, 9, 2000));
+            {
+                let (writer, task) = spawn_writer(open(&path, "aa").unwrap());
+                writer.record(vec![first]);
+                writer.record(vec![later, record(2, 9, 2000)]);
+                drop(writer);
+                task.await.unwrap();
+            }
+            let db = open(&path, "aa").unwrap();
+            let found = db.lookup(vec![[1; 32], [3; 32], [2; 32]]).await.unwrap();
+            let at = |r: Record| Some(r.location);
+            assert_eq!(found, vec![at(first), None, at(later)], "{engine}");
+            assert_eq!(db.leaf_index([1 ^ 0xff; 32]).await.unwrap(), Some(7));
+            assert_eq!(db.leaf_index([2 ^ 0xff; 32]).await.unwrap(), Some(9));
+            assert_eq!(db.leaf_index([3 ^ 0xff; 32]).await.unwrap(), None);
+        }
+    }
+
+    /// Within one write, as across writes, the first location wins.
+    #[tokio::test]
+    async fn the_first_of_one_write_wins() {
+        for (engine, open) in LOCAL {
+            let dir = tempfile::tempdir().unwrap();
+            let db = open(&dir.path().join("dedup"), "aa").unwrap();
+            let (first, later) = (record(1, 3, 30), record(1, 4, 40));
+            db.insert(vec![first, later]).await.unwrap();
+            let found = db.lookup(vec![[1; 32]]).await.unwrap();
+            assert_eq!(found, vec![Some(first.location)], "{engine}");
+            assert_eq!(db.leaf_index([1 ^ 0xff; 32]).await.unwrap(), Some(3));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_answers_only_for_the_log_it_was_made_for() {
+        for (engine, open) in LOCAL {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("dedup");
+            let db = open(&path, "aa").unwrap();
+            db.insert(vec![record(1, 1, 2)]).await.unwrap();
+            drop(db);
+            open(&path, "aa").expect("its own log");
+            let err = open(&path, "bb").unwrap_err().to_string();
+            assert!(
+                err.contains("belongs to log aa, not to this log (bb)"),
+                "{engine}: {err}"
+            );
+            assert!(!err.contains('\n'), "{engine}");
+        }
+    }
 }

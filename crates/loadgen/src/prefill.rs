@@ -4,11 +4,12 @@
 //! certificates), so the tree, the tiles and the dedup database grow as
 //! under real load, at the sequencer's speed instead of the frontend's.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_batcher::{BatcherConfig, Batchers, Priority};
+use ct_dedup::{DedupError, LsmDedup, PersistentDedup, SqliteDedup};
 use ct_formats::{Entry, EntryKind, LogKey};
 use ct_sequencer::LogConfig;
 use ct_storage::{FsStore, SqliteLock};
@@ -21,9 +22,12 @@ pub struct Args {
     /// The lock database (lock_db).
     #[arg(long)]
     lock_db: PathBuf,
-    /// The log's dedup database (dedup_db).
+    /// The log's dedup store (dedup_db).
     #[arg(long)]
     dedup_db: PathBuf,
+    /// What keeps the dedup store (dedup_engine).
+    #[arg(long, value_enum, default_value_t = Engine::Lsm)]
+    dedup_engine: Engine,
     /// The log's private key.
     #[arg(long)]
     log_key: PathBuf,
@@ -47,6 +51,22 @@ pub struct Args {
     wave: u64,
 }
 
+/// The log's `dedup_engine`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Engine {
+    Sqlite,
+    Lsm,
+}
+
+impl Engine {
+    fn open(self, path: &Path, log_id: &str) -> Result<PersistentDedup, DedupError> {
+        Ok(match self {
+            Engine::Sqlite => PersistentDedup::Sqlite(SqliteDedup::open(path, log_id)?),
+            Engine::Lsm => PersistentDedup::Lsm(LsmDedup::open(path, log_id)?),
+        })
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let key = Arc::new(LogKey::from_pem(&std::fs::read_to_string(&args.log_key)?)?);
     let store = Arc::new(FsStore::open(&args.fs)?);
@@ -66,8 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let log_id = hex::encode(config.key.log_id());
     let (sequencer, task) = ct_sequencer::start(config, store, lock).await?;
     let start_size = sequencer.published().borrow().checkpoint.size;
-    let dedup = ct_dedup::SqliteDedup::open(&args.dedup_db, &log_id)?;
-    let dedup = ct_dedup::PersistentDedup::Sqlite(dedup);
+    let dedup = args.dedup_engine.open(&args.dedup_db, &log_id)?;
     let (writer, writer_task) = ct_dedup::spawn_writer(dedup.clone());
     let batchers = Batchers::spawn(
         BatcherConfig {
