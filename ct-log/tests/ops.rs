@@ -209,22 +209,38 @@ async fn check_config_reports_each_mistake() {
     );
 }
 
+/// Whichever it finds held first, the log's claim (with a SQLite dedup
+/// store) or its LSM dedup store (the default, opened before the claim),
+/// a second process refuses to start, in one line that says why.
 #[tokio::test]
 async fn a_second_process_on_the_same_log_refuses_to_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = spec(dir.path(), "twice");
-    let config = write_config(dir.path(), &[&log]);
-    let _first = Server::start(CT_LOG, &config, "first");
-    let second = Command::new(CT_LOG)
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .output()
-        .expect("run ct-log");
-    assert!(!second.status.success());
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(
-        stderr.contains("another process is already sequencing this log"),
-        "{stderr}"
-    );
+    let cases = [
+        (
+            "",
+            "another `ct-log` (serve or reindex) is using this log's dedup store",
+        ),
+        (
+            "dedup_engine = \"sqlite\"",
+            "another process is already sequencing this log",
+        ),
+    ];
+    for (engine, why) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let log = spec(dir.path(), "twice");
+        let config = write_config(dir.path(), &[&log]);
+        let text = fs::read_to_string(&config).unwrap();
+        let at = text.find("\nperiod_ms").expect("a period line");
+        fs::write(&config, format!("{}\n{engine}{}", &text[..at], &text[at..])).unwrap();
+        let _first = Server::start(CT_LOG, &config, "first");
+        let second = Command::new(CT_LOG)
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .output()
+            .expect("run ct-log");
+        assert!(!second.status.success());
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.contains(why), "{engine}: {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -164,8 +164,8 @@ impl LsmDedup {
 fn why(e: fjall::Error) -> String {
     match e {
         fjall::Error::Locked => {
-            "open in another process (a running `ct-log serve`?); an LSM store \
-            serves one process at a time, so stop the log first (to reindex it, say)"
+            "open in another process: another `ct-log` (serve or reindex) is using \
+            this log's dedup store, and one process at a time opens an LSM store; stop it first"
                 .into()
         }
         e => e.to_string(),
