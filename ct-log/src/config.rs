@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+pub use ct_dedup::DedupEngine;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -283,23 +284,12 @@ pub enum LockConfig {
     S3(S3Location),
 }
 
-/// What keeps a log's own dedup store (`dedup_db`).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum DedupEngine {
-    /// A SQLite file: every record dirties a random page of each table,
-    /// so its cost per entry grows with the log.
-    Sqlite,
-    /// An LSM tree, a directory: written sequentially.
-    Lsm,
-}
-
 /// A log whose engine is left to the default, lsm, while the old default's
 /// SQLite store sits where it always did: the LSM store would start empty
 /// beside it, and every resubmission of an older entry become a new entry.
 /// The operator chooses instead.
 fn refuse_a_hidden_sqlite_store(log: &LogConfig, dedup_dir: &Path) -> anyhow::Result<()> {
-    let sqlite = dedup_dir.join(DedupEngine::Sqlite.default_name(&log.name));
+    let sqlite = dedup_dir.join(default_dedup_name(DedupEngine::Sqlite, &log.name));
     if sqlite.exists() {
         bail!(
             "log {:?}: {} is a SQLite dedup store, and the default dedup_engine is \"lsm\": set dedup_engine = \"sqlite\" to keep it, or \"lsm\" to start an LSM store (`ct-log reindex` fills it from the tiles)",
@@ -310,13 +300,11 @@ fn refuse_a_hidden_sqlite_store(log: &LogConfig, dedup_dir: &Path) -> anyhow::Re
     Ok(())
 }
 
-impl DedupEngine {
-    /// The default name of a log's store, beside the lock database.
-    fn default_name(self, log: &str) -> String {
-        match self {
-            DedupEngine::Sqlite => format!("{log}-dedup.db"),
-            DedupEngine::Lsm => format!("{log}-dedup.lsm"),
-        }
+/// The default name of a log's dedup store, beside the lock database.
+fn default_dedup_name(engine: DedupEngine, log: &str) -> String {
+    match engine {
+        DedupEngine::Sqlite => format!("{log}-dedup.db"),
+        DedupEngine::Lsm => format!("{log}-dedup.lsm"),
     }
 }
 
@@ -552,10 +540,9 @@ impl Config {
             if log.dedup_engine.is_none() && log.dedup_db.is_none() {
                 refuse_a_hidden_sqlite_store(log, &base.join(&dedup_dir))?;
             }
-            let dedup_db = log
-                .dedup_db
-                .take()
-                .unwrap_or_else(|| dedup_dir.join(log.dedup_engine().default_name(&log.name)));
+            let dedup_db = log.dedup_db.take().unwrap_or_else(|| {
+                dedup_dir.join(default_dedup_name(log.dedup_engine(), &log.name))
+            });
             log.dedup_db = Some(base.join(dedup_db));
             log.key = base.join(&log.key);
             for path in [&mut log.ed25519_key, &mut log.mldsa44_key]

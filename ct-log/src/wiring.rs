@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ct_batcher::{BatcherConfig, Batchers};
-use ct_dedup::{LsmDedup, PersistentDedup, PostgresDedup, SqliteDedup};
+use ct_dedup::{DedupEngine, PersistentDedup, PostgresDedup};
 use ct_formats::{Cosigner, LogKey};
 use ct_sequencer::LoadError;
 use ct_storage::{
@@ -21,7 +21,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::admission::{Admission, WorkQueue};
-use crate::config::{Config, DedupConfig, DedupEngine, LockConfig, LogConfig, StorageConfig};
+use crate::config::{Config, DedupConfig, LockConfig, LogConfig, StorageConfig};
 use crate::forward::{Forwarder, Peers};
 use crate::keys::{load_cosigners, load_key};
 use crate::log::{Log, LogInfo};
@@ -238,8 +238,8 @@ struct Starter {
 
 /// Which persistent dedup store (and leaf-hash index) a log uses.
 pub enum DedupChoice {
-    Sqlite(PathBuf),
-    Lsm(PathBuf),
+    /// The log's own store, on this machine.
+    Local(DedupEngine, PathBuf),
     Postgres(String),
 }
 
@@ -247,25 +247,22 @@ impl DedupChoice {
     /// The shared store at `shared` (a PostgreSQL URL), else the log's own
     /// `dedup_db`, kept by its `dedup_engine`.
     pub fn of(config: &LogConfig, shared: Option<&String>) -> DedupChoice {
-        let own = || config.dedup_db.clone().expect("resolved by Config::load");
-        match (shared, config.dedup_engine()) {
-            (Some(url), _) => DedupChoice::Postgres(url.clone()),
-            (None, DedupEngine::Sqlite) => DedupChoice::Sqlite(own()),
-            (None, DedupEngine::Lsm) => DedupChoice::Lsm(own()),
+        match shared {
+            Some(url) => DedupChoice::Postgres(url.clone()),
+            None => DedupChoice::Local(
+                config.dedup_engine(),
+                config.dedup_db.clone().expect("resolved by Config::load"),
+            ),
         }
     }
 
     /// Opens the store for the log whose ID is `log_id`.
     pub async fn open(&self, log_id: &[u8; 32]) -> anyhow::Result<PersistentDedup> {
         Ok(match self {
-            DedupChoice::Sqlite(path) => PersistentDedup::Sqlite(
-                SqliteDedup::open(path, &hex::encode(log_id))
-                    .with_context(|| format!("opening {}", path.display()))?,
-            ),
-            DedupChoice::Lsm(path) => PersistentDedup::Lsm(
-                LsmDedup::open(path, &hex::encode(log_id))
-                    .with_context(|| format!("opening {}", path.display()))?,
-            ),
+            DedupChoice::Local(engine, path) => {
+                PersistentDedup::open_local(*engine, path, &hex::encode(log_id))
+                    .with_context(|| format!("opening {}", path.display()))?
+            }
             // Keyed by log ID, like the lock: two logs named alike (a
             // staging and a production log, a log re-created with a new
             // key) must never answer for each other.

@@ -35,7 +35,7 @@ mod sqlite;
 
 pub use lsm::LsmDedup;
 pub use memory::MemoryCache;
-pub use persistent::{spawn_writer, DedupWriter, PersistentDedup};
+pub use persistent::{spawn_writer, DedupEngine, DedupWriter, PersistentDedup};
 pub use postgres::PostgresDedup;
 pub use sqlite::SqliteDedup;
 

@@ -3,10 +3,23 @@
 //! one write per burst of rounds. The read API looks leaf hashes up in the
 //! same store.
 
+use std::path::Path;
+
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::{DedupError, Key, Location, LsmDedup, PostgresDedup, Record, SqliteDedup};
+
+/// What keeps a log's own store, local to its machine (`dedup_engine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DedupEngine {
+    /// A SQLite file: every record dirties a random page of each table,
+    /// so its cost per entry grows with the log.
+    Sqlite,
+    /// An LSM tree, a directory: written sequentially.
+    Lsm,
+}
 
 /// The persistent dedup store of one log, whichever the configuration
 /// chose; cheap to clone.
@@ -26,6 +39,19 @@ pub enum PersistentDedup {
 }
 
 impl PersistentDedup {
+    /// Opens (creating if missing) the log `log_id`'s own store at `path`,
+    /// kept by `engine`; refuses another log's.
+    pub fn open_local(
+        engine: DedupEngine,
+        path: &Path,
+        log_id: &str,
+    ) -> Result<PersistentDedup, DedupError> {
+        Ok(match engine {
+            DedupEngine::Sqlite => PersistentDedup::Sqlite(SqliteDedup::open(path, log_id)?),
+            DedupEngine::Lsm => PersistentDedup::Lsm(LsmDedup::open(path, log_id)?),
+        })
+    }
+
     /// Looks up every key; one answer per key, in order.
     pub async fn lookup(&self, keys: Vec<Key>) -> Result<Vec<Option<Location>>, DedupError> {
         match self {
@@ -89,21 +115,14 @@ pub fn spawn_writer(db: PersistentDedup) -> (DedupWriter, JoinHandle<()>) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
-    type Open = fn(&Path, &str) -> Result<PersistentDedup, DedupError>;
+    /// Each engine of a store local to a machine.
+    const LOCAL: [DedupEngine; 2] = [DedupEngine::Sqlite, DedupEngine::Lsm];
 
-    /// Each store local to a machine, by name, and how to open it.
-    const LOCAL: [(&str, Open); 2] = [
-        ("sqlite", |path, log| {
-            SqliteDedup::open(path, log).map(PersistentDedup::Sqlite)
-        }),
-        ("lsm", |path, log| {
-            LsmDedup::open(path, log).map(PersistentDedup::Lsm)
-        }),
-    ];
+    fn open(engine: DedupEngine, path: &Path, log: &str) -> Result<PersistentDedup, DedupError> {
+        PersistentDedup::open_local(engine, path, log)
+    }
 
     fn record(i: u8, leaf_index: u64, timestamp: u64) -> Record {
         Record {
@@ -118,21 +137,21 @@ mod tests {
 
     #[tokio::test]
     async fn records_survive_reopening_and_keep_the_first_location() {
-        for (engine, open) in LOCAL {
+        for engine in LOCAL {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("d/dedup");
             let (first, later) = (record(1, 7, 1000), record(1, 9, 2000));
             {
-                let (writer, task) = spawn_writer(open(&path, "aa").unwrap());
+                let (writer, task) = spawn_writer(open(engine, &path, "aa").unwrap());
                 writer.record(vec![first]);
                 writer.record(vec![later, record(2, 9, 2000)]);
                 drop(writer);
                 task.await.unwrap();
             }
-            let db = open(&path, "aa").unwrap();
+            let db = open(engine, &path, "aa").unwrap();
             let found = db.lookup(vec![[1; 32], [3; 32], [2; 32]]).await.unwrap();
             let at = |r: Record| Some(r.location);
-            assert_eq!(found, vec![at(first), None, at(later)], "{engine}");
+            assert_eq!(found, vec![at(first), None, at(later)], "{engine:?}");
             assert_eq!(db.leaf_index([1 ^ 0xff; 32]).await.unwrap(), Some(7));
             assert_eq!(db.leaf_index([2 ^ 0xff; 32]).await.unwrap(), Some(9));
             assert_eq!(db.leaf_index([3 ^ 0xff; 32]).await.unwrap(), None);
@@ -142,32 +161,32 @@ mod tests {
     /// Within one write, as across writes, the first location wins.
     #[tokio::test]
     async fn the_first_of_one_write_wins() {
-        for (engine, open) in LOCAL {
+        for engine in LOCAL {
             let dir = tempfile::tempdir().unwrap();
-            let db = open(&dir.path().join("dedup"), "aa").unwrap();
+            let db = open(engine, &dir.path().join("dedup"), "aa").unwrap();
             let (first, later) = (record(1, 3, 30), record(1, 4, 40));
             db.insert(vec![first, later]).await.unwrap();
             let found = db.lookup(vec![[1; 32]]).await.unwrap();
-            assert_eq!(found, vec![Some(first.location)], "{engine}");
+            assert_eq!(found, vec![Some(first.location)], "{engine:?}");
             assert_eq!(db.leaf_index([1 ^ 0xff; 32]).await.unwrap(), Some(3));
         }
     }
 
     #[tokio::test]
     async fn a_store_answers_only_for_the_log_it_was_made_for() {
-        for (engine, open) in LOCAL {
+        for engine in LOCAL {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("dedup");
-            let db = open(&path, "aa").unwrap();
+            let db = open(engine, &path, "aa").unwrap();
             db.insert(vec![record(1, 1, 2)]).await.unwrap();
             drop(db);
-            open(&path, "aa").expect("its own log");
-            let err = open(&path, "bb").unwrap_err().to_string();
+            open(engine, &path, "aa").expect("its own log");
+            let err = open(engine, &path, "bb").unwrap_err().to_string();
             assert!(
                 err.contains("belongs to log aa, not to this log (bb)"),
-                "{engine}: {err}"
+                "{engine:?}: {err}"
             );
-            assert!(!err.contains('\n'), "{engine}");
+            assert!(!err.contains('\n'), "{engine:?}");
         }
     }
 }

@@ -4,15 +4,16 @@
 //! certificates), so the tree, the tiles and the dedup database grow as
 //! under real load, at the sequencer's speed instead of the frontend's.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_batcher::{BatcherConfig, Batchers, Priority};
-use ct_dedup::{DedupError, LsmDedup, PersistentDedup, SqliteDedup};
+use ct_dedup::{DedupEngine, PersistentDedup};
 use ct_formats::{Entry, EntryKind, LogKey};
 use ct_sequencer::LogConfig;
 use ct_storage::{FsStore, SqliteLock};
+use serde::Deserialize;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,8 +27,8 @@ pub struct Args {
     #[arg(long)]
     dedup_db: PathBuf,
     /// What keeps the dedup store (dedup_engine).
-    #[arg(long, value_enum, default_value_t = Engine::Lsm)]
-    dedup_engine: Engine,
+    #[arg(long, value_parser = engine, default_value = "lsm")]
+    dedup_engine: DedupEngine,
     /// The log's private key.
     #[arg(long)]
     log_key: PathBuf,
@@ -51,20 +52,11 @@ pub struct Args {
     wave: u64,
 }
 
-/// The log's `dedup_engine`.
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Engine {
-    Sqlite,
-    Lsm,
-}
-
-impl Engine {
-    fn open(self, path: &Path, log_id: &str) -> Result<PersistentDedup, DedupError> {
-        Ok(match self {
-            Engine::Sqlite => PersistentDedup::Sqlite(SqliteDedup::open(path, log_id)?),
-            Engine::Lsm => PersistentDedup::Lsm(LsmDedup::open(path, log_id)?),
-        })
-    }
+/// A `dedup_engine` as the config spells it ("lsm", "sqlite").
+fn engine(name: &str) -> Result<DedupEngine, String> {
+    use serde::de::IntoDeserializer;
+    DedupEngine::deserialize(name.into_deserializer())
+        .map_err(|e: serde::de::value::Error| e.to_string())
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -86,7 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let log_id = hex::encode(config.key.log_id());
     let (sequencer, task) = ct_sequencer::start(config, store, lock).await?;
     let start_size = sequencer.published().borrow().checkpoint.size;
-    let dedup = args.dedup_engine.open(&args.dedup_db, &log_id)?;
+    let dedup = PersistentDedup::open_local(args.dedup_engine, &args.dedup_db, &log_id)?;
     let (writer, writer_task) = ct_dedup::spawn_writer(dedup.clone());
     let batchers = Batchers::spawn(
         BatcherConfig {
@@ -140,4 +132,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     writer_task.await?;
     task.await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--dedup-engine` takes the config's spellings, and names a typo.
+    #[test]
+    fn engines_are_spelled_as_in_the_config() {
+        assert_eq!(engine("lsm"), Ok(DedupEngine::Lsm));
+        assert_eq!(engine("sqlite"), Ok(DedupEngine::Sqlite));
+        let err = engine("rocks").unwrap_err();
+        assert!(err.contains("unknown variant `rocks`"), "{err}");
+    }
 }
