@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use ct_dedup::{DedupWriter, Key, Location, MemoryCache, PersistentDedup, Record};
 use ct_formats::{Entry, Hash};
-use ct_sequencer::{Batch, SequencerHandle, SequencingError};
+use ct_sequencer::{Batch, PresignedSct, Sequenced, SequencerHandle, SequencingError};
 use metrics::Gauge;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -33,7 +33,25 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 /// The answer a request waits for: where its entry is in the log.
-pub type Reply = Result<Location, Rejected>;
+pub type Reply = Result<Placed, Rejected>;
+
+/// Where a request's entry is in the log, and, for an entry its round
+/// just logged, the slot of the SCT signature the round may have made
+/// ahead.
+#[derive(Clone, Debug)]
+pub struct Placed {
+    pub location: Location,
+    pub presigned: Option<PresignedSct>,
+}
+
+impl Placed {
+    fn known(location: Location) -> Placed {
+        Placed {
+            location,
+            presigned: None,
+        }
+    }
+}
 
 /// Why a submission got no location.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -318,7 +336,7 @@ impl Batcher {
         let remembered = self.memory.get(&key);
         if let Some(location) = remembered.filter(|l| self.shared.plausible(l, "memory")) {
             self.shared.count_hit("memory");
-            let _ = reply.send(Ok(location));
+            let _ = reply.send(Ok(Placed::known(location)));
             return;
         }
         if let Some(waiters) = self.waiting.get_mut(&key) {
@@ -357,8 +375,8 @@ impl Batcher {
             .fetch_sub(done.keys.len(), Ordering::AcqRel);
         self.shared.report_pool();
         for (key, result) in done.keys.into_iter().zip(done.results) {
-            if let Ok(location) = result {
-                self.memory.insert(key, location);
+            if let Ok(placed) = &result {
+                self.memory.insert(key, placed.location);
             }
             for waiter in self.waiting.remove(&key).unwrap_or_default() {
                 let _ = waiter.send(result.clone());
@@ -401,21 +419,23 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
         .map(|(key, found)| {
             if let Some(location) = found {
                 shared.count_hit("database");
-                return Ok(location);
+                return Ok(Placed::known(location));
             }
-            let (next, leaf_hashes) = next
+            let new = next
                 .as_mut()
                 .expect("new entries were sent to the sequencer")
                 .as_mut()
                 .map_err(|e| e.clone())?;
-            let location = *next;
-            next.leaf_index += 1;
+            let (location, leaf_hash, presigned) = new.next().expect("one answer per new entry");
             records.push(Record {
                 key: *key,
                 location,
-                leaf_hash: leaf_hashes.next().expect("one leaf hash per new entry"),
+                leaf_hash,
             });
-            Ok(location)
+            Ok(Placed {
+                location,
+                presigned: Some(presigned),
+            })
         })
         .collect();
     if !records.is_empty() {
@@ -425,11 +445,11 @@ async fn sequence_batch(shared: Arc<Shared>, batch: Vec<(Key, Entry)>) -> Comple
 }
 
 /// Sends new entries to the sequencer and waits for the round's answer:
-/// the location of the first of them, and every one's leaf hash.
+/// each one's location, leaf hash and SCT slot, in order.
 async fn sequence(
     sequencer: &SequencerHandle,
     entries: Vec<Entry>,
-) -> Result<(Location, std::vec::IntoIter<Hash>), Rejected> {
+) -> Result<impl Iterator<Item = (Location, Hash, PresignedSct)>, Rejected> {
     let (reply, answer) = oneshot::channel();
     let stopped = || {
         Rejected::Failed(SequencingError::Failed(
@@ -444,11 +464,21 @@ async fn sequence(
         .await
         .map_err(|_| stopped())?
         .map_err(Rejected::Failed)?;
-    let first = Location {
-        leaf_index: sequenced.first_index,
-        timestamp: sequenced.timestamp,
-    };
-    Ok((first, sequenced.leaf_hashes.into_iter()))
+    let Sequenced {
+        first_index,
+        timestamp,
+        leaf_hashes,
+        signatures,
+    } = sequenced;
+    Ok((first_index..).zip(leaf_hashes).enumerate().map(
+        move |(position, (leaf_index, leaf_hash))| {
+            let location = Location {
+                leaf_index,
+                timestamp,
+            };
+            (location, leaf_hash, signatures.slot(position))
+        },
+    ))
 }
 
 #[cfg(test)]

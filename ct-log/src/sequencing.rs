@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use ct_batcher::{Batchers, Priority, Rejected};
-use ct_dedup::Location;
+use ct_batcher::{Batchers, Placed, Priority, Rejected};
 use ct_formats::Entry;
 use ct_sequencer::{SequencerHandle, SequencingError};
 use tokio::sync::watch;
@@ -46,17 +45,20 @@ impl Sequencing {
     }
 
     /// The location of `entry`: from this process's sequencer if it is
-    /// active, else from another one.
-    pub async fn locate(&self, entry: Entry, priority: Priority) -> Result<Location, Refused> {
+    /// active, else from another one (which signs no SCT ahead for it).
+    pub async fn locate(&self, entry: Entry, priority: Priority) -> Result<Placed, Refused> {
         match (self.active_here(), &self.remote) {
-            (None, Some(remote)) => remote.locate(&entry, priority).await,
+            (None, Some(remote)) => Ok(Placed {
+                location: remote.locate(&entry, priority).await?,
+                presigned: None,
+            }),
             _ => self.locate_here(entry, priority).await,
         }
     }
 
     /// The location of `entry` from this process's own batchers; refused
     /// while its sequencer stands by.
-    pub async fn locate_here(&self, entry: Entry, priority: Priority) -> Result<Location, Refused> {
+    pub async fn locate_here(&self, entry: Entry, priority: Priority) -> Result<Placed, Refused> {
         let local = self.active_here().ok_or(Refused::StandingBy)?;
         let waiting = local
             .batchers

@@ -1,7 +1,7 @@
 //! What the rest of the process sees of a log's sequencer: the batches it
 //! takes, the answer each gets, and the handle that sends them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ct_formats::{Cosigner, Entry, Hash, LogKey, SignedCheckpoint};
@@ -18,6 +18,58 @@ pub struct Sequenced {
     pub first_index: u64,
     pub timestamp: u64,
     pub leaf_hashes: Vec<Hash>,
+    /// The entries' SCT signatures that the round made ahead.
+    pub signatures: Arc<SctSignatures>,
+}
+
+/// The SCT signatures of a batch's entries, in the batch's order, made on
+/// an idle-priority thread while the round waited on storage: otherwise all of a
+/// round's SCTs are signed at once after it, and the last answers wait for
+/// that burst. Signing is deterministic, so a signature is the very bytes
+/// whoever answers the entry would sign. A slot the round had no time for
+/// stays empty, and whoever answers that entry signs it then.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SctSignatures {
+    slots: Box<[OnceLock<Vec<u8>>]>,
+}
+
+impl SctSignatures {
+    pub(crate) fn empty(len: usize) -> SctSignatures {
+        SctSignatures {
+            slots: (0..len).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    pub(crate) fn fill(&self, position: usize, signature: Vec<u8>) {
+        let _ = self.slots[position].set(signature);
+    }
+
+    /// The signature of the batch's entry at `position`, if made.
+    pub fn get(&self, position: usize) -> Option<&[u8]> {
+        self.slots.get(position)?.get().map(Vec::as_slice)
+    }
+
+    /// One entry's slot, to hand to whoever answers it.
+    pub fn slot(self: &Arc<Self>, position: usize) -> PresignedSct {
+        PresignedSct {
+            batch: self.clone(),
+            position,
+        }
+    }
+}
+
+/// One entry's slot in its batch's [`SctSignatures`].
+#[derive(Clone, Debug)]
+pub struct PresignedSct {
+    batch: Arc<SctSignatures>,
+    position: usize,
+}
+
+impl PresignedSct {
+    /// The entry's SCT signature, if the round made it.
+    pub fn get(&self) -> Option<&[u8]> {
+        self.batch.get(self.position)
+    }
 }
 
 /// Why a batch was not sequenced; the entries got no index.

@@ -22,6 +22,8 @@ pub(crate) struct Log {
     pub lock_id: String,
     /// Where rounds do their CPU work.
     pub worker: RoundWorker,
+    /// Where rounds sign SCTs ahead, with the CPU nothing else wants.
+    pub presigner: RoundWorker,
 }
 
 impl Log {
@@ -39,6 +41,7 @@ impl Log {
             lock,
             lock_id: hex::encode(config.key.log_id()),
             worker: RoundWorker::spawn(&config.name)?,
+            presigner: RoundWorker::spawn_idle(&config.name)?,
         })
     }
 }

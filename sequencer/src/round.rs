@@ -3,7 +3,9 @@
 //! 1. **clock**: give the round one timestamp, strictly later than the last
 //!    checkpoint's and never far ahead of this machine's clock;
 //! 2. **build**: append every entry to the right edge, sign the new
-//!    checkpoint and pack every new tile into one staging bundle;
+//!    checkpoint and pack every new tile into one staging bundle; while the
+//!    next steps wait on storage, an idle-priority thread signs the
+//!    entries' SCTs ahead, handed out only with the answers after step 6;
 //! 3. **stage**: write the bundle, keyed by (size, root);
 //! 4. **commit**: compare-and-swap the checkpoint into the lock — the
 //!    commit point;
@@ -19,16 +21,18 @@
 //! bundle) before taking more work. A request is answered with its index
 //! only after step 6, so every SCT names an entry in a published tree.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ct_formats::{Checkpoint, Entry, SignedCheckpoint, TileKind};
+use ct_formats::{Checkpoint, Entry, Sct, SignedCheckpoint, TileKind};
 use ct_storage::Claim;
 
 use crate::clock::{now_millis, round_timestamp};
 use crate::edge::{NewTile, RightEdge};
 use crate::gzip::gzip;
-use crate::handle::{Sequenced, SequencingError};
+use crate::handle::{SctSignatures, Sequenced, SequencingError};
 use crate::log::{Log, Tree};
 use crate::publish::{self, PublishError};
 use crate::staging::{self, staging_key};
@@ -120,6 +124,8 @@ struct Round {
     bundle: Bytes,
     tiles: usize,
     placements: Vec<Sequenced>,
+    /// The entries, in pool order, until their SCTs are signed ahead.
+    pool: Vec<Vec<Entry>>,
 }
 
 impl Round {
@@ -139,8 +145,9 @@ pub(crate) async fn sequence(
     let mut clock = PhaseClock::start(&log.name);
     let timestamp = round_timestamp(tree.checkpoint.timestamp, now_millis())
         .map_err(|e| RoundError::new(Phase::Clock, false, e))?;
-    let round = build(log, tree, pool, timestamp).await?;
+    let mut round = build(log, tree, pool, timestamp).await?;
     clock.lap(Phase::Build);
+    let presigning = presign(log, &mut round);
     stage(log, &round).await?;
     clock.lap(Phase::Stage);
     lease_held(claim, "committing")?;
@@ -151,6 +158,7 @@ pub(crate) async fn sequence(
     lease_held(claim, "publishing")?;
     publish(log, claim, &round).await?;
     clock.lap(Phase::Publish);
+    drop(presigning);
     let took = clock.total();
     log_round(log, &round, took);
     Ok(Published {
@@ -186,7 +194,7 @@ async fn build(
         .worker
         .run(move || -> Result<Round, ct_formats::FormatError> {
             let old_size = edge.size();
-            let (edge, full, placements) = append(edge, pool, timestamp);
+            let (edge, full, placements) = append(edge, &pool, timestamp);
             let tiles: Vec<(String, Bytes)> = full
                 .into_iter()
                 .chain(edge.partial_tiles_since(old_size))
@@ -205,6 +213,7 @@ async fn build(
                 bundle: Bytes::from(staging::encode(&tiles)),
                 tiles: tiles.len(),
                 placements,
+                pool,
             })
         });
     // A signing failure is not fatal: nothing was written, and the next
@@ -218,7 +227,7 @@ async fn build(
 /// Gives every entry of the pool the round's timestamp and the next index.
 fn append(
     mut edge: RightEdge,
-    pool: Vec<Vec<Entry>>,
+    pool: &[Vec<Entry>],
     timestamp: u64,
 ) -> (RightEdge, Vec<NewTile>, Vec<Sequenced>) {
     let mut full = Vec::new();
@@ -227,7 +236,7 @@ fn append(
     for batch in pool {
         let first_index = edge.size();
         let mut leaf_hashes = Vec::with_capacity(batch.len());
-        for entry in &batch {
+        for entry in batch {
             let index = edge.size();
             tile_leaf.clear();
             let hash = entry.write_tile_leaf_and_hash(timestamp, index, &mut tile_leaf);
@@ -238,9 +247,59 @@ fn append(
             first_index,
             timestamp,
             leaf_hashes,
+            signatures: Arc::new(SctSignatures::empty(batch.len())),
         });
     }
     (edge, full, placements)
+}
+
+/// Signs the round's SCTs on the log's idle-priority thread, in pool
+/// order, while the round waits on storage, until the returned guard
+/// drops: once the round is published (the answers go out then, and
+/// signing on would only race the frontend for the same SCTs) or fails.
+/// Skipped while the last round's signing has not ended (the thread found
+/// no idle core since). Never fatal, and never visible before the round is
+/// published: the signatures travel with the round's answers, and an SCT
+/// not made ahead is signed by whoever answers it.
+fn presign(log: &Log, round: &mut Round) -> Presigning {
+    let stop = Arc::new(AtomicBool::new(false));
+    let pool = std::mem::take(&mut round.pool);
+    if pool.is_empty() {
+        return Presigning { stop };
+    }
+    let batches: Vec<Sequenced> = round.placements.clone();
+    let (key, stopped) = (log.key.clone(), stop.clone());
+    let made = metrics::counter!("ct_presigned_scts_total", "log" => log.name.clone());
+    let job = move || {
+        let mut count = 0;
+        'pool: for (entries, batch) in pool.iter().zip(batches) {
+            for (position, entry) in entries.iter().enumerate() {
+                if stopped.load(Ordering::Relaxed) {
+                    break 'pool;
+                }
+                let index = batch.first_index + position as u64;
+                let signature = Sct::signature(&key, entry, batch.timestamp, index);
+                batch.signatures.fill(position, signature);
+                count += 1;
+            }
+        }
+        made.increment(count);
+    };
+    if let Err(e) = log.presigner.start_unless_busy(job) {
+        tracing::warn!(error = %e, "could not sign the round's SCTs ahead");
+    }
+    Presigning { stop }
+}
+
+/// Stops a round's signing ahead when dropped.
+struct Presigning {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Presigning {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The stored form of a tile: data tiles are gzip-compressed (served with

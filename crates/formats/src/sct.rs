@@ -18,11 +18,29 @@ impl Sct {
     /// Signs `entry` as sequenced at `leaf_index` with `timestamp`. The signed
     /// input is the entry's MerkleTreeLeaf, and signing is deterministic.
     pub fn sign(key: &LogKey, entry: &Entry, timestamp: u64, leaf_index: u64) -> Sct {
+        let signature = Sct::signature(key, entry, timestamp, leaf_index);
+        Sct::with_signature(key, timestamp, leaf_index, signature)
+    }
+
+    /// The DigitallySigned of [`Sct::sign`] alone: the same bytes whoever
+    /// makes it, so it can be made ahead of the answer.
+    pub fn signature(key: &LogKey, entry: &Entry, timestamp: u64, leaf_index: u64) -> Vec<u8> {
+        key.sign(&entry.merkle_tree_leaf(timestamp, leaf_index))
+    }
+
+    /// The SCT around a `signature` made by [`Sct::signature`] for the same
+    /// key, timestamp and index.
+    pub fn with_signature(
+        key: &LogKey,
+        timestamp: u64,
+        leaf_index: u64,
+        signature: Vec<u8>,
+    ) -> Sct {
         Sct {
             log_id: *key.log_id(),
             timestamp,
             extensions: leaf_index_extension(leaf_index).to_vec(),
-            signature: key.sign(&entry.merkle_tree_leaf(timestamp, leaf_index)),
+            signature,
         }
     }
 

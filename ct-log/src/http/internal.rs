@@ -81,9 +81,10 @@ async fn sequence_entry(
     let priority = parse_priority(headers.get(PRIORITY_HEADER).map(|v| v.as_bytes()));
     let key = entry.dedup_key();
     match log.sequencing.locate_here(entry, priority).await {
-        Ok(location) => {
+        Ok(placed) => {
             let log_id = hex::encode(log.key.log_id());
-            Ok(Json(internal.secret.answer(&log_id, &key, location)).into_response())
+            let located = internal.secret.answer(&log_id, &key, placed.location);
+            Ok(Json(located).into_response())
         }
         Err(Refused::StandingBy) => Ok((
             StatusCode::MISDIRECTED_REQUEST,

@@ -2,7 +2,9 @@
 //!
 //! A submission is parsed, validated off the async workers, its issuers are
 //! stored, then it waits in a batcher and the sequencer for its index. The
-//! SCT is signed only once the entry is in a published checkpoint.
+//! SCT is answered only once the entry is in a published checkpoint, with
+//! the signature its round made ahead while waiting on storage, or else one
+//! made here.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,9 +14,10 @@ use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use ct_batcher::Priority;
+use ct_batcher::{Placed, Priority};
+use ct_dedup::Location;
 use ct_formats::{Entry, Sct};
-use ct_sequencer::now_millis;
+use ct_sequencer::{now_millis, PresignedSct};
 use ct_validate::{validate_chain, Endpoint, ValidatedChain, ValidatedLeaf};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -134,11 +137,10 @@ async fn answer(
     };
     // The CPU work is done; what remains is waiting for the round.
     drop(working);
-    let location = log.sequencing.locate(entry.clone(), priority).await?;
+    let placed = log.sequencing.locate(entry.clone(), priority).await?;
+    let location = placed.location;
     refuse_future(&log, location.timestamp)?;
-    // For a known entry this signs the same bytes as the first time (the
-    // full-hash dedup key pins the leaf), so the SCT is byte-identical.
-    let sct = Sct::sign(&log.key, &entry, location.timestamp, location.leaf_index);
+    let sct = sign(&log, &entry, &placed);
     // A round that started after this submission arrived sequenced it here
     // (a known entry keeps its first, older timestamp).
     if location.timestamp >= arrived_ms && log.sequencing.active_here().is_some() {
@@ -151,6 +153,21 @@ async fn answer(
         extensions: B64.encode(&sct.extensions),
         signature: B64.encode(&sct.signature),
     }))
+}
+
+/// The entry's SCT, with the signature its round made ahead if it did.
+/// Otherwise signed here; for a known entry that is the same bytes as the
+/// first time (the full-hash dedup key pins the leaf, and signing is
+/// deterministic), so the SCT is byte-identical.
+fn sign(log: &Log, entry: &Entry, placed: &Placed) -> Sct {
+    let Location {
+        leaf_index,
+        timestamp,
+    } = placed.location;
+    match placed.presigned.as_ref().and_then(PresignedSct::get) {
+        Some(signature) => Sct::with_signature(&log.key, timestamp, leaf_index, signature.to_vec()),
+        None => Sct::sign(&log.key, entry, timestamp, leaf_index),
+    }
 }
 
 /// Never sign an SCT for a timestamp further ahead of this machine's clock
