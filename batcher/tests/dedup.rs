@@ -76,6 +76,7 @@ impl Backends {
             claim_wait: Some(Duration::ZERO),
             create: true,
             cleanup: None,
+            sign_ahead: true,
         };
         let (sequencer, sequencer_task) =
             ct_sequencer::start(config, self.store.clone(), self.lock.clone())

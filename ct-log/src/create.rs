@@ -47,6 +47,7 @@ async fn create(config: &LogConfig, lock: Arc<dyn ct_storage::LockBackend>) -> a
         claim_wait: Some(Duration::ZERO),
         create: true,
         cleanup: None,
+        sign_ahead: false,
     };
     let checkpoint = ct_sequencer::create(&sequencer, store, lock).await?;
     println!(

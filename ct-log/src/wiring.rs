@@ -295,6 +295,7 @@ impl Starter {
                 claim_wait: None,
                 create: wiring.create_missing || config.is_inception_day(),
                 cleanup: Some(wiring.cleanup),
+                sign_ahead: true,
             },
             batchers: BatcherConfig {
                 log: config.name.clone(),

@@ -48,6 +48,7 @@ fn benches(c: &mut Criterion) {
         claim_wait: Some(Duration::ZERO),
         create: true,
         cleanup: None,
+        sign_ahead: false,
     };
     let (handle, _task) = rt
         .block_on(ct_sequencer::start(

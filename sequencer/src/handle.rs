@@ -119,6 +119,10 @@ pub struct LogConfig {
     pub create: bool,
     /// Whether and how full tiles' partial versions are deleted.
     pub cleanup: Option<Cleanup>,
+    /// Whether rounds sign their entries' SCTs ahead ([`SctSignatures`]):
+    /// a server does, for the requests it answers; a tool whose rounds
+    /// answer no request (a benchmark, a prefill) does not.
+    pub sign_ahead: bool,
 }
 
 /// The sending side of a running sequencer.

@@ -22,8 +22,9 @@ pub(crate) struct Log {
     pub lock_id: String,
     /// Where rounds do their CPU work.
     pub worker: RoundWorker,
-    /// Where rounds sign SCTs ahead, with the CPU nothing else wants.
-    pub presigner: RoundWorker,
+    /// Where rounds sign SCTs ahead, with the CPU nothing else wants;
+    /// `None` where they do not (`LogConfig::sign_ahead`).
+    pub presigner: Option<RoundWorker>,
 }
 
 impl Log {
@@ -41,7 +42,10 @@ impl Log {
             lock,
             lock_id: hex::encode(config.key.log_id()),
             worker: RoundWorker::spawn(&config.name)?,
-            presigner: RoundWorker::spawn_idle(&config.name)?,
+            presigner: config
+                .sign_ahead
+                .then(|| RoundWorker::spawn_idle(&config.name))
+                .transpose()?,
         })
     }
 }

@@ -264,9 +264,9 @@ fn append(
 fn presign(log: &Log, round: &mut Round) -> Presigning {
     let stop = Arc::new(AtomicBool::new(false));
     let pool = std::mem::take(&mut round.pool);
-    if pool.is_empty() {
+    let Some(presigner) = log.presigner.as_ref().filter(|_| !pool.is_empty()) else {
         return Presigning { stop };
-    }
+    };
     let batches: Vec<Sequenced> = round.placements.clone();
     let (key, stopped) = (log.key.clone(), stop.clone());
     let made = metrics::counter!("ct_presigned_scts_total", "log" => log.name.clone());
@@ -285,7 +285,7 @@ fn presign(log: &Log, round: &mut Round) -> Presigning {
         }
         made.increment(count);
     };
-    if let Err(e) = log.presigner.start_unless_busy(job) {
+    if let Err(e) = presigner.start_unless_busy(job) {
         tracing::warn!(error = %e, "could not sign the round's SCTs ahead");
     }
     Presigning { stop }

@@ -43,6 +43,7 @@ fn config(key: &Arc<LogKey>) -> LogConfig {
         claim_wait: Some(Duration::ZERO),
         create: true,
         cleanup: None,
+        sign_ahead: true,
     }
 }
 

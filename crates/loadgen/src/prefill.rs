@@ -74,6 +74,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         claim_wait: Some(Duration::ZERO),
         create: true,
         cleanup: None,
+        sign_ahead: false,
     };
     let log_id = hex::encode(config.key.log_id());
     let (sequencer, task) = ct_sequencer::start(config, store, lock).await?;

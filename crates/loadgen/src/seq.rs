@@ -244,6 +244,7 @@ async fn measure(
         claim_wait: Some(Duration::ZERO),
         create: true,
         cleanup: None,
+        sign_ahead: false,
     };
     let store = Arc::new(DropTiles(MemoryStore::new()));
     let (handle, task) = ct_sequencer::start(config, store, Arc::new(MemoryLock::new())).await?;
