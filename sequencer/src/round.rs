@@ -267,19 +267,22 @@ fn presign(log: &Log, round: &mut Round) -> Presigning {
     let Some(presigner) = log.presigner.as_ref().filter(|_| !pool.is_empty()) else {
         return Presigning { stop };
     };
-    let batches: Vec<Sequenced> = round.placements.clone();
+    let batches: Vec<(u64, u64, Arc<SctSignatures>)> = round
+        .placements
+        .iter()
+        .map(|batch| (batch.first_index, batch.timestamp, batch.signatures.clone()))
+        .collect();
     let (key, stopped) = (log.key.clone(), stop.clone());
     let made = metrics::counter!("ct_presigned_scts_total", "log" => log.name.clone());
     let job = move || {
         let mut count = 0;
-        'pool: for (entries, batch) in pool.iter().zip(batches) {
+        'pool: for (entries, (first_index, timestamp, signatures)) in pool.iter().zip(batches) {
             for (position, entry) in entries.iter().enumerate() {
                 if stopped.load(Ordering::Relaxed) {
                     break 'pool;
                 }
-                let index = batch.first_index + position as u64;
-                let signature = Sct::signature(&key, entry, batch.timestamp, index);
-                batch.signatures.fill(position, signature);
+                let index = first_index + position as u64;
+                signatures.fill(position, Sct::signature(&key, entry, timestamp, index));
                 count += 1;
             }
         }
