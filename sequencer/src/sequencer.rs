@@ -184,8 +184,14 @@ impl Sequencer {
                 }
                 started = ticker.tick() => {
                     self.next_round.send_replace(started + config.period);
+                    // When rounds take longer than the period the tick is
+                    // ready first every time: without this, batches that
+                    // arrived during the last round would wait for ever,
+                    // and so would a shutdown.
+                    let senders = self.pool_waiting(&mut pool, config.pool_size.saturating_sub(pooled));
                     pooled = 0;
-                    self.round_or_reload(std::mem::take(&mut pool)).await
+                    let flow = self.round_or_reload(std::mem::take(&mut pool)).await;
+                    if senders.is_break() { senders } else { flow }
                 }
                 batch = self.batches.recv(), if pooled < config.pool_size => match batch {
                     Some(batch) => {
@@ -204,6 +210,22 @@ impl Sequencer {
                 return;
             }
         }
+    }
+
+    /// Moves the batches already waiting into `pool`, until `room` entries
+    /// are pooled. Breaks when every handle is gone and nothing waits.
+    fn pool_waiting(&mut self, pool: &mut Vec<Batch>, mut room: usize) -> ControlFlow<()> {
+        while room > 0 {
+            match self.batches.try_recv() {
+                Ok(batch) => {
+                    room = room.saturating_sub(batch.entries.len());
+                    pool.push(batch);
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return ControlFlow::Break(()),
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// Runs a round and answers every batch of the pool: each with its

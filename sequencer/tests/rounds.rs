@@ -253,6 +253,32 @@ async fn a_round_signs_its_scts_ahead_while_it_waits_on_storage() {
     log.stop().await;
 }
 
+/// Rounds slower than the period (slow storage) still take the batches
+/// that wait: every round pools what arrived before it started, so slow
+/// storage makes rounds late, never empty while entries wait, and a
+/// shutdown is not put off either. On the real clock: each round waits on
+/// a checkpoint write three periods long.
+#[tokio::test]
+async fn rounds_slower_than_the_period_still_take_the_waiting_batches() {
+    let store = Arc::new(MemoryStore::new());
+    let log = start(&store, Arc::new(MemoryLock::new())).await.unwrap();
+    let period = config(&key()).period;
+    store.inject("checkpoint", Fault::Late(period * 3), 1_000);
+    for round in 0..3 {
+        let entries = round * 10..round * 10 + 10;
+        // A few slow rounds at most; the bound only stops a starved test.
+        let sequenced = tokio::time::timeout(Duration::from_secs(30), log.submit(entries))
+            .await
+            .expect("a waiting batch joins one of the next rounds")
+            .unwrap();
+        assert_eq!(sequenced.first_index, round * 10);
+    }
+    // The shutdown too: the last round comes next, not after the faults.
+    tokio::time::timeout(Duration::from_secs(30), log.stop())
+        .await
+        .expect("the sequencer stops after one more round");
+}
+
 /// Admission control sizes each submission's wait by when the next round
 /// starts: an entry pooled before then is answered by it.
 #[tokio::test(start_paused = true)]
