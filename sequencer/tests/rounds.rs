@@ -253,6 +253,33 @@ async fn a_round_signs_its_scts_ahead_while_it_waits_on_storage() {
     log.stop().await;
 }
 
+/// A round's signing ahead stops once the round is published: whoever
+/// answers an entry signs what is left, and signing on would only race it
+/// for the same SCTs.
+#[tokio::test]
+async fn signing_ahead_stops_when_the_round_is_published() {
+    let store = Arc::new(MemoryStore::new());
+    let log = start(&store, Arc::new(MemoryLock::new())).await.unwrap();
+    let entries = 20_000;
+    let sequenced = log.submit(0..entries).await.unwrap();
+    let made = || {
+        (0..entries as usize)
+            .filter(|&p| sequenced.signatures.get(p).is_some())
+            .count()
+    };
+    let at_publication = made();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = made();
+    // One signature may have been under way when the round was published,
+    // and the thread sees the stop before its next one (a relaxed flag:
+    // allow one more). Signing on made thousands more in this time.
+    assert!(
+        later <= at_publication + 2,
+        "{at_publication} signed ahead by publication, {later} half a second later"
+    );
+    log.stop().await;
+}
+
 /// Rounds slower than the period (slow storage) still take the batches
 /// that wait: every round pools what arrived before it started, so slow
 /// storage makes rounds late, never empty while entries wait, and a
