@@ -28,7 +28,7 @@ pub struct Sequenced {
 /// that burst. Signing is deterministic, so a signature is the very bytes
 /// whoever answers the entry would sign. A slot the round had no time for
 /// stays empty, and whoever answers that entry signs it then.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct SctSignatures {
     slots: Box<[OnceLock<Vec<u8>>]>,
 }

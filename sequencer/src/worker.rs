@@ -100,12 +100,13 @@ impl RoundWorker {
         if self.busy.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
+        // A job the thread never takes is dropped with its guard, which
+        // marks the worker free again.
         let done = Done(self.busy.clone());
         self.start(move || {
             let _done = done;
             work();
-        })
-        .inspect_err(|_| self.busy.store(false, Ordering::Release))?;
+        })?;
         Ok(true)
     }
 }
